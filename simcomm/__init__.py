@@ -1,0 +1,31 @@
+"""simcomm: a discrete-event simulator of backend communication design patterns.
+
+>>> import simcomm
+>>> results = simcomm.compare("examples/api-under-load.yaml")   # doctest: +SKIP
+>>> results.summary[["pattern", "latency_p99", "messages_per_delivery"]]   # doctest: +SKIP
+"""
+
+from .metrics.definitions import METRIC_NAMES, METRICS
+from .patterns import PATTERNS
+from .result import Result, Results, Summary
+from .runner import UnstableLoadWarning, compare, run
+from .scenario import Scenario, ScenarioError, load, load_file
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METRICS",
+    "METRIC_NAMES",
+    "PATTERNS",
+    "Result",
+    "Results",
+    "Scenario",
+    "ScenarioError",
+    "Summary",
+    "UnstableLoadWarning",
+    "__version__",
+    "compare",
+    "load",
+    "load_file",
+    "run",
+]

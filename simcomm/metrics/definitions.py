@@ -1,0 +1,137 @@
+"""Every metric simcomm reports: name, unit and exact definition. This is the one place.
+
+The README's metrics table is generated from :data:`METRICS` (``python -m
+simcomm.metrics.definitions``) and a test keeps the two equal; the CLI, ``Result.summary`` and
+the DataFrame columns use exactly these names.
+
+Conventions that apply to every metric:
+
+* **Measurement window** ``[warmup, duration)``. A *delivery* counts when the work that produced
+  it began inside the window (for request-response: the request's *intended* send time) and it
+  completed before ``duration``. A *message* counts when it was handed to a link inside the
+  window. Time-weighted quantities (busy, held, blocked) are integrated over the window only.
+* **Latency** of a request-response delivery runs from the *intended* send time of the request
+  (the open-loop arrival, or the end of think time) to the moment the caller has the parsed
+  response — so waiting behind a blocked client counts (no coordinated omission).
+* A count a pattern cannot produce is ``0``; a ratio whose denominator is 0, and latency
+  statistics with no delivery, are ``NaN``. No metric is ever absent.
+* Units: seconds, bytes, and counts. Rates are per second of window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = ["METRICS", "METRIC_NAMES", "PARTS", "Kind", "Metric", "Tag", "markdown_table"]
+
+
+class Kind(IntEnum):
+    """What a message is, on the wire."""
+
+    REQUEST = 0
+    RESPONSE = 1
+    UPDATE = 2
+    HANDSHAKE = 3
+    ACK = 4
+    HEARTBEAT = 5
+
+
+class Tag(IntEnum):
+    """Why a message was sent, judged by what it achieved."""
+
+    USEFUL = 0      #: part of an exchange that produced a delivery
+    EMPTY = 1       #: part of an exchange that found nothing (e.g. an empty poll)
+    CONTROL = 2     #: protocol overhead: handshakes, acks, rejections (503)
+    RETRY = 3       #: a retransmitted copy of a lost message
+    HEARTBEAT = 4   #: keep-alive traffic
+    DUPLICATE = 5   #: a second copy of something already delivered
+
+
+#: Parts of a delivery's latency, in the order of the ``deliveries`` frame columns.
+#: For every delivery they add up to its latency.
+PARTS: tuple[tuple[str, str], ...] = (
+    ("client_wait", "intended send time → request starts on the wire: waiting for a blocked "
+     "sync caller, the async concurrency limit or a thread start, plus client-side "
+     "serialisation gaps between chunks"),
+    ("handshake", "connection set-up (0 on an established keep-alive connection)"),
+    ("transmission", "queueing behind other messages on a link direction plus serialisation "
+     "(bytes·8/bandwidth)"),
+    ("propagation", "one-way link latency, drawn per message"),
+    ("retransmission", "time lost to lost messages: from the end of a lost copy's "
+     "serialisation to the retransmission timeout"),
+    ("server_queue", "waiting for a server worker"),
+    ("parse", "CPU time to serialise and parse payloads: client encode, server parse, "
+     "server encode, client parse"),
+    ("service", "server service time (the business logic)"),
+    ("notify", "response parsed → caller learns of it (async readiness polling)"),
+)
+PART_NAMES = tuple(p[0] for p in PARTS)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    definition: str
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("latency_mean", "s", "mean latency over deliveries in the window"),
+    Metric("latency_p50", "s", "median latency (numpy linear-interpolated percentile)"),
+    Metric("latency_p95", "s", "95th percentile of latency"),
+    Metric("latency_p99", "s", "99th percentile of latency"),
+    Metric("latency_max", "s", "largest latency"),
+    Metric("issued", "count", "requests (or uploads) whose intended send time is in the window"),
+    Metric("delivered", "count", "useful items that reached their consumer (see window rule)"),
+    Metric("throughput", "1/s", "delivered / (duration − warmup)"),
+    Metric("messages", "count", "messages handed to a link in the window, every retransmitted "
+           "copy included"),
+    Metric("bytes", "bytes", "bytes of those messages on the wire (headers + payload, "
+           "retransmitted copies included)"),
+    Metric("bytes_header", "bytes", "the part of `bytes` that was headers, framing or "
+           "handshakes rather than payload"),
+    Metric("messages_per_delivery", "count", "messages / delivered"),
+    Metric("bytes_per_delivery", "bytes", "bytes / delivered"),
+    Metric("empty_responses", "count", "responses in the window tagged `empty` (carried no new "
+           "data)"),
+    Metric("empty_ratio", "ratio", "empty_responses / responses in the window"),
+    Metric("server_busy_s", "s", "worker-seconds the server spent parsing, serialising and "
+           "serving in the window (summed over workers)"),
+    Metric("server_utilization", "ratio", "server_busy_s / (workers × (duration − warmup))"),
+    Metric("wasted_server_s", "s", "worker-seconds spent on work that delivered nothing "
+           "(empty answers, work for callers that had given up)"),
+    Metric("held_connection_s", "s", "connection-seconds connections were open in the window"),
+    Metric("idle_connection_s", "s", "connection-seconds a connection was open with no exchange "
+           "outstanding on it"),
+    Metric("client_blocked_s", "s", "caller-seconds callers spent blocked: a sync caller from "
+           "send to parsed response; a thread-per-request thread while its request is "
+           "outstanding; 0 for callback and readiness-poll callers"),
+    Metric("client_checks", "count", "completion checks made by readiness-polling async "
+           "callers while they had requests outstanding (0 for other clients)"),
+    Metric("client_threads_peak", "count", "most client threads alive at once (thread per "
+           "request); 0 otherwise"),
+    Metric("client_thread_memory_peak", "bytes", "client_threads_peak × thread_memory"),
+    Metric("connections_opened", "count", "connections opened in the window (0 when every "
+           "connection is established before the run, as with keep-alive)"),
+    Metric("rejected", "count", "requests the server turned away because its bounded queue was "
+           "full (answered with an error, not counted as deliveries)"),
+    Metric("lost", "count", "items that never reached their consumer (dropped, not "
+           "retransmitted); loss on links is recovered by retransmission and is not `lost`"),
+    Metric("duplicates", "count", "items delivered more than once (extra copies)"),
+)
+METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
+
+
+def markdown_table() -> str:
+    """The README metrics table, generated from :data:`METRICS` and :data:`PARTS`."""
+    rows = ["| metric | unit | definition |", "|---|---|---|"]
+    rows += [f"| `{m.name}` | {m.unit} | {m.definition} |" for m in METRICS]
+    rows += ["", "Latency decomposition (columns `<part>_s` of the deliveries frame; they add up "
+             "to `latency`):", "", "| part | meaning |", "|---|---|"]
+    rows += [f"| `{name}_s` | {meaning} |" for name, meaning in PARTS]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown_table())

@@ -1,0 +1,190 @@
+"""The hot path: components call a :class:`Recorder` with plain scalars.
+
+Nothing here builds a dict or a DataFrame per event. There are three kinds of record:
+
+* **messages** — counted into small per-(kind, tag) counters when they fall in the window, and,
+  with ``detail="full"``, appended to typed columns for the ``messages`` frame;
+* **deliveries** — start time and latency always (16 bytes each: the percentiles need them),
+  plus, with ``detail="full"``, flow id, client and the latency decomposition;
+* **levels** (:class:`Level`) — busy workers, open connections, blocked callers: recorded only
+  when they change and integrated over the window as they go (time-weighted, O(1) memory).
+
+Everything is summarised once, at the end, by :mod:`simcomm.metrics.summary`.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from .definitions import PART_NAMES, Kind, Tag
+
+__all__ = ["Level", "Recorder"]
+
+NK = len(Kind)
+NT = len(Tag)
+NPARTS = len(PART_NAMES)
+
+
+class Level:
+    """A piecewise-constant quantity integrated over the window ``[w0, end)``."""
+
+    __slots__ = ("_env", "_t", "_w0", "area", "peak", "value")
+
+    def __init__(self, env, w0: float) -> None:
+        self._env = env
+        self._w0 = w0
+        self._t = 0.0
+        self.value = 0.0
+        self.area = 0.0
+        """Integral of the level over the part of the window seen so far."""
+        self.peak = 0.0
+        """Largest value held at any time inside the window."""
+
+    def add(self, delta: float) -> None:
+        now = self._env.now
+        t, w0 = self._t, self._w0
+        if now > t:
+            if now > w0:
+                self.area += self.value * (now - (t if t > w0 else w0))
+                if self.value > self.peak:
+                    self.peak = self.value
+            self._t = now
+        self.value += delta
+        if now >= w0 and self.value > self.peak:
+            self.peak = self.value
+
+    def close(self, end: float) -> None:
+        """Integrate up to *end* (the end of the run)."""
+        t, w0 = self._t, self._w0
+        if end > t and end > w0:
+            self.area += self.value * (end - (t if t > w0 else w0))
+            if self.value > self.peak:
+                self.peak = self.value
+        self._t = end
+
+
+class Recorder:
+    """Summary-level recording (``detail="summary"``): counters, levels, latencies."""
+
+    full = False
+
+    def __init__(self, env, warmup: float, duration: float) -> None:
+        self.env = env
+        self.warmup = warmup
+        self.duration = duration
+        w0 = warmup
+        self.server_busy = Level(env, w0)
+        self.conn_held = Level(env, w0)
+        self.conn_active = Level(env, w0)
+        self.client_blocked = Level(env, w0)
+        self.threads = Level(env, w0)
+        self.thread_memory = Level(env, w0)
+        # counters (window only)
+        self.issued = 0
+        self.rejected = 0
+        self.lost = 0
+        self.duplicates = 0
+        self.client_checks = 0
+        self.connections_opened = 0
+        self.wasted_s = 0.0
+        # messages by kind*NT + tag
+        self.msg_n = [0] * (NK * NT)
+        self.msg_bytes = [0] * (NK * NT)
+        self.msg_header = [0] * (NK * NT)
+        # deliveries
+        self.d_t0 = array("d")
+        self.d_latency = array("d")
+
+    # -- hot path ------------------------------------------------------------------------------
+    def message(self, t: float, kind: int, tag: int, size: int, header: int,
+                flow: int, direction: int, t_arrive: float) -> int:
+        """A message handed to a link at *t*. Returns its row (-1 when rows are not kept)."""
+        if t >= self.warmup:
+            i = kind * NT + tag
+            self.msg_n[i] += 1
+            self.msg_bytes[i] += size
+            self.msg_header[i] += header
+        return -1
+
+    def retag(self, row: int, t: float, kind: int, old: int, new: int, size: int,
+              header: int) -> None:
+        """Change the tag of a message already recorded (its outcome became known later)."""
+        if t >= self.warmup:
+            i, j = kind * NT + old, kind * NT + new
+            self.msg_n[i] -= 1
+            self.msg_bytes[i] -= size
+            self.msg_header[i] -= header
+            self.msg_n[j] += 1
+            self.msg_bytes[j] += size
+            self.msg_header[j] += header
+
+    def delivery(self, t0: float, t_end: float, flow: int, client: int, parts) -> None:
+        """A useful item reached its consumer; *t0* is when its work began (intended send)."""
+        self.d_t0.append(t0)
+        self.d_latency.append(t_end - t0)
+
+    def issue(self, t: float) -> None:
+        if t >= self.warmup:
+            self.issued += 1
+
+    def reject(self, t: float) -> None:
+        if t >= self.warmup:
+            self.rejected += 1
+
+    def waste(self, start: float, end: float) -> None:
+        """Worker time [start, end) that delivered nothing (clipped to the window)."""
+        lo = start if start > self.warmup else self.warmup
+        if end > lo:
+            self.wasted_s += end - lo
+
+    # -- end of run ----------------------------------------------------------------------------
+    def close(self) -> None:
+        end = self.env.now
+        for level in (self.server_busy, self.conn_held, self.conn_active, self.client_blocked,
+                      self.threads, self.thread_memory):
+            level.close(end)
+
+
+class FullRecorder(Recorder):
+    """``detail="full"``: also keeps one row per message and per delivery for the frames."""
+
+    full = True
+
+    def __init__(self, env, warmup: float, duration: float) -> None:
+        super().__init__(env, warmup, duration)
+        self.m_t = array("d")
+        self.m_arrive = array("d")
+        self.m_kind = array("b")
+        self.m_tag = array("b")
+        self.m_bytes = array("q")
+        self.m_header = array("q")
+        self.m_flow = array("q")
+        self.m_dir = array("b")
+        self.d_flow = array("q")
+        self.d_client = array("q")
+        self.d_parts = [array("d") for _ in range(NPARTS)]
+
+    def message(self, t, kind, tag, size, header, flow, direction, t_arrive):
+        Recorder.message(self, t, kind, tag, size, header, flow, direction, t_arrive)
+        self.m_t.append(t)
+        self.m_arrive.append(t_arrive)
+        self.m_kind.append(kind)
+        self.m_tag.append(tag)
+        self.m_bytes.append(size)
+        self.m_header.append(header)
+        self.m_flow.append(flow)
+        self.m_dir.append(direction)
+        return len(self.m_t) - 1
+
+    def retag(self, row, t, kind, old, new, size, header):
+        Recorder.retag(self, row, t, kind, old, new, size, header)
+        if row >= 0:
+            self.m_tag[row] = new
+
+    def delivery(self, t0, t_end, flow, client, parts):
+        self.d_t0.append(t0)
+        self.d_latency.append(t_end - t0)
+        self.d_flow.append(flow)
+        self.d_client.append(client)
+        for col, v in zip(self.d_parts, parts, strict=True):
+            col.append(v)

@@ -1,0 +1,298 @@
+"""Request-response: the client asks, the server answers.
+
+The five steps, each visible in the latency decomposition:
+
+1. the client serialises and sends the request (``parse``, ``transmission``, ``propagation``);
+2. the server parses it (``server_queue`` while waiting for a worker, then ``parse``);
+3. the server processes it (``service``);
+4. the server serialises and sends the response (``parse``, ``transmission``, ``propagation``);
+5. the client parses the response (``parse``).
+
+**Clients.** ``client: sync`` — the caller blocks until its response is parsed; one request at a
+time per client, so a request due while the caller is blocked waits (``client_wait``), and the
+blocked time is ``client_blocked_s``. ``client: async`` — up to ``concurrency`` requests in
+flight per client (further ones wait), completed in one of three ways:
+
+* ``callback`` (io_uring-like): the caller is notified the moment the response is parsed;
+* ``readiness_poll`` (epoll-like): the caller checks for completions every ``poll_interval``
+  while it has requests outstanding (at ticks of a per-client phase), so it notices a response
+  at the next tick (``notify``), and each tick counts in ``client_checks``;
+* ``thread_per_request``: each request runs on a new thread that costs ``thread_start`` before
+  the request is sent and ``thread_memory`` while alive; the thread is blocked while its request
+  is outstanding (``client_blocked_s``, ``client_threads_peak``).
+
+**Chunked upload.** With ``chunks: k`` the request payload of B bytes is sent as k requests of
+B/k bytes, each answered (intermediate answers carry ``chunk_response_size``, the last the
+response); ``window: w`` keeps up to w chunks in flight (1 = sequential). The upload is one
+delivery; its decomposition follows the critical path (the chain of chunks that released one
+another), so the parts still add up to its latency. A rejected chunk aborts the upload: its
+messages are re-tagged ``control`` and the worker time spent on its chunks is wasted.
+
+Connections are established keep-alive connections, one per client; concurrent requests share
+it without head-of-line blocking (multiplexing and pools come later).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field
+
+from ..components.workload import closed_loop, open_loop
+from ..metrics.definitions import PART_NAMES, Kind, Tag
+from ..scenario import NonNegDuration, NonNegSize, PosDuration, ScenarioError
+from .base import Pattern, PatternParams, register
+
+__all__ = ["RequestResponse"]
+
+(CLIENT_WAIT, HANDSHAKE, TRANSMISSION, PROPAGATION, RETRANSMISSION, SERVER_QUEUE, PARSE,
+ SERVICE, NOTIFY) = range(len(PART_NAMES))
+REQUEST, RESPONSE = int(Kind.REQUEST), int(Kind.RESPONSE)
+USEFUL, CONTROL = int(Tag.USEFUL), int(Tag.CONTROL)
+
+
+class RequestResponseParams(PatternParams):
+    client: Literal["sync", "async"] = Field("sync", description="caller style")
+    completion: Literal["callback", "readiness_poll", "thread_per_request"] = Field(
+        "callback", description="async only: how the caller learns of a completion")
+    concurrency: int | None = Field(
+        64, ge=1, description="async only: most requests in flight per client (null: no limit)")
+    poll_interval: PosDuration = Field(
+        0.001, description="readiness_poll: seconds between completion checks")
+    thread_start: NonNegDuration = Field(
+        30e-6, description="thread_per_request: seconds to start a thread "
+        "(pthread_create plus stack set-up: tens of µs)")
+    thread_memory: NonNegSize = Field(
+        1024.0 * 1024, description="thread_per_request: bytes per live thread "
+        "(1 MiB, the JVM's default -Xss stack)")
+    encoding: str | None = Field(None, description="payload encoding (default: "
+                                 "workload.encoding)")
+    chunks: int = Field(1, ge=1, description="send the request payload as this many chunks")
+    window: int = Field(1, ge=1, description="chunks in flight at once (1: sequential)")
+    chunk_response_size: NonNegSize = Field(
+        0.0, description="payload bytes of the answer to each intermediate chunk")
+
+
+@register("request_response")
+class RequestResponse(Pattern):
+    """Client sends a request, server parses, processes and answers; sync or async callers,
+    any encoding, optional chunked upload."""
+
+    Params = RequestResponseParams
+
+    @classmethod
+    def check(cls, p: RequestResponseParams, sc) -> None:
+        if p.client == "sync":
+            for key in ("completion", "concurrency", "poll_interval", "thread_start",
+                        "thread_memory"):
+                if key in p.model_fields_set:
+                    raise ScenarioError(key, "applies to client: async only")
+        else:
+            if p.completion != "readiness_poll" and "poll_interval" in p.model_fields_set:
+                raise ScenarioError("poll_interval", "applies to completion: readiness_poll "
+                                    "only")
+            if p.completion != "thread_per_request":
+                for key in ("thread_start", "thread_memory"):
+                    if key in p.model_fields_set:
+                        raise ScenarioError(key, "applies to completion: thread_per_request "
+                                            "only")
+            if sc.workload.requests.closed and p.concurrency is None:
+                raise ScenarioError("concurrency", "a closed-loop async client needs a finite "
+                                    "concurrency (the number of callers per client)")
+        if p.encoding is not None and p.encoding not in sc.encoding_table:
+            raise ScenarioError("encoding", f"unknown encoding {p.encoding!r} (known: "
+                                f"{', '.join(sorted(sc.encoding_table))})")
+        if p.window > p.chunks:
+            raise ScenarioError("window", f"must be <= chunks ({p.chunks}), got {p.window}")
+        if p.chunks > 1 and sc.workload.request_size is None:
+            raise ScenarioError("chunks", "a chunked upload needs workload.request_size")
+
+    def requests_per_arrival(self) -> float:
+        return float(self.p.chunks)
+
+    # -- installation ----------------------------------------------------------------------
+    def install(self, world) -> None:
+        p = self.p
+        sc = world.scenario
+        self.world = world
+        self.env = world.env
+        self.rec = world.recorder
+        self.enc = world.encoding  # the runner builds the world with this entry's encoding
+        self.mode = "sync" if p.client == "sync" else p.completion
+        limit = 1 if p.client == "sync" else (math.inf if p.concurrency is None
+                                             else p.concurrency)
+        for c in world.clients:
+            c.limit = limit
+        n = len(world.clients)
+        if self.mode == "readiness_poll":
+            self._phase = world.streams.generator("clients.poll_phase").uniform(
+                0.0, p.poll_interval, n).tolist()
+            self._pending = [0] * n
+            self._since = [0.0] * n
+        req = sc.workload.requests
+        env = self.env
+        if req.closed:
+            callers = 1 if p.client == "sync" else int(limit)
+            for c in world.clients:
+                think = req.think_time.sampler(world.streams.generator(f"workload.think.{c.index}"))
+                for _ in range(callers):
+                    env.process(closed_loop(env, think=think,
+                                            call=lambda t, c=c: self._closed_call(c, t)))
+        else:
+            rate = req.rate if req.rate is not None else req.per_client_rate * n
+            clients, issue, job = world.clients, self.rec.issue, self._request
+
+            def fire(i: int, t: float) -> None:
+                issue(t)
+                clients[i].submit(job, t)
+
+            env.process(open_loop(env, rate=rate, arrival=req.arrival, count=n,
+                                  streams=world.streams, fire=fire))
+
+    def _closed_call(self, client, t0):
+        self.rec.issue(t0)
+        return self._request(client, t0)
+
+    # -- one request, from the caller's point of view -----------------------------------------
+    def _request(self, client, t0: float):
+        env, rec, mode, p = self.env, self.rec, self.mode, self.p
+        flow = next(self.world.flow_ids)
+        if mode == "thread_per_request":
+            rec.threads.add(1)
+            rec.thread_memory.add(p.thread_memory)
+            rec.client_blocked.add(1)
+            if p.thread_start:
+                yield env.timeout(p.thread_start)
+        elif mode == "sync":
+            rec.client_blocked.add(1)
+        elif mode == "readiness_poll":
+            ci = client.index
+            if self._pending[ci] == 0:
+                self._since[ci] = env.now
+            self._pending[ci] += 1
+        parts = [0.0] * 9
+        parts[CLIENT_WAIT] = env.now - t0
+        size = self.world.request_size()
+        resp = self.world.response_size()
+        conn = client.connection
+        conn.begin()
+        if p.chunks == 1:
+            ok = yield from self._exchange(client, flow, size, resp, parts, None)
+        else:
+            ok = yield from self._upload(client, flow, size, resp, parts)
+        conn.end()
+        if mode == "sync":
+            rec.client_blocked.add(-1)
+        elif mode == "thread_per_request":
+            rec.client_blocked.add(-1)
+            rec.threads.add(-1)
+            rec.thread_memory.add(-p.thread_memory)
+        elif mode == "readiness_poll":
+            ci = client.index
+            iv, ph = p.poll_interval, self._phase[ci]
+            now = env.now
+            tick = ph + math.ceil((now - ph) / iv) * iv
+            if tick > now:
+                parts[NOTIFY] = tick - now
+                yield env.timeout(tick - now)
+            self._pending[ci] -= 1
+            if self._pending[ci] == 0:
+                lo = max(self._since[ci], rec.warmup)
+                if tick > lo:
+                    rec.client_checks += (math.floor((tick - ph) / iv + 1e-9)
+                                          - math.floor((lo - ph) / iv + 1e-9))
+        if ok:
+            rec.delivery(t0, env.now, flow, client.index, parts)
+
+    # -- one request and its response on the wire -------------------------------------------
+    def _exchange(self, client, flow: int, size: float, resp_size: float, parts: list,
+                  sent: list | None):
+        """Adds its times to *parts*; returns False if the server rejected the request.
+        With *sent* (a list), appends what is needed to re-tag its messages later."""
+        env, enc, world = self.env, self.enc, self.world
+        link = client.link
+        h_req, h_resp = world.request_header, world.response_header
+        req_b, resp_b = enc.wire(size), enc.wire(resp_size)
+        ser = enc.serialise_cost(req_b)
+        if ser:
+            yield env.timeout(ser)
+        t_req = env.now
+        tx, prop, rt, row = yield from link.up.transmit(h_req + req_b, h_req, REQUEST, USEFUL,
+                                                        flow)
+        cpu_in, cpu_out = enc.parse_cost(req_b), enc.serialise_cost(resp_b)
+        t_srv = env.now
+        served = yield from world.server.serve(cpu_in, cpu_out)
+        if served is None:
+            rec = self.rec
+            rec.reject(t_req)
+            rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, h_req + req_b, h_req)
+            yield from link.down.transmit(h_resp, h_resp, RESPONSE, CONTROL, flow)
+            return False
+        queue, service = served
+        t_resp = env.now
+        tx2, prop2, rt2, row2 = yield from link.down.transmit(h_resp + resp_b, h_resp, RESPONSE,
+                                                              USEFUL, flow)
+        if sent is not None:
+            sent.append((row, t_req, REQUEST, h_req + req_b, h_req, t_srv + queue, t_resp))
+            sent.append((row2, t_resp, RESPONSE, h_resp + resp_b, h_resp, 0.0, 0.0))
+        cp = enc.parse_cost(resp_b)
+        if cp:
+            yield env.timeout(cp)
+        parts[TRANSMISSION] += tx + tx2
+        parts[PROPAGATION] += prop + prop2
+        parts[RETRANSMISSION] += rt + rt2
+        parts[SERVER_QUEUE] += queue
+        parts[SERVICE] += service
+        parts[PARSE] += ser + cpu_in + cpu_out + cp
+        return True
+
+    def _upload(self, client, flow: int, size: float, resp_size: float, parts: list):
+        """k chunks, up to *window* in flight; decomposition along the critical path."""
+        env, p = self.env, self.p
+        k, w = p.chunks, p.window
+        chunk = size / k
+        sent: list = []
+        t_up = env.now
+        ends = [0.0] * k
+        trigger = [-1] * k
+        cparts: list[list[float]] = [[0.0] * 9 for _ in range(k)]
+        state = {"next": 0, "running": 0, "ok": True, "last": -1}
+        done = env.event()
+
+        def run_chunk(i: int, trig: int):
+            start_ref = t_up if trig < 0 else ends[trig]
+            cparts[i][CLIENT_WAIT] = env.now - start_ref
+            r = resp_size if i == k - 1 else p.chunk_response_size
+            ok = yield from self._exchange(client, flow, chunk, r, cparts[i], sent)
+            ends[i] = env.now
+            trigger[i] = trig
+            state["running"] -= 1
+            state["last"] = i
+            if not ok and state["ok"]:
+                state["ok"] = False
+            if state["ok"] and state["next"] < k:
+                launch(state["next"], i)
+            elif state["running"] == 0:
+                done.succeed()
+
+        def launch(i: int, trig: int):
+            state["next"] = i + 1
+            state["running"] += 1
+            env.process(run_chunk(i, trig))
+
+        for i in range(min(w, k)):
+            launch(i, -1)
+        yield done
+        if not state["ok"]:
+            for row, t, kind, sz, hdr, w0, w1 in sent:
+                self.rec.retag(row, t, kind, USEFUL, CONTROL, sz, hdr)
+                if w1 > w0:
+                    self.rec.waste(w0, w1)
+            return False
+        i = state["last"]
+        while i >= 0:
+            for j, v in enumerate(cparts[i]):
+                parts[j] += v
+            i = trigger[i]
+        return True

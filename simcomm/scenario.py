@@ -1,0 +1,434 @@
+"""Scenarios: a validated, frozen description of one world and the pattern(s) to run on it.
+
+Load one from YAML (:func:`load_file`) or from the same structure as a Python dict
+(:func:`load`). Quantities take unit strings (see :mod:`simcomm.units`); random quantities take
+a distribution spec (see :mod:`simcomm.dists`). Every problem is reported as a
+:class:`ScenarioError` whose ``field`` is the dotted path of the offending key, e.g.
+``network.bandwidth: must be > 0, got '0Mbps'``.
+
+Example (``examples/api-under-load.yaml``)::
+
+    name: api-under-load
+    duration: 300s
+    warmup: 30s
+    seed: 7
+    network: {latency: 25ms, bandwidth: 100Mbps, loss: 0}
+    server: {workers: 4, service_time: {dist: exponential, mean: 10ms}}
+    clients: {count: 50}
+    workload: {requests: {rate: 80/s, arrival: poisson}, request_size: 512B,
+               response_size: 2KiB, encoding: json}
+    pattern: {name: request_response, client: sync}
+
+``patterns: [..]`` in place of ``pattern:`` runs each entry on the same workload (common random
+numbers); an entry may carry ``label:`` to name its row.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from .components.codec import DEFAULT_ENCODINGS, Encoding
+from .dists import Constant, DistError, Distribution, from_spec
+from .units import UnitError, parse_bandwidth, parse_duration, parse_rate, parse_size
+
+__all__ = ["PatternSpec", "Scenario", "ScenarioError", "apply_overrides", "load", "load_file"]
+
+
+class ScenarioError(ValueError):
+    """Bad input. ``field`` is the dotted path of the offending key ('' for the whole file)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# Field types. A sub-path inside a value (a distribution's ``mean``) travels as "@sub@ message".
+
+def _q(parse, *, positive: bool, what: str):
+    def check(v: Any) -> float:
+        if v is None:
+            raise ValueError(f"a {what} is required here")
+        try:
+            x = parse(v)
+        except UnitError as e:
+            raise ValueError(str(e)) from None
+        if positive and not x > 0:
+            raise ValueError(f"must be > 0, got {v!r}")
+        if not positive and x < 0:
+            raise ValueError(f"must be >= 0, got {v!r}")
+        return x
+    return BeforeValidator(check)
+
+
+def _dist(parse, *, allow_zero: bool):
+    def check(v: Any, info: ValidationInfo) -> Distribution:
+        base = (info.context or {}).get("base_dir")
+        try:
+            return from_spec(v, parse, allow_zero=allow_zero, base_dir=base)
+        except DistError as e:
+            raise ValueError(f"@{e.path}@ {e.message}" if e.path else e.message) from None
+    return BeforeValidator(check)
+
+
+PosDuration = Annotated[float, _q(parse_duration, positive=True, what="duration")]
+NonNegDuration = Annotated[float, _q(parse_duration, positive=False, what="duration")]
+PosSize = Annotated[float, _q(parse_size, positive=True, what="size")]
+NonNegSize = Annotated[float, _q(parse_size, positive=False, what="size")]
+Bandwidth = Annotated[float, _q(parse_bandwidth, positive=True, what="bandwidth")]
+Rate = Annotated[float, _q(parse_rate, positive=True, what="rate")]
+DurationDist = Annotated[Distribution, _dist(parse_duration, allow_zero=True)]
+PosDurationDist = Annotated[Distribution, _dist(parse_duration, allow_zero=False)]
+SizeDist = Annotated[Distribution, _dist(parse_size, allow_zero=False)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Network(_Model):
+    """The path between clients and the server."""
+
+    latency: DurationDist = Constant(0.0)
+    """One-way propagation latency, drawn per message."""
+    bandwidth: Bandwidth = 1e9
+    """Per direction; ``unlimited`` for no serialisation delay."""
+    loss: float = Field(0.0, ge=0.0, lt=1.0)
+    """Probability that one copy of a message is lost (then retransmitted after ``rto``)."""
+    rto: PosDuration = 0.2
+    """Retransmission timeout (TCP's minimum RTO, RFC 6298, by default)."""
+    topology: Literal["shared", "per_client"] = "shared"
+    """``shared``: one link between all clients and the server (the server's access link);
+    ``per_client``: each client has a link of its own."""
+
+
+class ServerCfg(_Model):
+    workers: int = Field(1, ge=1)
+    service_time: DurationDist = Constant(0.0)
+    queue_limit: int | None = Field(None, ge=0)
+    """Most requests waiting for a worker; further ones are rejected. None: unbounded."""
+
+
+class ClientsCfg(_Model):
+    count: int = Field(1, ge=1)
+
+
+class Requests(_Model):
+    """Open loop (``rate`` or ``per_client_rate``) or closed loop (``think_time``)."""
+
+    rate: Rate | None = None
+    per_client_rate: Rate | None = None
+    arrival: Literal["poisson", "periodic"] = "poisson"
+    think_time: PosDurationDist | None = None
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Requests:
+        given = [k for k in ("rate", "per_client_rate", "think_time") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of rate (total, open loop), per_client_rate "
+                             "(open loop) or think_time (closed loop)"
+                             + (f"; got {' and '.join(given)}" if given else ""))
+        return self
+
+    @property
+    def closed(self) -> bool:
+        return self.think_time is not None
+
+
+class Workload(_Model):
+    requests: Requests
+    request_size: SizeDist | None = None
+    """Request payload, as JSON-sized bytes; omit it for a request without a body."""
+    response_size: SizeDist | None = None
+    """Response payload, as JSON-sized bytes; omit it for a response without a body."""
+    encoding: str = "json"
+
+
+class Headers(_Model):
+    """Header bytes per message (HTTP/1.1-like defaults: an API request with a token, cookies
+    and content headers is a few hundred bytes; curl's bare GET is ~80)."""
+
+    request: NonNegSize = 400.0
+    response: NonNegSize = 300.0
+
+
+class EncodingCfg(_Model):
+    size_factor: float = Field(gt=0)
+    parse_per_kib: NonNegDuration
+    serialise_per_kib: NonNegDuration
+
+
+@dataclass(frozen=True)
+class PatternSpec:
+    """A validated pattern entry: the registered *name*, its *params* and a row *label*."""
+
+    name: str
+    label: str
+    params: Any
+
+
+class Scenario(_Model):
+    name: str = "scenario"
+    duration: PosDuration
+    warmup: NonNegDuration = 0.0
+    seed: int = 0
+    detail: Literal["full", "summary"] = "full"
+    """``summary`` keeps only what the metrics need (no per-message frames): for sweeps."""
+    network: Network = Network()
+    server: ServerCfg = ServerCfg()
+    clients: ClientsCfg = ClientsCfg()
+    headers: Headers = Headers()
+    encodings: dict[str, EncodingCfg] = {}
+    workload: Workload
+    pattern: dict[str, Any] | None = None
+    patterns: list[dict[str, Any]] | None = None
+    _variants: tuple[PatternSpec, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _check(self) -> Scenario:
+        if self.warmup >= self.duration:
+            raise ValueError("@warmup@ must be < duration "
+                             f"({self.warmup:g}s >= {self.duration:g}s)")
+        if self.workload.encoding not in self.encoding_table:
+            known = ", ".join(sorted(self.encoding_table))
+            raise ValueError(f"@workload.encoding@ unknown encoding {self.workload.encoding!r}"
+                             f"{_did_you_mean(self.workload.encoding, self.encoding_table)} "
+                             f"(known: {known})")
+        if (self.pattern is None) == (self.patterns is None):
+            raise ValueError("@pattern@ give exactly one of pattern: {..} or patterns: [..]")
+        if self.patterns is not None and not self.patterns:
+            raise ValueError("@patterns@ must list at least one pattern")
+        return self
+
+    @property
+    def encoding_table(self) -> dict[str, Encoding]:
+        table = dict(DEFAULT_ENCODINGS)
+        for name, e in self.encodings.items():
+            table[name] = Encoding(name, e.size_factor, e.parse_per_kib, e.serialise_per_kib)
+        return table
+
+    @property
+    def variants(self) -> tuple[PatternSpec, ...]:
+        """The validated pattern entries (set by :func:`load`)."""
+        return self._variants
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+def _did_you_mean(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
+    """Field names of the model reached by *loc* (for did-you-mean on unknown keys)."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        candidates = [ann, *(inner or ())]
+        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)),
+                   None)
+        if nxt is None:
+            return None
+        model = nxt
+    return list(model.model_fields)
+
+
+def _format(err: dict, model: type[BaseModel], prefix: str = "") -> ScenarioError:
+    loc = tuple(err["loc"])
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    path = [str(p) for p in loc]
+    if msg.startswith("@"):
+        sub, _, msg = msg[1:].partition("@ ")
+        path = (path + [sub]) if path else [sub]
+        if loc == () and sub:
+            path = [sub]
+    if err["type"] == "extra_forbidden":
+        options = _fields_at(model, loc[:-1]) or []
+        msg = f"unknown key{_did_you_mean(loc[-1], options)}"
+        if options:
+            msg += f" (allowed here: {', '.join(options)})"
+    elif err["type"] == "missing":
+        msg = "missing (required)"
+    elif err["type"] in ("literal_error", "enum"):
+        msg += f", got {err.get('input')!r}"
+    elif err["type"] in ("int_parsing", "float_parsing", "int_type", "float_type",
+                         "int_from_float", "greater_than", "greater_than_equal", "less_than"):
+        msg += f", got {err.get('input')!r}"
+    field = ".".join(p for p in path if p)
+    if prefix:
+        field = f"{prefix}.{field}" if field else prefix
+    return ScenarioError(field, msg)
+
+
+def _raise(e: ValidationError, model: type[BaseModel], prefix: str = "") -> None:
+    errors = e.errors(include_url=False)
+    first = _format(errors[0], model, prefix)
+    if len(errors) > 1:
+        first = ScenarioError(first.field, f"{first.message} (and {len(errors) - 1} more "
+                              "problem(s); fix this one first)")
+    raise first from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
+    from .patterns import PATTERNS
+
+    entries = [("pattern", sc.pattern)] if sc.pattern is not None else [
+        (f"patterns.{i}", p) for i, p in enumerate(sc.patterns or [])]
+    specs = []
+    labels: set[str] = set()
+    for where, raw in entries:
+        if not isinstance(raw, dict):
+            raise ScenarioError(where, "must be a mapping with a name, e.g. "
+                                "{name: request_response}")
+        raw = dict(raw)
+        name = raw.pop("name", None)
+        label = raw.pop("label", None)
+        if name is None:
+            raise ScenarioError(f"{where}.name", "missing; known patterns: "
+                                + ", ".join(sorted(PATTERNS)))
+        if name not in PATTERNS:
+            raise ScenarioError(f"{where}.name", f"unknown pattern {name!r}"
+                                f"{_did_you_mean(name, PATTERNS)} (known: "
+                                f"{', '.join(sorted(PATTERNS))})")
+        cls = PATTERNS[name]
+        try:
+            params = cls.Params.model_validate(raw)
+        except ValidationError as e:
+            _raise(e, cls.Params, where)
+        try:
+            cls.check(params, sc)
+        except ScenarioError as e:
+            raise ScenarioError(f"{where}.{e.field}" if e.field else where, e.message) from None
+        if label is None:
+            label = cls.default_label(params)
+        label = str(label)
+        if label in labels:
+            raise ScenarioError(f"{where}.label", f"{label!r} names two entries; give each "
+                                "a distinct label")
+        labels.add(label)
+        specs.append(PatternSpec(name, label, params))
+    return tuple(specs)
+
+
+def load(raw: dict | Scenario, *, base_dir: Path | None = None) -> Scenario:
+    """Validate a scenario given as a dict (the YAML structure). Raises :class:`ScenarioError`."""
+    if isinstance(raw, Scenario):
+        return raw
+    if not isinstance(raw, dict):
+        raise ScenarioError("", f"a scenario is a mapping of keys to values, got "
+                            f"{type(raw).__name__}")
+    try:
+        sc = Scenario.model_validate(raw, context={"base_dir": base_dir})
+    except ValidationError as e:
+        _raise(e, Scenario)
+    sc._variants = _pattern_specs(sc)
+    return sc
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise ScenarioError(str(path), "no such file")
+    if not p.is_file():
+        raise ScenarioError(str(path), "is not a file")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ScenarioError(str(path), f"not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(str(path), "not a text (UTF-8) file") from None
+    if raw is None:
+        raise ScenarioError(str(path), "is empty")
+    if not isinstance(raw, dict):
+        raise ScenarioError(str(path), "must hold a mapping (key: value lines) at the top")
+    return raw
+
+
+def load_file(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+              seed: int | None = None) -> Scenario:
+    """Read, override (``path.to.key=value``) and validate a YAML scenario file."""
+    raw = apply_overrides(read_yaml(path), overrides)
+    if seed is not None:
+        raw["seed"] = seed
+    return load(raw, base_dir=Path(path).resolve().parent)
+
+
+def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """A copy of *raw* with each ``a.b.c=value`` applied (value read as YAML: 3, 2.5, true, 25ms)."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ScenarioError("--set", f"{item!r} is not path.to.key=value")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed = value
+        parts = key.split(".")
+        node: Any = out
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ScenarioError(".".join(parts[:i + 1]), f"no list item {part!r} "
+                                        f"(the list has {len(node)})")
+                node = node[int(part)]
+            else:
+                if not isinstance(node.get(part, {}), dict | list):
+                    raise ScenarioError(".".join(parts[:i + 1]), "is a value, not a section; "
+                                        "cannot set a key below it")
+                node = node.setdefault(part, {})
+        last = parts[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ScenarioError(key, f"no list item {last!r}")
+            node[int(last)] = parsed
+        else:
+            node[last] = parsed
+    return out
+
+
+def offered_load(sc: Scenario, requests_per_arrival: float = 1.0) -> float:
+    """ρ = arrival rate × mean worker time per arrival / workers (open loop only; else NaN)."""
+    req = sc.workload.requests
+    if req.closed:
+        return math.nan
+    rate = req.rate if req.rate is not None else req.per_client_rate * sc.clients.count
+    enc = sc.encoding_table[sc.workload.encoding]
+    req_b = enc.wire(sc.workload.request_size.mean) if sc.workload.request_size else 0
+    resp_b = enc.wire(sc.workload.response_size.mean) if sc.workload.response_size else 0
+    work = (sc.server.service_time.mean + enc.parse_cost(req_b) + enc.serialise_cost(resp_b))
+    return rate * requests_per_arrival * work / sc.server.workers
