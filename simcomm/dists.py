@@ -20,7 +20,6 @@ mapping with ``dist`` and that distribution's parameters:
 from __future__ import annotations
 
 import csv
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._suggest import did_you_mean
 from .rng import Buffered
 from .units import UnitError, parse_rate
 
@@ -223,9 +223,6 @@ _PARAMS = {
 }
 
 
-def _did_you_mean(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _q(spec: dict, key: str, parse: Callable[[object], float], *, positive=True,
@@ -288,11 +285,11 @@ def from_spec(spec: object, parse: Callable[[object], float], *,
     if name is None:
         raise DistError("dist", "missing; name a distribution: " + ", ".join(_PARAMS))
     if name not in _PARAMS:
-        raise DistError("dist", f"unknown distribution {name!r}{_did_you_mean(str(name), _PARAMS)}"
+        raise DistError("dist", f"unknown distribution {name!r}{did_you_mean(str(name), _PARAMS)}"
                         f" (known: {', '.join(_PARAMS)})")
     for key in spec:
         if key not in _PARAMS[name]:
-            raise DistError(key, f"unknown parameter for {name}{_did_you_mean(key, _PARAMS[name])}"
+            raise DistError(key, f"unknown parameter for {name}{did_you_mean(key, _PARAMS[name])}"
                             f" (accepted: {', '.join(sorted(_PARAMS[name]))})")
 
     def need(*keys: str) -> None:
@@ -330,7 +327,8 @@ def from_spec(spec: object, parse: Callable[[object], float], *,
             need("median", "p99")
             med, p99 = _q(spec, "median", parse), _q(spec, "p99", parse)
             if p99 <= med:
-                raise DistError("p99", f"must be > median ({spec['median']!r}), got {spec['p99']!r}")
+                raise DistError("p99", f"must be > median ({spec['median']!r}), "
+                                f"got {spec['p99']!r}")
             return LogNormal.from_median_p99(med, p99)
         need("mu", "sigma")
         try:

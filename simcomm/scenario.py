@@ -26,7 +26,6 @@ numbers); an entry may carry ``label:`` to name its row.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._suggest import did_you_mean
 from .components.codec import DEFAULT_ENCODINGS, Encoding
 from .dists import Constant, DistError, Distribution, from_spec
 from .units import UnitError, parse_bandwidth, parse_duration, parse_rate, parse_size
@@ -210,7 +210,7 @@ class Scenario(_Model):
         if self.workload.encoding not in self.encoding_table:
             known = ", ".join(sorted(self.encoding_table))
             raise ValueError(f"@workload.encoding@ unknown encoding {self.workload.encoding!r}"
-                             f"{_did_you_mean(self.workload.encoding, self.encoding_table)} "
+                             f"{did_you_mean(self.workload.encoding, self.encoding_table)} "
                              f"(known: {known})")
         if (self.pattern is None) == (self.patterns is None):
             raise ValueError("@pattern@ give exactly one of pattern: {..} or patterns: [..]")
@@ -234,9 +234,6 @@ class Scenario(_Model):
 # ---------------------------------------------------------------------------------------------
 # Errors
 
-def _did_you_mean(word: str, options) -> str:
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
@@ -258,6 +255,11 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
     return list(model.model_fields)
 
 
+_SHOW_INPUT = {"literal_error", "enum", "int_parsing", "float_parsing", "int_type", "float_type",
+               "int_from_float", "greater_than", "greater_than_equal", "less_than", "bool_type",
+               "bool_parsing", "string_type", "dict_type", "list_type"}
+
+
 def _format(err: dict, model: type[BaseModel], prefix: str = "") -> ScenarioError:
     loc = tuple(err["loc"])
     msg = err["msg"]
@@ -266,20 +268,15 @@ def _format(err: dict, model: type[BaseModel], prefix: str = "") -> ScenarioErro
     path = [str(p) for p in loc]
     if msg.startswith("@"):
         sub, _, msg = msg[1:].partition("@ ")
-        path = (path + [sub]) if path else [sub]
-        if loc == () and sub:
-            path = [sub]
+        path = [*path, sub]
     if err["type"] == "extra_forbidden":
         options = _fields_at(model, loc[:-1]) or []
-        msg = f"unknown key{_did_you_mean(loc[-1], options)}"
+        msg = f"unknown key{did_you_mean(loc[-1], options)}"
         if options:
             msg += f" (allowed here: {', '.join(options)})"
     elif err["type"] == "missing":
         msg = "missing (required)"
-    elif err["type"] in ("literal_error", "enum"):
-        msg += f", got {err.get('input')!r}"
-    elif err["type"] in ("int_parsing", "float_parsing", "int_type", "float_type",
-                         "int_from_float", "greater_than", "greater_than_equal", "less_than"):
+    elif err["type"] in _SHOW_INPUT:
         msg += f", got {err.get('input')!r}"
     field = ".".join(p for p in path if p)
     if prefix:
@@ -318,7 +315,7 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
                                 + ", ".join(sorted(PATTERNS)))
         if name not in PATTERNS:
             raise ScenarioError(f"{where}.name", f"unknown pattern {name!r}"
-                                f"{_did_you_mean(name, PATTERNS)} (known: "
+                                f"{did_you_mean(name, PATTERNS)} (known: "
                                 f"{', '.join(sorted(PATTERNS))})")
         cls = PATTERNS[name]
         try:
@@ -387,7 +384,7 @@ def load_file(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
 
 
 def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
-    """A copy of *raw* with each ``a.b.c=value`` applied (value read as YAML: 3, 2.5, true, 25ms)."""
+    """A copy of *raw* with each ``a.b.c=value`` applied (the value is read as YAML)."""
     out = copy.deepcopy(raw)
     for item in overrides:
         key, sep, value = item.partition("=")

@@ -49,7 +49,8 @@ class Pattern:
 
     @classmethod
     def describe(cls) -> str:
-        return (cls.__doc__ or "").strip().splitlines()[0]
+        first = (cls.__doc__ or "").strip().split("\n\n")[0]
+        return " ".join(first.split())
 
     def requests_per_arrival(self) -> float:
         """Server requests caused by one workload arrival (for the ρ ≥ 1 warning)."""
