@@ -4,6 +4,7 @@
                            optionally write ``summary.csv`` and Parquet frames (``--out DIR``)
 ``simcomm check FILE``     validate a scenario without running it
 ``simcomm patterns``       list the patterns and their parameters with defaults
+``simcomm metrics``        list every metric with its unit and definition
 
 Bad input (a bad file, an unknown key, a unit that does not parse …) prints one line naming the
 field and exits with status 2, writing nothing.
@@ -22,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .metrics.definitions import METRICS
+from .metrics.definitions import METRICS, markdown_table
 from .patterns import PATTERNS
 from .result import Results, jsonable
 from .runner import UnstableLoadWarning, compare
@@ -123,6 +124,8 @@ def run(
         sys.stdout.write(json.dumps(rows, indent=2, allow_nan=False) + "\n")
     else:
         window = sc.duration - sc.warmup
+        if not out.is_terminal:  # a pipe or file: no need to squeeze columns into 80
+            out.width = max(out.width, 30 + 18 * len(results))
         out.print(_table(results, f"{sc.name}: {window:g}s measured after {sc.warmup:g}s "
                                   f"warm-up, seed {sc.seed}"))
     if out_dir is not None:
@@ -159,6 +162,23 @@ def patterns() -> None:
             shown = "null" if default is None else default
             out.print(f"    {key} = {shown!s}  — {field.description or ''}", soft_wrap=True,
                       markup=False)
+
+
+@app.command()
+def metrics(
+    markdown: Annotated[bool, typer.Option("--markdown", help="print README's Markdown table")]
+    = False,
+) -> None:
+    """List every metric with its unit and exact definition."""
+    if markdown:
+        sys.stdout.write(markdown_table() + "\n")
+        return
+    table = Table(show_lines=False)
+    for col in ("metric", "unit", "definition"):
+        table.add_column(col, overflow="fold")
+    for m in METRICS:
+        table.add_row(m.name, m.unit, m.definition)
+    out.print(table)
 
 
 def main() -> None:

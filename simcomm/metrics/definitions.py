@@ -1,7 +1,7 @@
 """Every metric simcomm reports: name, unit and exact definition. This is the one place.
 
-The README's metrics table is generated from :data:`METRICS` (``python -m
-simcomm.metrics.definitions``) and a test keeps the two equal; the CLI, ``Result.summary`` and
+The README's metrics table is generated from :data:`METRICS` (``simcomm metrics
+--markdown``) and a test keeps the two equal; the CLI, ``Result.summary`` and
 the DataFrame columns use exactly these names.
 
 Conventions that apply to every metric:
@@ -105,8 +105,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("idle_connection_s", "s", "connection-seconds a connection was open with no exchange "
            "outstanding on it"),
     Metric("client_blocked_s", "s", "caller-seconds callers spent blocked: a sync caller from "
-           "send to parsed response; a thread-per-request thread while its request is "
-           "outstanding; 0 for callback and readiness-poll callers"),
+           "send to parsed response; a thread-per-request thread for its whole life (start, "
+           "request outstanding); 0 for callback and readiness-poll callers"),
     Metric("client_checks", "count", "completion checks made by readiness-polling async "
            "callers while they had requests outstanding (0 for other clients)"),
     Metric("client_threads_peak", "count", "most client threads alive at once (thread per "
@@ -131,7 +131,3 @@ def markdown_table() -> str:
              "to `latency`):", "", "| part | meaning |", "|---|---|"]
     rows += [f"| `{name}_s` | {meaning} |" for name, meaning in PARTS]
     return "\n".join(rows)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(markdown_table())

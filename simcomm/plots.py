@@ -1,0 +1,57 @@
+"""Figures. One function per figure kind; each takes a tidy DataFrame of summary rows (one row
+per run, the metric names as columns) and returns a matplotlib Figure.
+
+Import cost: matplotlib is imported when a function is called, not when simcomm is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from .metrics.definitions import METRICS
+
+__all__ = ["comparison_bars"]
+
+_UNITS = {m.name: m.unit for m in METRICS}
+
+
+def _scale(metric: str) -> tuple[float, str]:
+    unit = _UNITS.get(metric, "")
+    if unit == "s" and metric.startswith("latency"):
+        return 1e3, "ms"
+    return 1.0, unit
+
+
+def comparison_bars(df: pd.DataFrame, metrics: Sequence[str], *, by: str = "pattern",
+                    title: str | None = None, ncols: int = 3):
+    """One bar chart per metric, one bar per row of *df* (labelled by column *by*)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    missing = [m for m in [*metrics, by] if m not in df.columns]
+    if missing:
+        raise KeyError(f"columns not in the frame: {missing}")
+    n = len(metrics)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    labels = df[by].astype(str).tolist()
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        factor, unit = _scale(metric)
+        values = df[metric].astype(float) * factor
+        ax.bar(range(len(labels)), values, color=[colors[i % len(colors)]
+                                                  for i in range(len(labels))])
+        ax.set_title(metric + (f" ({unit})" if unit and unit != "count" else ""), fontsize=10)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

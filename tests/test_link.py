@@ -1,0 +1,103 @@
+"""Links: FIFO transmitters with serialisation, propagation and loss recovered by retransmission."""
+
+import math
+
+import pytest
+import simpy
+
+from simcomm.components.link import DOWN, UP, Link, Pipe
+from simcomm.dists import Constant
+from simcomm.metrics.definitions import Kind, Tag
+from simcomm.metrics.recorder import FullRecorder
+from simcomm.rng import Streams
+
+
+@pytest.fixture
+def env():
+    return simpy.Environment()
+
+
+@pytest.fixture
+def rec(env):
+    return FullRecorder(env, 0.0, 100.0)
+
+
+def _pipe(env, rec, *, bandwidth=1e6, latency=0.010, loss=0.0, draws=None, rto=0.2):
+    it = iter(draws or [])
+    return Pipe(env, UP, bandwidth, lambda: latency, loss,
+                (lambda: next(it)) if draws is not None else None, rto, rec)
+
+
+def _send(env, pipe, log, name, size, at=0.0, header=0):
+    def proc():
+        if at:
+            yield env.timeout(at)
+        parts = yield from pipe.transmit(size, header, Kind.REQUEST, Tag.USEFUL, 0)
+        log.append((name, env.now, parts[:3]))
+    env.process(proc())
+
+
+def test_one_message_arrives_after_serialisation_plus_latency(env, rec):
+    """A 1250-byte message on a 10 ms, 1 Mbit/s link arrives at exactly 0.010 + 0.010."""
+    log = []
+    _send(env, _pipe(env, rec), log, "a", 1250)
+    env.run()
+    assert log == [("a", pytest.approx(0.020, abs=1e-15), (pytest.approx(0.010), 0.010, 0.0))]
+
+
+def test_messages_queue_behind_each_other(env, rec):
+    """Two messages handed over together: the second waits for the first's serialisation."""
+    log = []
+    pipe = _pipe(env, rec)
+    _send(env, pipe, log, "a", 1250)
+    _send(env, pipe, log, "b", 1250)
+    env.run()
+    assert [(n, round(t, 12)) for n, t, _ in log] == [("a", 0.020), ("b", 0.030)]
+    # b's transmission part holds its 10 ms of queueing and 10 ms of serialisation
+    assert log[1][2][0] == pytest.approx(0.020)
+
+
+def test_a_free_transmitter_does_not_delay(env, rec):
+    """A message sent after the previous one finished serialising does not queue."""
+    log = []
+    pipe = _pipe(env, rec)
+    _send(env, pipe, log, "a", 1250)
+    _send(env, pipe, log, "b", 1250, at=0.5)
+    env.run()
+    assert log[1][1] == pytest.approx(0.520)
+
+
+def test_loss_becomes_delay_and_an_extra_copy(env, rec):
+    """A lost copy is resent after the RTO counted from its end of serialisation."""
+    log = []
+    pipe = _pipe(env, rec, loss=0.5, draws=[0.1, 0.9])  # first copy lost, second arrives
+    _send(env, pipe, log, "a", 1250, header=100)
+    env.run()
+    # copy 1 serialised 0..0.01, timer fires at 0.21; copy 2 serialised 0.21..0.22, +0.01
+    (_, t, (tx, prop, rt)) = log[0]
+    assert t == pytest.approx(0.23)
+    assert (tx, prop, rt) == (pytest.approx(0.02), 0.010, pytest.approx(0.2))
+    assert tx + prop + rt == pytest.approx(t)
+    assert list(rec.m_tag) == [Tag.USEFUL, Tag.RETRY]
+    assert math.isnan(rec.m_arrive[0]) and rec.m_arrive[1] == pytest.approx(0.23)
+    assert sum(rec.msg_n) == 2 and sum(rec.msg_bytes) == 2500 and sum(rec.msg_header) == 200
+
+
+def test_unlimited_bandwidth_and_zero_latency_take_no_time(env, rec):
+    """With no serialisation and no latency a message arrives the moment it is sent."""
+    log = []
+    _send(env, _pipe(env, rec, bandwidth=math.inf, latency=0.0), log, "a", 10**9)
+    env.run()
+    assert log == [("a", 0.0, (0.0, 0.0, 0.0))]
+
+
+def test_link_directions_are_independent(env, rec):
+    """Traffic queued upstream does not delay the downstream direction."""
+    link = Link(env, "link", bandwidth=1e6, latency_dist=Constant(0.010), loss=0.0, rto=0.2,
+                streams=Streams(1), recorder=rec)
+    log = []
+    _send(env, link.up, log, "up1", 12500)      # 100 ms of serialisation
+    _send(env, link.down, log, "down", 1250)
+    env.run()
+    assert dict((n, round(t, 12)) for n, t, _ in log) == {"up1": 0.110, "down": 0.020}
+    assert list(rec.m_dir) == [UP, DOWN]

@@ -1,0 +1,354 @@
+"""request_response: exact timelines with constant inputs, client styles, chunking, rejection."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import simcomm
+from simcomm.metrics.definitions import PART_NAMES
+
+PARTS = [f"{p}_s" for p in PART_NAMES]
+
+
+def scenario(pattern=None, **over):
+    """A small deterministic world: constant latency and service, one client, periodic load."""
+    sc = {
+        "name": "t",
+        "duration": 10.0,
+        "warmup": 0.0,
+        "seed": 3,
+        "network": {"latency": "10ms", "bandwidth": "unlimited"},
+        "headers": {"request": 0, "response": 0},
+        "server": {"workers": 1, "service_time": "50ms"},
+        "clients": {"count": 1},
+        "workload": {"requests": {"rate": "1/s", "arrival": "periodic"}, "encoding": "none"},
+        "pattern": {"name": "request_response", **(pattern or {})},
+    }
+    for key, value in over.items():
+        node = sc
+        *path, last = key.split("__")
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return sc
+
+
+def deliveries(sc):
+    return simcomm.run(sc).frames["deliveries"]
+
+
+def test_one_request_costs_one_rtt_plus_service():
+    """On an established connection a request takes exactly 2 × latency + service."""
+    d = deliveries(scenario())
+    assert len(d) == 9 or len(d) == 10
+    assert np.allclose(d.latency, 0.070, rtol=0, atol=1e-12)
+    assert np.allclose(d.propagation_s, 0.020) and np.allclose(d.service_s, 0.050)
+
+
+def test_the_five_steps_add_up_with_encoding_and_bandwidth():
+    """Serialise, send, parse, serve, serialise, send back, parse: each step lands in its part."""
+    sc = scenario(network={"latency": "10ms", "bandwidth": "1Mbps"},
+                  headers={"request": 100, "response": 200},
+                  workload={"requests": {"rate": "1/s", "arrival": "periodic"},
+                            "request_size": "1KiB", "response_size": "4KiB",
+                            "encoding": "json"})
+    d = deliveries(sc)
+    req_wire, resp_wire = 1024, 4096
+    parse = (req_wire * 6e-6 + req_wire * 10e-6 + resp_wire * 6e-6 + resp_wire * 10e-6) / 1024
+    tx = 8 * (100 + req_wire) / 1e6 + 8 * (200 + resp_wire) / 1e6
+    expected = 0.020 + 0.050 + parse + tx
+    assert np.allclose(d.latency, expected, atol=1e-12)
+    assert np.allclose(d.parse_s, parse) and np.allclose(d.transmission_s, tx)
+    assert np.allclose(d[PARTS].sum(axis=1), d.latency, atol=1e-12)
+
+
+def test_protobuf_shrinks_bytes_on_the_wire():
+    """The encoding's size factor scales payload bytes; headers are untouched."""
+    base = {"requests": {"rate": "1/s", "arrival": "periodic"}, "request_size": "1000B",
+            "response_size": "2000B"}
+    js = simcomm.run(scenario(workload={**base, "encoding": "json"})).frames["messages"]
+    pb = simcomm.run(scenario(workload={**base, "encoding": "protobuf"})).frames["messages"]
+    assert set(js.payload_bytes) == {1000, 2000}
+    assert set(pb.payload_bytes) == {500, 1000}
+
+
+def test_sync_caller_makes_due_requests_wait():
+    """A sync client busy when its next request is due delays it; the wait is in latency."""
+    sc = scenario(server={"workers": 1, "service_time": "250ms"},
+                  network={"latency": 0, "bandwidth": "unlimited"},
+                  workload={"requests": {"rate": "10/s", "arrival": "periodic"},
+                            "encoding": "none"},
+                  duration=2.0)
+    with pytest.warns(simcomm.UnstableLoadWarning):
+        d = deliveries(sc).sort_values("t_start").reset_index(drop=True)
+    k = np.arange(len(d))
+    # request k is due at phase + 0.1k and done at phase + 0.25(k+1)
+    assert np.allclose(d.latency, 0.25 * (k + 1) - 0.1 * k, atol=1e-9)
+    assert np.allclose(d.client_wait_s, 0.15 * k, atol=1e-9)
+    assert np.allclose(d.server_queue_s, 0.0)
+
+
+def test_async_callback_does_not_wait_at_the_client():
+    """An async caller sends at once: with enough workers every request takes 2d + s."""
+    sc = scenario({"client": "async", "completion": "callback"},
+                  server={"workers": 10, "service_time": "250ms"},
+                  workload={"requests": {"rate": "10/s", "arrival": "periodic"},
+                            "encoding": "none"})
+    r = simcomm.run(sc)
+    d = r.frames["deliveries"]
+    assert np.allclose(d.latency, 0.270) and np.allclose(d.client_wait_s, 0.0)
+    assert r.summary["client_blocked_s"] == 0.0
+
+
+def test_async_concurrency_limit_queues_at_the_client():
+    """With concurrency 1 an async client behaves like a sync one in latency, but is not
+    blocked."""
+    common = dict(server={"workers": 4, "service_time": "250ms"},
+                  network={"latency": 0, "bandwidth": "unlimited"},
+                  workload={"requests": {"rate": "10/s", "arrival": "periodic"},
+                            "encoding": "none"}, duration=2.0)
+    a = simcomm.run(scenario({"client": "async", "concurrency": 1}, **common))
+    s = simcomm.run(scenario({"client": "sync"}, **common))
+    assert a.summary["latency_mean"] == pytest.approx(s.summary["latency_mean"])
+    assert a.summary["client_blocked_s"] == 0 and s.summary["client_blocked_s"] > 1.5
+
+
+def test_readiness_poll_notices_at_the_next_tick():
+    """A readiness-polling caller learns of a completion at its next check, within one
+    interval."""
+    sc = scenario({"client": "async", "completion": "readiness_poll", "poll_interval": "30ms"})
+    r = simcomm.run(sc)
+    d = r.frames["deliveries"]
+    assert ((d.notify_s >= 0) & (d.notify_s < 0.030)).all()
+    assert np.allclose(d.latency - d.notify_s, 0.070)
+    # completions land on the caller's tick grid
+    ends = d.t_end.to_numpy()
+    phase = ends[0] % 0.030
+    assert np.allclose(((ends - phase) / 0.030) - np.round((ends - phase) / 0.030), 0,
+                       atol=1e-6)
+    # checks while a request is outstanding: about (70 ms + notify) / 30 ms per request
+    per_request = r.summary["client_checks"] / r.summary["delivered"]
+    assert 2 <= per_request <= 4
+
+
+def test_thread_per_request_pays_start_cost_and_memory():
+    """Each request starts a thread (latency + thread_start) that is held while outstanding."""
+    sc = scenario({"client": "async", "completion": "thread_per_request",
+                   "thread_start": "1ms", "thread_memory": "1MiB"},
+                  server={"workers": 10, "service_time": "250ms"},
+                  workload={"requests": {"rate": "10/s", "arrival": "periodic"},
+                            "encoding": "none"})
+    r = simcomm.run(sc)
+    d = r.frames["deliveries"]
+    assert np.allclose(d.latency, 0.271) and np.allclose(d.client_wait_s, 0.001)
+    s = r.summary
+    # requests every 100 ms each holding a thread for 271 ms: 3 alive at once at the peak
+    assert s["client_threads_peak"] == 3
+    assert s["client_thread_memory_peak"] == 3 * 1024 * 1024
+    # blocked thread-seconds: 271 ms per thread (the end of the run cuts the last ones short)
+    assert 0.271 * s["delivered"] <= s["client_blocked_s"] <= 0.271 * s["issued"]
+
+
+def test_sequential_chunks_multiply_messages_and_round_trips():
+    """k sequential chunks cost k round trips and 2k messages for one delivery."""
+    sc = scenario({"chunks": 4},
+                  workload={"requests": {"rate": "1/s", "arrival": "periodic"},
+                            "request_size": "4000B", "response_size": "100B",
+                            "encoding": "none"})
+    r = simcomm.run(sc)
+    d = r.frames["deliveries"]
+    assert np.allclose(d.latency, 4 * 0.070)
+    assert r.summary["messages_per_delivery"] == pytest.approx(8.0)
+    m = r.frames["messages"]
+    assert sorted(set(m[m.kind == "request"].payload_bytes)) == [1000]
+    assert sorted(set(m[m.kind == "response"].payload_bytes)) == [0, 100]
+
+
+def test_windowed_chunks_overlap_and_still_add_up():
+    """With a window the chunks overlap; the critical-path decomposition adds up exactly."""
+    common = dict(server={"workers": 4, "service_time": "50ms"},
+                  network={"latency": "10ms", "bandwidth": "1Mbps"},
+                  workload={"requests": {"rate": "1/s", "arrival": "periodic"},
+                            "request_size": "8000B", "response_size": "100B",
+                            "encoding": "none"})
+    seq = deliveries(scenario({"chunks": 4, "window": 1}, **common))
+    win = deliveries(scenario({"chunks": 4, "window": 4}, **common))
+    assert (win.latency < seq.latency.to_numpy() * 0.6).all()
+    for d in (seq, win):
+        assert np.allclose(d[PARTS].sum(axis=1), d.latency, atol=1e-12)
+        assert (d[PARTS] >= -1e-12).all().all()
+    # four 2000 B chunks leave back to back on a 1 Mbit/s link: the last one starts after
+    # 3 × 16 ms of queueing + 16 ms of its own serialisation
+    assert np.allclose(win.transmission_s, 4 * 0.016 + 8 * 100 / 1e6, atol=1e-9)
+
+
+def test_full_queue_rejects_and_tags_control():
+    """A bounded queue turns requests away; they are counted, answered and not delivered."""
+    sc = scenario({"client": "async"}, server={"workers": 1, "service_time": "1s",
+                                               "queue_limit": 0},
+                  workload={"requests": {"rate": "4/s", "arrival": "periodic"},
+                            "encoding": "none"})
+    with pytest.warns(simcomm.UnstableLoadWarning):
+        r = simcomm.run(sc)
+    s = r.summary
+    assert s["rejected"] > 0 and s["delivered"] > 0
+    assert s["issued"] - s["delivered"] - s["rejected"] in (0, 1, 2)
+    m = r.frames["messages"]
+    assert (m.tag == "control").sum() == 2 * s["rejected"]
+    assert (m.tag == "useful").sum() in (2 * s["delivered"], 2 * s["delivered"] + 1)
+
+
+def test_rejected_chunk_aborts_upload_and_wastes_its_work():
+    """When one chunk is rejected the upload fails: its chunks are control and worker time
+    wasted."""
+    sc = scenario({"client": "async", "chunks": 3, "window": 3},
+                  server={"workers": 1, "service_time": "100ms", "queue_limit": 1},
+                  workload={"requests": {"rate": "1/s", "arrival": "periodic"},
+                            "request_size": "3000B", "encoding": "none"})
+    r = simcomm.run(sc)
+    s = r.summary
+    assert s["delivered"] == 0 and s["rejected"] >= 9
+    assert s["wasted_server_s"] == pytest.approx(s["server_busy_s"], rel=1e-9)
+    assert set(r.frames["messages"].tag) == {"control"}
+
+
+def test_closed_loop_callers_think_then_call():
+    """A closed-loop sync client issues its next request only after think time."""
+    sc = scenario(workload={"requests": {"think_time": "130ms"}, "encoding": "none"})
+    d = deliveries(sc).sort_values("t_start")
+    assert np.allclose(np.diff(d.t_start), 0.200)  # 130 ms think + 70 ms request
+    assert np.allclose(d.latency, 0.070)
+
+
+def test_async_closed_loop_runs_concurrency_callers_per_client():
+    """An async closed-loop client runs `concurrency` independent callers."""
+    sc = scenario({"client": "async", "concurrency": 3},
+                  server={"workers": 3, "service_time": "50ms"},
+                  workload={"requests": {"think_time": "130ms"}, "encoding": "none"})
+    r = simcomm.run(sc)
+    assert r.summary["throughput"] == pytest.approx(3 / 0.200, rel=0.05)
+
+
+def test_held_and_idle_connection_time():
+    """Each client holds one connection all window; it is idle except during exchanges."""
+    r = simcomm.run(scenario(clients={"count": 3}, warmup=1.0,
+                             workload={"requests": {"per_client_rate": "1/s",
+                                                    "arrival": "periodic"},
+                                       "encoding": "none"}))
+    s = r.summary
+    assert s["held_connection_s"] == pytest.approx(3 * 9.0)
+    busy = s["held_connection_s"] - s["idle_connection_s"]
+    assert busy == pytest.approx(0.070 * s["issued"], abs=3 * 0.070)
+    assert s["connections_opened"] == 0
+    assert s["client_blocked_s"] == pytest.approx(busy)
+
+
+def test_server_busy_and_utilization():
+    """server_busy_s integrates busy workers over the window; utilization divides by
+    capacity."""
+    r = simcomm.run(scenario(server={"workers": 2, "service_time": "50ms"}, warmup=2.0))
+    s = r.summary
+    assert s["server_busy_s"] == pytest.approx(0.050 * s["issued"], abs=0.050)
+    assert s["server_utilization"] == pytest.approx(s["server_busy_s"] / (2 * 8.0))
+    assert s["wasted_server_s"] == 0
+
+
+def test_warmup_is_excluded_from_every_count():
+    """Deliveries and messages before the warm-up do not count."""
+    r = simcomm.run(scenario(warmup=5.0))
+    d, m = r.frames["deliveries"], r.frames["messages"]
+    assert (d.t_start >= 5.0).all() and (m.t_send >= 5.0).all()
+    assert r.summary["delivered"] == len(d) and r.summary["messages"] == len(m)
+    assert r.summary["delivered"] in (4, 5)
+
+
+def test_summary_detail_gives_the_same_metrics_as_full():
+    """detail=summary keeps less but reports exactly the same metrics."""
+    sc = {
+        "duration": 60, "warmup": 5, "seed": 5,
+        "network": {"latency": {"dist": "exponential", "mean": "5ms"}, "bandwidth": "10Mbps",
+                    "loss": 0.02},
+        "server": {"workers": 6, "service_time": {"dist": "exponential", "mean": "20ms"},
+                   "queue_limit": 1},
+        "clients": {"count": 5},
+        "workload": {"requests": {"rate": "60/s"}, "request_size": "2KiB",
+                     "response_size": {"dist": "lognormal", "median": "4KiB", "p99": "64KiB"}},
+        "patterns": [{"name": "request_response"},
+                     {"name": "request_response", "client": "async",
+                      "completion": "readiness_poll"},
+                     {"name": "request_response", "client": "async", "chunks": 4,
+                      "window": 2}],
+    }
+    full = simcomm.compare(sc).summary
+    summ = simcomm.compare({**sc, "detail": "summary"}).summary
+    pd.testing.assert_frame_equal(full, summ)
+    assert full.rejected.sum() > 0
+
+
+def test_counters_agree_with_the_message_frame():
+    """The summary's message and byte counts are the sums of the messages frame."""
+    sc = scenario({"client": "async"}, network={"latency": "5ms", "bandwidth": "10Mbps",
+                                                "loss": 0.1},
+                  server={"workers": 1, "service_time": "5ms"},
+                  workload={"requests": {"rate": "50/s"}, "request_size": "1KiB",
+                            "response_size": "3KiB"}, warmup=2.0)
+    r = simcomm.run(sc)
+    m, s = r.frames["messages"], r.summary
+    assert s["messages"] == len(m) and s["bytes"] == m.bytes.sum()
+    assert s["bytes_header"] == m.header_bytes.sum()
+    assert (m.tag == "retry").sum() > 0
+    assert s["messages_per_delivery"] > 2
+
+
+def test_same_seed_same_frames_and_different_seed_differs():
+    """Same scenario and seed give identical frames; another seed gives other numbers."""
+    sc = scenario({"client": "async"}, workload={"requests": {"rate": "30/s"},
+                                                 "encoding": "json", "request_size": "1KiB"},
+                  server={"workers": 2, "service_time": {"dist": "exponential",
+                                                         "mean": "20ms"}})
+    a, b = simcomm.run(sc).frames, simcomm.run(sc).frames
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name])
+    c = simcomm.run({**sc, "seed": 4}).frames["deliveries"]
+    assert not c.latency.equals(a["deliveries"].latency)
+
+
+def test_patterns_share_the_workload():
+    """Entries of `patterns:` see the same arrivals and sizes (common random numbers)."""
+    sc = scenario(workload={"requests": {"rate": "30/s"}, "encoding": "json",
+                            "request_size": {"dist": "exponential", "mean": "1KiB"}},
+                  server={"workers": 8, "service_time": {"dist": "exponential",
+                                                         "mean": "20ms"}})
+    del sc["pattern"]
+    sc["patterns"] = [{"name": "request_response", "client": "async", "label": "a"},
+                      {"name": "request_response", "client": "async",
+                       "completion": "thread_per_request", "label": "b"}]
+    a, b = simcomm.compare(sc)
+    da, db = a.frames["deliveries"], b.frames["deliveries"]
+    assert np.array_equal(np.sort(da.t_start), np.sort(db.t_start))
+    ma, mb = a.frames["messages"], b.frames["messages"]
+    assert np.array_equal(np.sort(ma.bytes), np.sort(mb.bytes))
+    assert list(simcomm.compare(sc).summary.pattern) == ["a", "b"]
+
+
+def test_unstable_load_warns_but_runs():
+    """ρ ≥ 1 runs, with a warning that queues grow without bound."""
+    sc = scenario(server={"workers": 1, "service_time": "50ms"},
+                  workload={"requests": {"rate": "30/s"}, "encoding": "none"})
+    with pytest.warns(simcomm.UnstableLoadWarning, match="grow without bound"):
+        r = simcomm.run(sc)
+    assert r.warnings and r.summary["delivered"] > 0
+
+
+def test_no_delivery_gives_nan_latency_and_zero_counts():
+    """A run with nothing delivered reports NaN latency and ratios, zero counts."""
+    r = simcomm.run(scenario(duration=0.5, workload={"requests": {"rate": "0.1/s",
+                                                                   "arrival": "periodic"},
+                                                      "encoding": "none"}))
+    s = r.summary
+    if s["delivered"] == 0:
+        assert math.isnan(s["latency_p99"]) and math.isnan(s["messages_per_delivery"])
+        assert s["lost"] == 0 and s["duplicates"] == 0
+    assert set(simcomm.METRIC_NAMES) <= set(s)
