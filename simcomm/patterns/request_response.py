@@ -204,6 +204,8 @@ class RequestResponse(Pattern):
                                           - math.floor((lo - ph) / iv + 1e-9))
         if ok:
             rec.delivery(t0, env.now, flow, client.index, parts)
+        else:
+            rec.reject(t0)
 
     # -- one request and its response on the wire -------------------------------------------
     def _exchange(self, client, flow: int, size: float, resp_size: float, parts: list,
@@ -224,9 +226,7 @@ class RequestResponse(Pattern):
         t_srv = env.now
         served = yield from world.server.serve(cpu_in, cpu_out)
         if served is None:
-            rec = self.rec
-            rec.reject(t_req)
-            rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, h_req + req_b, h_req)
+            self.rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, h_req + req_b, h_req)
             yield from link.down.transmit(h_resp, h_resp, RESPONSE, CONTROL, flow)
             return False
         queue, service = served

@@ -1,0 +1,105 @@
+"""Invariants that hold for any scenario and seed (Hypothesis), and the time-weighted levels."""
+
+import numpy as np
+import pytest
+import simpy
+from hypothesis import given
+from hypothesis import strategies as st
+
+import simcomm
+from simcomm.metrics.definitions import PART_NAMES
+from simcomm.metrics.recorder import Level
+
+PARTS = [f"{p}_s" for p in PART_NAMES]
+
+worlds = st.fixed_dictionaries({
+    "seed": st.integers(0, 2**32 - 1),
+    "latency_ms": st.floats(0, 50),
+    "bandwidth_mbps": st.sampled_from([1, 10, 100, "unlimited"]),
+    "loss": st.sampled_from([0.0, 0.05, 0.3]),
+    "workers": st.integers(1, 4),
+    "service_ms": st.floats(0.1, 30),
+    "clients": st.integers(1, 6),
+    "rate": st.floats(1, 60),
+    "request_kib": st.floats(0.1, 64),
+    "queue_limit": st.sampled_from([None, 0, 2]),
+    "encoding": st.sampled_from(["json", "xml", "protobuf", "none"]),
+    "pattern": st.sampled_from([
+        {"client": "sync"},
+        {"client": "async", "completion": "callback", "concurrency": 2},
+        {"client": "async", "completion": "readiness_poll", "poll_interval": "3ms"},
+        {"client": "async", "completion": "thread_per_request"},
+        {"client": "async", "chunks": 3, "window": 2},
+        {"chunks": 2},
+    ]),
+})
+
+
+def build(w):
+    bw = w["bandwidth_mbps"]
+    return {
+        "duration": 4, "warmup": 0.5, "seed": w["seed"],
+        "network": {"latency": {"dist": "exponential", "mean": f"{w['latency_ms'] + 0.01}ms"},
+                    "bandwidth": bw if bw == "unlimited" else f"{bw}Mbps", "loss": w["loss"]},
+        "server": {"workers": w["workers"], "queue_limit": w["queue_limit"],
+                   "service_time": {"dist": "exponential", "mean": f"{w['service_ms']}ms"}},
+        "clients": {"count": w["clients"]},
+        "workload": {"requests": {"rate": f"{w['rate']}/s"},
+                     "request_size": f"{w['request_kib']}KiB", "response_size": "1KiB",
+                     "encoding": w["encoding"]},
+        "pattern": {"name": "request_response", **w["pattern"]},
+    }
+
+
+@given(worlds)
+def test_invariants_of_any_run(w):
+    """Parts add up to latency and are >= 0; latency >= 2 × the smallest possible transit;
+    requests are conserved; counters match the frames."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", simcomm.UnstableLoadWarning)
+        r = simcomm.run(build(w))
+    s, d, m = r.summary, r.frames["deliveries"], r.frames["messages"]
+    if len(d):
+        assert np.allclose(d[PARTS].sum(axis=1), d.latency, rtol=1e-9, atol=1e-9)
+        assert (d[PARTS].to_numpy() >= -1e-9).all()
+        assert (d.latency > 0).all()
+    # conservation: every issued request is delivered, rejected, or still in flight at the end
+    in_flight = s["issued"] - s["delivered"] - s["rejected"]
+    assert in_flight >= 0
+    assert s["messages"] == len(m) and s["bytes"] == int(m.bytes.sum())
+    assert (m.bytes >= m.header_bytes).all()
+    assert 0 <= s["server_utilization"] <= 1 + 1e-9
+    assert 0 <= s["idle_connection_s"] <= s["held_connection_s"] + 1e-9
+    assert s["wasted_server_s"] <= s["server_busy_s"] + 1e-9
+    if w["loss"] == 0:
+        assert (m.tag != "retry").all()
+
+
+def test_level_integrates_only_inside_the_window():
+    """A level is weighted by time, clipped to [warmup, end), and remembers its peak there."""
+    env = simpy.Environment()
+    level = Level(env, w0=2.0)
+
+    def proc():
+        level.add(3)            # 3 over [0, 1): before the window
+        yield env.timeout(1)
+        level.add(-2)           # 1 over [1, 4): 2 s of it in the window
+        yield env.timeout(3)
+        level.add(1)            # 2 over [4, 10)
+    env.process(proc())
+    env.run(until=10)
+    level.close(10)
+    assert level.area == pytest.approx(1 * 2 + 2 * 6)
+    assert level.peak == 2
+
+
+def test_level_held_across_the_window_start_counts_as_peak():
+    """A value set before the warm-up and never changed is still the window's peak."""
+    env = simpy.Environment()
+    level = Level(env, w0=5.0)
+    level.add(4)
+    env.run(until=8)
+    level.close(8)
+    assert level.area == pytest.approx(12) and level.peak == 4
