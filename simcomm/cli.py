@@ -21,6 +21,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .metrics.definitions import METRICS, markdown_table
@@ -38,7 +39,7 @@ out = Console(highlight=False)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -71,7 +72,7 @@ def _table(results: Results, title: str) -> Table:
     table = Table(title=title, show_lines=False)
     table.add_column("metric", style="bold")
     for r in results:
-        table.add_column(r.pattern, justify="right", overflow="fold")
+        table.add_column(escape(r.pattern), justify="right", overflow="fold")
     for m in METRICS:
         table.add_row(m.name, *(_fmt(m.name, m.unit, r.metrics[m.name]) for r in results))
     return table
@@ -114,7 +115,7 @@ def run(
                 bar.stop()
     for w in caught:
         if issubclass(w.category, UnstableLoadWarning):
-            err.print(f"[yellow]warning:[/] {w.message}", soft_wrap=True)
+            err.print(f"[yellow]warning:[/] {escape(str(w.message))}", soft_wrap=True)
         else:  # pragma: no cover - not ours; show it as Python would
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if out_dir is not None:
@@ -126,10 +127,10 @@ def run(
         window = sc.duration - sc.warmup
         if not out.is_terminal:  # a pipe or file: no need to squeeze columns into 80
             out.width = max(out.width, 30 + 18 * len(results))
-        out.print(_table(results, f"{sc.name}: {window:g}s measured after {sc.warmup:g}s "
-                                  f"warm-up, seed {sc.seed}"))
+        out.print(_table(results, f"{escape(sc.name)}: {window:g}s measured after "
+                                  f"{sc.warmup:g}s warm-up, seed {sc.seed}"))
     if out_dir is not None:
-        err.print(f"wrote {out_dir}/summary.csv" + (" and Parquet frames"
+        err.print(f"wrote {escape(str(out_dir))}/summary.csv" + (" and Parquet frames"
                                                      if sc.detail == "full" else ""))
 
 
@@ -141,13 +142,13 @@ def check(
 ) -> None:
     """Validate a scenario without running it."""
     sc = _load(file, set_, None)
-    labels = ", ".join(v.label for v in sc.variants)
-    out.print(f"ok: {sc.name}: {len(sc.variants)} pattern entr"
+    labels = escape(", ".join(v.label for v in sc.variants))
+    out.print(f"ok: {escape(sc.name)}: {len(sc.variants)} pattern entr"
               f"{'y' if len(sc.variants) == 1 else 'ies'} ({labels})", soft_wrap=True)
     for v in sc.variants:
         rho = offered_load(sc, PATTERNS[v.name](v.params).requests_per_arrival())
         if not math.isnan(rho) and rho >= 1:
-            err.print(f"[yellow]warning:[/] {v.label}: offered load ρ = {rho:.2f} ≥ 1: "
+            err.print(f"[yellow]warning:[/] {escape(v.label)}: offered load ρ = {rho:.2f} ≥ 1: "
                       "queues grow without bound", soft_wrap=True)
 
 
@@ -156,7 +157,7 @@ def patterns() -> None:
     """List the patterns, one line each, and their parameters with defaults."""
     for name in sorted(PATTERNS):
         cls = PATTERNS[name]
-        out.print(f"[bold]{name}[/]: {cls.describe()}", soft_wrap=True)
+        out.print(f"[bold]{name}[/]: {escape(cls.describe())}", soft_wrap=True)
         for key, field in cls.Params.model_fields.items():
             default = field.default
             shown = "null" if default is None else default
@@ -177,7 +178,7 @@ def metrics(
     for col in ("metric", "unit", "definition"):
         table.add_column(col, overflow="fold")
     for m in METRICS:
-        table.add_row(m.name, m.unit, m.definition)
+        table.add_row(m.name, m.unit, escape(m.definition))
     out.print(table)
 
 

@@ -178,16 +178,14 @@ class TruncNormal(Distribution):
         return self._moments()[1]
 
     def sampler(self, rng):
-        loc, scale, lo, hi = self.loc, self.scale, self.low, self.high
+        from scipy.stats import truncnorm
 
-        def draw(g: np.random.Generator, n: int) -> np.ndarray:
-            out = np.empty(0)
-            while out.size < n:
-                x = g.normal(loc, scale, 2 * n)
-                out = np.concatenate([out, x[(x >= lo) & (x <= hi)]])
-            return out[:n]
-
-        return Buffered(rng, draw)
+        a = (self.low - self.loc) / self.scale
+        b = (self.high - self.loc) / self.scale
+        loc, scale = self.loc, self.scale
+        # inverse-CDF sampling: exact, and it never loops however little mass is inside
+        return Buffered(rng, lambda g, n: truncnorm.rvs(a, b, loc=loc, scale=scale, size=n,
+                                                        random_state=g))
 
 
 @dataclass(frozen=True)
@@ -284,7 +282,7 @@ def from_spec(spec: object, parse: Callable[[object], float], *,
     name = spec.pop("dist", None)
     if name is None:
         raise DistError("dist", "missing; name a distribution: " + ", ".join(_PARAMS))
-    if name not in _PARAMS:
+    if not isinstance(name, str) or name not in _PARAMS:
         raise DistError("dist", f"unknown distribution {name!r}{did_you_mean(str(name), _PARAMS)}"
                         f" (known: {', '.join(_PARAMS)})")
     for key in spec:
@@ -349,6 +347,13 @@ def from_spec(spec: object, parse: Callable[[object], float], *,
         hi = _q(spec, "high", parse) if "high" in spec else math.inf
         if hi <= lo:
             raise DistError("high", f"must be > low, got {spec['high']!r}")
+        from scipy.stats import norm
+
+        mass = norm.cdf((hi - loc) / std) - norm.cdf((lo - loc) / std)
+        if not mass >= 1e-9:
+            raise DistError("mean", f"a normal({spec['mean']!r}, {spec['std']!r}) has almost no "
+                            f"probability inside [low, high] = [{lo:g}, {hi:g}]; move the mean "
+                            "inside the range or widen std")
         return TruncNormal(loc, std, lo, hi)
     # empirical
     if ("samples" in spec) == ("file" in spec):
@@ -365,6 +370,9 @@ def from_spec(spec: object, parse: Callable[[object], float], *,
         values = _read_trace(str(spec["file"]), spec.get("column"), parse, base_dir)
         if not values:
             raise DistError("file", "the trace holds no values")
+    where = "samples" if "samples" in spec else "file"
     if min(values) < 0:
-        raise DistError("samples", "values must be >= 0")
+        raise DistError(where, "values must be >= 0")
+    if not allow_zero and max(values) == 0:
+        raise DistError(where, "values must not all be 0")
     return Empirical(values)

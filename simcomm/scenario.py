@@ -189,7 +189,7 @@ class Scenario(_Model):
     name: str = "scenario"
     duration: PosDuration
     warmup: NonNegDuration = 0.0
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     detail: Literal["full", "summary"] = "full"
     """``summary`` keeps only what the metrics need (no per-message frames): for sweeps."""
     network: Network = Network()
@@ -313,7 +313,7 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
         if name is None:
             raise ScenarioError(f"{where}.name", "missing; known patterns: "
                                 + ", ".join(sorted(PATTERNS)))
-        if name not in PATTERNS:
+        if not isinstance(name, str) or name not in PATTERNS:
             raise ScenarioError(f"{where}.name", f"unknown pattern {name!r}"
                                 f"{did_you_mean(name, PATTERNS)} (known: "
                                 f"{', '.join(sorted(PATTERNS))})")
@@ -408,6 +408,9 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
                     raise ScenarioError(".".join(parts[:i + 1]), "is a value, not a section; "
                                         "cannot set a key below it")
                 node = node.setdefault(part, {})
+            if not isinstance(node, dict | list):
+                raise ScenarioError(".".join(parts[:i + 1]), "is a value, not a section; "
+                                    "cannot set a key below it")
         last = parts[-1]
         if isinstance(node, list):
             if not last.isdigit() or int(last) >= len(node):

@@ -108,6 +108,13 @@ def parse_bandwidth(value: object) -> float:
 
 def parse_rate(value: object) -> float:
     """Return *value* in events per second: ``"80/s"`` -> 80.0, ``"5/min"`` -> 0.0833…"""
+    rate = _parse_rate(value)
+    if not math.isfinite(rate):
+        raise UnitError(f"{value!r} is not a finite rate")
+    return rate
+
+
+def _parse_rate(value: object) -> float:
     if isinstance(value, str) and "/" in value:
         head, _, per = value.partition("/")
         number, unit = _split(head.strip() or "1", "rate", "80/s")

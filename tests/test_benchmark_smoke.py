@@ -1,0 +1,46 @@
+"""Smoke test of benchmarks/bench_mm1.py: it runs and reports sane figures.
+
+No timing or ratio is asserted here: wall-clock figures belong to the benchmark itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_mm1.py"
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("bench_mm1_under_test", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_mm1_json_report(capsys):
+    bench = _load_bench()
+    code = bench.main(["--customers", "2000", "--repeat", "1", "--json"])
+    assert code == 0  # a report, not a test: 0 without --check whatever the figures
+    r = json.loads(capsys.readouterr().out)
+
+    assert r["customers"] == 2000
+    assert r["repeat"] == 1
+    for model in ("baseline", "simcomm_summary", "simcomm_full"):
+        m = r[model]
+        for key in ("deliveries", "best_seconds", "req_per_s", "peak_bytes",
+                    "bytes_per_delivery"):
+            assert m[key] > 0, (model, key, m[key])
+        # ~customers completions in customers/λ simulated seconds (loose: it is random)
+        assert 1000 < m["deliveries"] < 3000
+    for model in ("simcomm_summary", "simcomm_full"):
+        assert r[model]["ratio"] > 0
+    # the same seed and scenario give the same deliveries at either detail level
+    assert r["simcomm_summary"]["deliveries"] == r["simcomm_full"]["deliveries"]
+    assert set(r["targets"]) == {"ratio", "bytes_per_delivery"}
+    for t in r["targets"].values():
+        assert t["value"] > 0
+        assert isinstance(t["pass"], bool)
+    assert isinstance(r["pass"], bool)
