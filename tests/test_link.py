@@ -30,9 +30,10 @@ def _pipe(env, rec, *, bandwidth=1e6, latency=0.010, loss=0.0, draws=None, rto=0
 
 def _send(env, pipe, log, name, size, at=0.0, header=0):
     def proc():
-        if at:
-            yield env.timeout(at)
-        parts = yield from pipe.transmit(size, header, Kind.REQUEST, Tag.USEFUL, 0)
+        yield env.timeout(at)
+        parts = pipe.send(size, header, Kind.REQUEST, Tag.USEFUL, 0)
+        if parts.__class__ is not tuple:
+            parts = yield parts
         log.append((name, env.now, parts[:3]))
     env.process(proc())
 

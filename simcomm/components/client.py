@@ -13,6 +13,7 @@ held and idle connection-seconds.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Generator
 
@@ -59,7 +60,9 @@ class Client:
 
     def submit(self, job: Job, t_intended: float) -> None:
         """Run ``job(self, t_intended)`` now, or when a slot frees."""
-        if self.running < self.limit:
+        if self.limit == math.inf:  # nothing ever waits: no bookkeeping needed
+            self.env.process(job(self, t_intended))
+        elif self.running < self.limit:
             self._start(job, t_intended)
         else:
             self._waiting.append((job, t_intended))

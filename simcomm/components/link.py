@@ -50,10 +50,35 @@ class Pipe:
         self.free_at = 0.0
         """Simulated time at which the transmitter finishes everything queued so far."""
 
-    def transmit(self, size: int, header: int, kind: int, tag: int,
-                 flow: int) -> Generator:
-        """Carry one message; ``yield from`` it. Returns ``(transmission, propagation,
-        retransmission, row)`` where *row* is the recorder row of the first copy."""
+    def send(self, size: int, header: int, kind: int, tag: int, flow: int):
+        """Hand one message to the transmitter.
+
+        Returns ``(transmission, propagation, retransmission, row)`` — *row* being the recorder
+        row of the first copy — either directly, when the message arrives at once (no queue, no
+        serialisation, no latency: no event is scheduled), or as the value of an event to
+        ``yield``. Callers write::
+
+            r = pipe.send(...)
+            if r.__class__ is not tuple:
+                r = yield r
+
+        Without loss the event is a single timeout (no process per message)."""
+        if self._loss:
+            return self.env.process(self._lossy(size, header, kind, tag, flow))
+        env = self.env
+        now = env._now
+        start = self.free_at if self.free_at > now else now
+        tx_end = start + size * self._bit_time
+        self.free_at = tx_end
+        prop = self._latency()
+        row = self._rec.message(now, kind, tag, size, header, flow, self.direction,
+                                tx_end + prop)
+        delay = tx_end + prop - now
+        if delay <= 0.0:
+            return (0.0, 0.0, 0.0, row)
+        return env.timeout(delay, (tx_end - now, prop, 0.0, row))
+
+    def _lossy(self, size: int, header: int, kind: int, tag: int, flow: int) -> Generator:
         env = self.env
         rec = self._rec
         t_first = env.now
@@ -65,24 +90,21 @@ class Pipe:
             start = self.free_at if self.free_at > now else now
             tx_end = start + size * self._bit_time
             self.free_at = tx_end
-            if self._loss and self._lossdraw() < self._loss:
+            if self._lossdraw() < self._loss:
                 r = rec.message(now, kind, attempt_tag, size, header, flow, self.direction,
                                 math.nan)
                 if row < 0:
                     row = r
-                resend_at = tx_end + self.rto
-                retrans += resend_at - tx_end
+                retrans += self.rto
                 attempt_tag = Tag.RETRY
-                yield env.timeout(resend_at - now)
+                yield env.timeout(tx_end + self.rto - now)
                 continue
             prop = self._latency()
             arrive = tx_end + prop
             r = rec.message(now, kind, attempt_tag, size, header, flow, self.direction, arrive)
             if row < 0:
                 row = r
-            delay = arrive - now
-            if delay > 0:
-                yield env.timeout(delay)
+            yield env.timeout(arrive - now)
             # transmission = everything that was neither propagation nor waiting for an RTO
             return (env.now - t_first - prop - retrans, prop, retrans, row)
 

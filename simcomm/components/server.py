@@ -1,10 +1,22 @@
 """The server: a pool of workers that parse, serve and serialise.
 
-A :class:`Server` knows nothing of patterns. It offers one operation, :meth:`Server.serve`: take
-a worker (waiting FIFO in the queue if all are busy), spend ``parse + service + serialise``
-seconds of that worker's time, give the worker back. With ``queue_limit`` set, a request that
-arrives when all workers are busy and ``queue_limit`` requests are already waiting is rejected
-at once (the caller answers it with an error; no worker time is spent).
+A :class:`Server` knows nothing of patterns. One request's life on it, in three calls::
+
+    req = server.admit()          # None: rejected (bounded queue full); else yield it
+    yield req                     # waiting for a worker (FIFO)
+    service, busy = server.work(cpu_before, cpu_after)
+    yield env.timeout(busy)       # parse + service + serialise on that worker
+    server.release(req)
+
+(:meth:`Server.serve` wraps them in one generator for code that is not on a hot path.)
+
+With ``queue_limit`` set, a request that arrives when all workers are busy and ``queue_limit``
+requests are already waiting is rejected at once; the caller answers it with an error and no
+worker time is spent.
+
+Busy time is accounted when work starts, since its length is known then: the overlap of
+``[start, start + busy)`` with the measurement window is added to ``server_busy_s``, so work
+still running at the end of the run counts up to the end.
 """
 
 from __future__ import annotations
@@ -26,29 +38,45 @@ class Server:
         """Zero-argument callable drawing one service time (seconds)."""
         self.queue_limit = queue_limit
         self._rec = recorder
-        self._busy = recorder.server_busy
+        self._w0 = recorder.warmup
+        self._end = recorder.duration
 
-    def full(self) -> bool:
-        """Would a request arriving now be rejected by the bounded queue?"""
-        return (self.queue_limit is not None
-                and self.pool.count >= self.workers
-                and len(self.pool.queue) >= self.queue_limit)
+    def admit(self) -> simpy.resources.resource.Request | None:
+        """Ask for a worker: an event to yield, or None if the bounded queue is full."""
+        pool = self.pool
+        if (self.queue_limit is not None and pool.count >= self.workers
+                and len(pool.queue) >= self.queue_limit):
+            return None
+        return pool.request()
+
+    def work(self, cpu_before: float, cpu_after: float) -> tuple[float, float]:
+        """Start work on the worker just obtained: draws a service time and returns
+        ``(service, busy)``, busy = cpu_before + service + cpu_after seconds to hold it."""
+        service = self.service()
+        busy = cpu_before + service + cpu_after
+        now = self.env._now
+        lo = now if now > self._w0 else self._w0
+        hi = now + busy
+        if hi > self._end:
+            hi = self._end
+        if hi > lo:
+            self._rec.server_busy_s += hi - lo
+        return service, busy
+
+    def release(self, req) -> None:
+        self.pool.release(req)
 
     def serve(self, cpu_before: float, cpu_after: float) -> Generator:
-        """``yield from`` it. Returns ``(queue_wait, service_time)``, or ``None`` if rejected.
-
-        *cpu_before* (parsing the request) and *cpu_after* (serialising the response) are
-        spent on the same worker around the drawn service time.
-        """
+        """``yield from`` it: the three steps in one. Returns ``(queue_wait, service)``, or
+        ``None`` if rejected."""
         env = self.env
-        if self.full():
-            return None
         t0 = env.now
-        with self.pool.request() as req:
-            yield req
-            waited = env.now - t0
-            service = self.service()
-            self._busy.add(1)
-            yield env.timeout(cpu_before + service + cpu_after)
-            self._busy.add(-1)
+        req = self.admit()
+        if req is None:
+            return None
+        yield req
+        waited = env.now - t0
+        service, busy = self.work(cpu_before, cpu_after)
+        yield env.timeout(busy)
+        self.release(req)
         return (waited, service)

@@ -28,12 +28,16 @@ def open_loop(env, *, rate: float, arrival: str, count: int, streams,
     if arrival == "poisson":
         scale = 1.0 / rate
         gap = Buffered(streams.generator("arrivals"), lambda g, n: g.exponential(scale, n))
+        timeout = env.timeout
+        if count == 1:
+            while True:
+                yield timeout(gap())
+                fire(0, env._now)
         pick = Buffered(streams.generator("arrivals.client"),
                         lambda g, n: g.integers(0, count, n))
-        timeout = env.timeout
         while True:
             yield timeout(gap())
-            fire(pick(), env.now)
+            fire(pick(), env._now)
     elif arrival == "periodic":
         period = count / rate
         phases = streams.generator("arrivals.phase").uniform(0.0, period, count)

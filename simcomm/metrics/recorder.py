@@ -18,7 +18,7 @@ from array import array
 
 from .definitions import PART_NAMES, Kind, Tag
 
-__all__ = ["Level", "Recorder"]
+__all__ = ["FullRecorder", "Level", "PeakLevel", "Recorder"]
 
 NK = len(Kind)
 NT = len(Tag)
@@ -26,9 +26,12 @@ NPARTS = len(PART_NAMES)
 
 
 class Level:
-    """A piecewise-constant quantity integrated over the window ``[w0, end)``."""
+    """A piecewise-constant quantity integrated over the window ``[w0, end)``.
 
-    __slots__ = ("_env", "_t", "_w0", "area", "peak", "value")
+    ``add`` is on the hot path: it touches only what it must.
+    """
+
+    __slots__ = ("_env", "_t", "_w0", "area", "value")
 
     def __init__(self, env, w0: float) -> None:
         self._env = env
@@ -37,30 +40,47 @@ class Level:
         self.value = 0.0
         self.area = 0.0
         """Integral of the level over the part of the window seen so far."""
+
+    def add(self, delta: float) -> None:
+        now = self._env._now
+        if now > self._t:
+            if now > self._w0:
+                t = self._t
+                self.area += self.value * (now - (t if t > self._w0 else self._w0))
+            self._t = now
+        self.value += delta
+
+    def close(self, end: float) -> None:
+        """Integrate up to *end* (the end of the run)."""
+        if end > self._t:
+            if end > self._w0:
+                t = self._t
+                self.area += self.value * (end - (t if t > self._w0 else self._w0))
+            self._t = end
+
+
+class PeakLevel(Level):
+    """A :class:`Level` that also remembers the largest value held inside the window."""
+
+    __slots__ = ("peak",)
+
+    def __init__(self, env, w0: float) -> None:
+        super().__init__(env, w0)
         self.peak = 0.0
         """Largest value held at any time inside the window."""
 
     def add(self, delta: float) -> None:
-        now = self._env.now
-        t, w0 = self._t, self._w0
-        if now > t:
-            if now > w0:
-                self.area += self.value * (now - (t if t > w0 else w0))
-                if self.value > self.peak:
-                    self.peak = self.value
-            self._t = now
-        self.value += delta
-        if now >= w0 and self.value > self.peak:
+        now = self._env._now
+        if now > self._w0 and self.value > self.peak:  # held over [_t, now], inside
+            self.peak = self.value
+        Level.add(self, delta)
+        if now >= self._w0 and self.value > self.peak:
             self.peak = self.value
 
     def close(self, end: float) -> None:
-        """Integrate up to *end* (the end of the run)."""
-        t, w0 = self._t, self._w0
-        if end > t and end > w0:
-            self.area += self.value * (end - (t if t > w0 else w0))
-            if self.value > self.peak:
-                self.peak = self.value
-        self._t = end
+        if end > self._w0 and self.value > self.peak:
+            self.peak = self.value
+        Level.close(self, end)
 
 
 class Recorder:
@@ -73,12 +93,13 @@ class Recorder:
         self.warmup = warmup
         self.duration = duration
         w0 = warmup
-        self.server_busy = Level(env, w0)
+        self.server_busy_s = 0.0
+        """Worker-seconds of work inside the window (added by the server as work starts)."""
         self.conn_held = Level(env, w0)
         self.conn_active = Level(env, w0)
         self.client_blocked = Level(env, w0)
-        self.threads = Level(env, w0)
-        self.thread_memory = Level(env, w0)
+        self.threads = PeakLevel(env, w0)
+        self.thread_memory = PeakLevel(env, w0)
         # counters (window only)
         self.issued = 0
         self.rejected = 0
@@ -140,7 +161,7 @@ class Recorder:
     # -- end of run ----------------------------------------------------------------------------
     def close(self) -> None:
         end = self.env.now
-        for level in (self.server_busy, self.conn_held, self.conn_active, self.client_blocked,
+        for level in (self.conn_held, self.conn_active, self.client_blocked,
                       self.threads, self.thread_memory):
             level.close(end)
 

@@ -37,7 +37,7 @@ def summarise(rec: Recorder, workers: int) -> dict[str, float]:
     nbytes = sum(rec.msg_bytes)
     responses = sum(rec.msg_n[Kind.RESPONSE * NT: (Kind.RESPONSE + 1) * NT])
     empty = rec.msg_n[Kind.RESPONSE * NT + Tag.EMPTY]
-    busy = rec.server_busy.area
+    busy = rec.server_busy_s
     out = {
         "latency_mean": lat_stats[0],
         "latency_p50": lat_stats[1],

@@ -118,7 +118,10 @@ class RequestResponse(Pattern):
         self.world = world
         self.env = world.env
         self.rec = world.recorder
-        self.enc = world.encoding  # the runner builds the world with this entry's encoding
+        enc = world.encoding  # the runner builds the world with this entry's encoding
+        # the per-byte figures of Encoding.wire/serialise_cost/parse_cost, bound once (hot path)
+        self._costs = (enc.size_factor, enc.serialise_per_kib / 1024.0,
+                       enc.parse_per_kib / 1024.0)
         self.mode = "sync" if p.client == "sync" else p.completion
         limit = 1 if p.client == "sync" else (math.inf if p.concurrency is None
                                              else p.concurrency)
@@ -212,37 +215,48 @@ class RequestResponse(Pattern):
                   sent: list | None):
         """Adds its times to *parts*; returns False if the server rejected the request.
         With *sent* (a list), appends what is needed to re-tag its messages later."""
-        env, enc, world = self.env, self.enc, self.world
-        link = client.link
+        env, world = self.env, self.world
+        link, server = client.link, world.server
         h_req, h_resp = world.request_header, world.response_header
-        req_b, resp_b = enc.wire(size), enc.wire(resp_size)
-        ser = enc.serialise_cost(req_b)
+        factor, ser_b, parse_b = self._costs  # Encoding.wire / serialise_cost / parse_cost
+        req_b, resp_b = round(size * factor), round(resp_size * factor)
+        ser = req_b * ser_b
         if ser:
             yield env.timeout(ser)
-        t_req = env.now
-        tx, prop, rt, row = yield from link.up.transmit(h_req + req_b, h_req, REQUEST, USEFUL,
-                                                        flow)
-        cpu_in, cpu_out = enc.parse_cost(req_b), enc.serialise_cost(resp_b)
-        t_srv = env.now
-        served = yield from world.server.serve(cpu_in, cpu_out)
-        if served is None:
+        t_req = env._now
+        r = link.up.send(h_req + req_b, h_req, REQUEST, USEFUL, flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        tx, prop, rt, row = r
+        t_srv = env._now
+        req = server.admit()
+        if req is None:
             self.rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, h_req + req_b, h_req)
-            yield from link.down.transmit(h_resp, h_resp, RESPONSE, CONTROL, flow)
+            r = link.down.send(h_resp, h_resp, RESPONSE, CONTROL, flow)
+            if r.__class__ is not tuple:
+                yield r
             return False
-        queue, service = served
-        t_resp = env.now
-        tx2, prop2, rt2, row2 = yield from link.down.transmit(h_resp + resp_b, h_resp, RESPONSE,
-                                                              USEFUL, flow)
+        yield req
+        t_work = env._now
+        cpu_in, cpu_out = req_b * parse_b, resp_b * ser_b
+        service, busy = server.work(cpu_in, cpu_out)
+        yield env.timeout(busy)
+        server.release(req)
+        t_resp = env._now
+        r = link.down.send(h_resp + resp_b, h_resp, RESPONSE, USEFUL, flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        tx2, prop2, rt2, row2 = r
         if sent is not None:
-            sent.append((row, t_req, REQUEST, h_req + req_b, h_req, t_srv + queue, t_resp))
+            sent.append((row, t_req, REQUEST, h_req + req_b, h_req, t_work, t_resp))
             sent.append((row2, t_resp, RESPONSE, h_resp + resp_b, h_resp, 0.0, 0.0))
-        cp = enc.parse_cost(resp_b)
+        cp = resp_b * parse_b
         if cp:
             yield env.timeout(cp)
         parts[TRANSMISSION] += tx + tx2
         parts[PROPAGATION] += prop + prop2
         parts[RETRANSMISSION] += rt + rt2
-        parts[SERVER_QUEUE] += queue
+        parts[SERVER_QUEUE] += t_work - t_srv
         parts[SERVICE] += service
         parts[PARSE] += ser + cpu_in + cpu_out + cp
         return True
