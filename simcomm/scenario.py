@@ -129,6 +129,24 @@ class ServerCfg(_Model):
 
 class ClientsCfg(_Model):
     count: int = Field(1, ge=1)
+    session: PosDurationDist | None = None
+    """Online session length; with ``gap``, clients alternate online/offline (default: always
+    online). Every client starts online."""
+    gap: PosDurationDist | None = None
+    """Offline gap length between sessions."""
+    capacity: Rate | None = None
+    """Updates a client can process per second (constant time 1/capacity each); default:
+    unlimited (an update is processed the moment it arrives)."""
+    buffer: int | None = Field(None, ge=0)
+    """Most updates waiting in a client's inbound buffer (beyond the one being processed);
+    further arrivals are dropped and counted as lost. Default: unbounded."""
+
+    @model_validator(mode="after")
+    def _sessions(self) -> ClientsCfg:
+        if (self.session is None) != (self.gap is None):
+            raise ValueError("@session@ give both session and gap (online/offline lengths), "
+                             "or neither (always online)")
+        return self
 
 
 class Requests(_Model):
@@ -153,8 +171,53 @@ class Requests(_Model):
         return self.think_time is not None
 
 
+class Updates(_Model):
+    """Updates created on the server side, to be delivered to clients.
+
+    Each update belongs to a *topic*; every client subscribed to the topic must receive it.
+    ``scope: per_client`` — one topic per client (client i subscribes to topic i);
+    ``global`` — one topic, every client subscribed; ``per_topic`` — ``topics`` topics, client
+    i subscribed to topic i mod topics. ``rate`` is per topic (per client for ``per_client``).
+    """
+
+    scope: Literal["per_client", "per_topic", "global"] = "per_client"
+    topics: int = Field(1, ge=1)
+    """Number of topics (``per_topic`` only)."""
+    rate: Rate
+    """Updates per second of each topic; for ``bursty``, the rate inside an ON period."""
+    arrival: Literal["poisson", "periodic", "bursty"] = "poisson"
+    on_period: PosDurationDist | None = None
+    """``bursty``: length of ON periods (Poisson updates at ``rate``). (Not ``on``: YAML reads
+    a bare ``on`` key as the boolean true.)"""
+    off_period: PosDurationDist | None = None
+    """``bursty``: length of OFF periods (no updates)."""
+    size: SizeDist = Constant(512.0)
+    """Update payload, as JSON-sized bytes."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Updates:
+        if self.arrival == "bursty" and (self.on_period is None or self.off_period is None):
+            raise ValueError("@on_period@ bursty updates need on_period and off_period")
+        if self.arrival != "bursty" and (self.on_period or self.off_period):
+            raise ValueError("@on_period@ on_period/off_period apply to arrival: bursty only")
+        if self.scope != "per_topic" and "topics" in self.model_fields_set:
+            raise ValueError("@topics@ applies to scope: per_topic only")
+        return self
+
+    def subscribers(self, clients: int) -> list[list[int]]:
+        """Subscribers (client indices) of each topic."""
+        if self.scope == "per_client":
+            return [[i] for i in range(clients)]
+        if self.scope == "global":
+            return [list(range(clients))]
+        return [list(range(t, clients, self.topics)) for t in range(self.topics)]
+
+
 class Workload(_Model):
-    requests: Requests
+    requests: Requests | None = None
+    """Client-initiated requests (request-response patterns)."""
+    updates: Updates | None = None
+    """Server-side updates (push, polling, SSE, pub/sub)."""
     request_size: SizeDist | None = None
     """Request payload, as JSON-sized bytes; omit it for a request without a body."""
     response_size: SizeDist | None = None
@@ -212,6 +275,14 @@ class Scenario(_Model):
             raise ValueError(f"@workload.encoding@ unknown encoding {self.workload.encoding!r}"
                              f"{did_you_mean(self.workload.encoding, self.encoding_table)} "
                              f"(known: {known})")
+        up = self.workload.updates
+        if up is not None and up.scope == "per_topic" and up.topics > self.clients.count:
+            raise ValueError(f"@workload.updates.topics@ {up.topics} topics but only "
+                             f"{self.clients.count} clients: topic {self.clients.count} would "
+                             "have no subscriber; use at most clients.count topics")
+        if self.workload.requests is None and up is None:
+            raise ValueError("@workload.requests@ missing: give workload.requests (clients "
+                             "send requests) and/or workload.updates (the server has updates)")
         if (self.pattern is None) == (self.patterns is None):
             raise ValueError("@pattern@ give exactly one of pattern: {..} or patterns: [..]")
         if self.patterns is not None and not self.patterns:
@@ -424,7 +495,7 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
 def offered_load(sc: Scenario, requests_per_arrival: float = 1.0) -> float:
     """ρ = arrival rate × mean worker time per arrival / workers (open loop only; else NaN)."""
     req = sc.workload.requests
-    if req.closed:
+    if req is None or req.closed:
         return math.nan
     rate = req.rate if req.rate is not None else req.per_client_rate * sc.clients.count
     enc = sc.encoding_table[sc.workload.encoding]

@@ -17,7 +17,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Generator
 
-__all__ = ["Client", "Connection"]
+__all__ = ["Client", "Connection", "Inbox", "presence"]
 
 
 class Connection:
@@ -45,7 +45,8 @@ Job = Callable[["Client", float], Generator]
 
 
 class Client:
-    __slots__ = ("_waiting", "connection", "env", "index", "limit", "link", "running")
+    __slots__ = ("_listeners", "_waiting", "connection", "env", "inbox", "index", "limit",
+                 "link", "online", "running")
 
     def __init__(self, env, index: int, link, limit: float, recorder) -> None:
         self.env = env
@@ -57,6 +58,21 @@ class Client:
         self.running = 0
         self._waiting: deque = deque()
         self.connection = Connection(recorder)
+        self.online = True
+        """False during an offline gap (see :func:`presence`)."""
+        self._listeners: list[Callable[[Client, bool], None]] = []
+        self.inbox: Inbox | None = None
+        """Where arriving updates queue for processing (set up by the world)."""
+
+    def on_presence(self, listener: Callable[[Client, bool], None]) -> None:
+        """Call ``listener(client, online)`` whenever the client goes online or offline."""
+        self._listeners.append(listener)
+
+    def set_online(self, online: bool) -> None:
+        if online != self.online:
+            self.online = online
+            for listener in self._listeners:
+                listener(self, online)
 
     def submit(self, job: Job, t_intended: float) -> None:
         """Run ``job(self, t_intended)`` now, or when a slot frees."""
@@ -75,3 +91,67 @@ class Client:
         self.running -= 1
         if self._waiting:
             self._start(*self._waiting.popleft())
+
+
+def presence(env, client: Client, session: Callable[[], float],
+             gap: Callable[[], float]) -> Generator:
+    """SimPy process: the client is online for session(), offline for gap(), and so on."""
+    while True:
+        yield env.timeout(session())
+        client.set_online(False)
+        yield env.timeout(gap())
+        client.set_online(True)
+
+
+class Inbox:
+    """A client's inbound buffer and its processing capacity.
+
+    An arriving update is processed at once when the client is idle; otherwise it waits, FIFO,
+    in a buffer of at most ``limit`` updates (None: unbounded). Each update takes 1/capacity
+    seconds (capacity None: no time at all). ``done(item, arrived)`` is called when an update
+    has been processed. :meth:`offer` returns False when the buffer is full (the update is
+    dropped; the caller counts it).
+    """
+
+    __slots__ = ("_current", "_done", "_env", "_limit", "_queue", "_service", "_w0", "peak")
+
+    def __init__(self, env, *, capacity: float | None, limit: int | None,
+                 done: Callable[[object, float], None], warmup: float = 0.0) -> None:
+        self._env = env
+        self._service = None if capacity is None else 1.0 / capacity
+        self._limit = limit
+        self._done = done
+        self._queue: deque = deque()
+        self._current = None
+        self._w0 = warmup
+        self.peak = 0
+        """Most updates waiting at once (inside the window)."""
+
+    def __len__(self) -> int:
+        return len(self._queue) + (self._current is not None)
+
+    def offer(self, item, arrived: float) -> bool:
+        if self._service is None:
+            self._done(item, arrived)
+            return True
+        if self._current is None:
+            self._start(item, arrived)
+            return True
+        if self._limit is not None and len(self._queue) >= self._limit:
+            return False
+        self._queue.append((item, arrived))
+        if len(self._queue) > self.peak and self._env.now >= self._w0:
+            self.peak = len(self._queue)
+        return True
+
+    def _start(self, item, arrived: float) -> None:
+        self._current = (item, arrived)
+        self._env.timeout(self._service).callbacks.append(self._finish)
+
+    def _finish(self, _event) -> None:
+        item, arrived = self._current
+        self._current = None
+        if self._queue:
+            self._start(*self._queue.popleft())
+        self._done(item, arrived)
+

@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-__all__ = ["METRICS", "METRIC_NAMES", "PARTS", "Kind", "Metric", "Tag", "markdown_table"]
+__all__ = ["METRICS", "METRIC_NAMES", "PARTS", "PART_NAMES", "Kind", "Metric", "Part", "Tag",
+           "markdown_table"]
 
 
 class Kind(IntEnum):
@@ -54,6 +55,9 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("client_wait", "intended send time → request starts on the wire: waiting for a blocked "
      "sync caller, the async concurrency limit or a thread start, plus client-side "
      "serialisation gaps between chunks"),
+    ("pending", "update created → a response or push carries it: waiting on the server for "
+     "the next poll, for a parked poll to be answered, for a prefetch slot, or for an offline "
+     "client to come back"),
     ("handshake", "connection set-up (0 on an established keep-alive connection)"),
     ("transmission", "queueing behind other messages on a link direction plus serialisation "
      "(bytes·8/bandwidth)"),
@@ -65,8 +69,13 @@ PARTS: tuple[tuple[str, str], ...] = (
      "server encode, client parse"),
     ("service", "server service time (the business logic)"),
     ("notify", "response parsed → caller learns of it (async readiness polling)"),
+    ("client_buffer", "update arrived at the client → processed: waiting in the client's "
+     "inbound buffer plus its processing time (1/capacity)"),
 )
 PART_NAMES = tuple(p[0] for p in PARTS)
+
+#: Index of each part in a decomposition list: ``Part.SERVICE`` …
+Part = IntEnum("Part", [name.upper() for name in PART_NAMES], start=0)
 
 
 @dataclass(frozen=True)

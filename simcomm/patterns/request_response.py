@@ -40,14 +40,18 @@ from typing import Literal
 from pydantic import Field
 
 from ..components.workload import closed_loop, open_loop
-from ..metrics.definitions import PART_NAMES, Kind, Tag
+from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from ..scenario import NonNegDuration, NonNegSize, PosDuration, ScenarioError
 from .base import Pattern, PatternParams, register
 
 __all__ = ["RequestResponse"]
 
-(CLIENT_WAIT, HANDSHAKE, TRANSMISSION, PROPAGATION, RETRANSMISSION, SERVER_QUEUE, PARSE,
- SERVICE, NOTIFY) = range(len(PART_NAMES))
+# plain ints (not enum members) for indexing on the hot path
+CLIENT_WAIT, TRANSMISSION, PROPAGATION = (int(Part.CLIENT_WAIT), int(Part.TRANSMISSION),
+                                          int(Part.PROPAGATION))
+RETRANSMISSION, SERVER_QUEUE = int(Part.RETRANSMISSION), int(Part.SERVER_QUEUE)
+PARSE, SERVICE, NOTIFY = int(Part.PARSE), int(Part.SERVICE), int(Part.NOTIFY)
+NPARTS = len(PART_NAMES)
 REQUEST, RESPONSE = int(Kind.REQUEST), int(Kind.RESPONSE)
 USEFUL, CONTROL = int(Tag.USEFUL), int(Tag.CONTROL)
 
@@ -83,6 +87,9 @@ class RequestResponse(Pattern):
 
     @classmethod
     def check(cls, p: RequestResponseParams, sc) -> None:
+        if sc.workload.requests is None:
+            raise ScenarioError("", "request_response needs workload.requests (who sends "
+                                "what, how often)")
         if p.client == "sync":
             for key in ("completion", "concurrency", "poll_interval", "thread_start",
                         "thread_memory"):
@@ -174,7 +181,7 @@ class RequestResponse(Pattern):
             if self._pending[ci] == 0:
                 self._since[ci] = env.now
             self._pending[ci] += 1
-        parts = [0.0] * 9
+        parts = [0.0] * NPARTS
         parts[CLIENT_WAIT] = env.now - t0
         size = self.world.request_size()
         resp = self.world.response_size()
@@ -270,7 +277,7 @@ class RequestResponse(Pattern):
         t_up = env.now
         ends = [0.0] * k
         trigger = [-1] * k
-        cparts: list[list[float]] = [[0.0] * 9 for _ in range(k)]
+        cparts: list[list[float]] = [[0.0] * NPARTS for _ in range(k)]
         state = {"next": 0, "running": 0, "ok": True, "last": -1}
         done = env.event()
 

@@ -1,0 +1,100 @@
+"""Server-side updates, and the stores that hold them until a pattern carries them.
+
+* :func:`update_source` — a SimPy process creating the updates of one topic: Poisson, periodic
+  (a random phase, then every 1/rate) or bursty on/off (Poisson at ``rate`` during ON periods,
+  nothing during OFF periods). Each update is handed to ``emit(t_created, size)``.
+* :class:`Mailbox` — one subscriber's pending updates on the server, with at most one parked
+  waiter (a held long poll): the waiter is woken when the pending bytes reach its threshold.
+* :class:`Update` — what travels: id, topic, creation time, payload bytes.
+
+None of these knows which pattern uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import NamedTuple
+
+from ..rng import Buffered
+
+__all__ = ["Mailbox", "Update", "update_source"]
+
+
+class Update(NamedTuple):
+    uid: int
+    topic: int
+    t_created: float
+    size: int
+    """Payload bytes as JSON-sized data (before the encoding's size factor)."""
+
+
+def update_source(env, *, rate: float, arrival: str, rng, size: Callable[[], float],
+                  on_period: Callable[[], float] | None, off_period: Callable[[], float] | None,
+                  emit: Callable[[float, float], None]) -> Generator:
+    """SimPy process: the updates of one topic, forever."""
+    timeout = env.timeout
+    if arrival == "periodic":
+        yield timeout(float(rng.uniform(0.0, 1.0 / rate)))
+        while True:
+            emit(env.now, size())
+            yield timeout(1.0 / rate)
+    gap = Buffered(rng, lambda g, n: g.exponential(1.0 / rate, n))
+    if arrival == "poisson":
+        while True:
+            yield timeout(gap())
+            emit(env.now, size())
+    # bursty: ON for on_period() with Poisson updates, then OFF for off_period()
+    while True:
+        end = env.now + on_period()
+        while True:
+            g = gap()
+            if env.now + g >= end:
+                break
+            yield timeout(g)
+            emit(env.now, size())
+        yield timeout(end - env.now + off_period())
+
+
+class Mailbox:
+    """Pending updates of one subscriber, held by the server until a response carries them."""
+
+    __slots__ = ("_env", "_min_bytes", "_waiter", "bytes", "items")
+
+    def __init__(self, env) -> None:
+        self._env = env
+        self.items: list[Update] = []
+        self.bytes = 0
+        self._waiter = None
+        self._min_bytes = 0
+
+    def put(self, update: Update) -> None:
+        self.items.append(update)
+        self.bytes += update.size
+        w = self._waiter
+        if w is not None and self.bytes >= self._min_bytes:
+            self._waiter = None
+            w.succeed()
+
+    def take(self) -> list[Update]:
+        """Everything pending (the snapshot a response carries); the mailbox is then empty."""
+        items = self.items
+        self.items = []
+        self.bytes = 0
+        return items
+
+    def ready(self, min_bytes: int = 1) -> bool:
+        return bool(self.items) and self.bytes >= min_bytes
+
+    def wait(self, min_bytes: int = 1):
+        """An event that fires when at least *min_bytes* are pending (one waiter at a time)."""
+        if self._waiter is not None:
+            raise RuntimeError("a mailbox holds one parked waiter at a time")
+        ev = self._env.event()
+        self._waiter = ev
+        self._min_bytes = max(1, min_bytes)
+        return ev
+
+    def cancel(self, ev) -> None:
+        """Forget the parked waiter *ev* (its timeout won)."""
+        if self._waiter is ev:
+            self._waiter = None
