@@ -231,6 +231,11 @@ class Headers(_Model):
 
     request: NonNegSize = 400.0
     response: NonNegSize = 300.0
+    update: NonNegSize = 8.0
+    """Framing of a pushed update on an open connection (a WebSocket frame header is 2–14
+    bytes)."""
+    ack: NonNegSize = 8.0
+    """An acknowledgement message (a small frame; no payload)."""
 
 
 class EncodingCfg(_Model):

@@ -13,18 +13,23 @@ Stream names (stable, so adding a component shifts nobody's numbers):
 ``workload.response_size``     response payload sizes
 ``server.service``             service times
 ``link.up.latency`` …          per link and direction: latency, loss
+``updates.<t>``, ``.size`` …   update times and sizes of topic *t* (``.on``/``.off``: bursts)
+``clients.session.<i>`` …      online session and offline gap lengths of client *i*
 =============================  =================================================
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Callable
 
 import simpy
 
-from .components.client import Client
+from .components.client import Client, Inbox, presence
 from .components.link import Link
 from .components.server import Server
+from .components.updates import update_source
 from .metrics.recorder import FullRecorder, Recorder
 from .rng import Streams
 from .scenario import Scenario
@@ -63,14 +68,49 @@ class World:
         else:
             links = [link(f"link.{i}") for i in range(n)]
         self.clients = [Client(env, i, links[i], 1, rec) for i in range(n)]
+        cc = sc.clients
+        if cc.session is not None:
+            for c in self.clients:
+                env.process(presence(
+                    env, c, cc.session.sampler(streams.generator(f"clients.session.{c.index}")),
+                    cc.gap.sampler(streams.generator(f"clients.gap.{c.index}"))))
         w = sc.workload
         self.request_size = (w.request_size.sampler(streams.generator("workload.request_size"))
                              if w.request_size else (lambda: 0.0))
         self.response_size = (
             w.response_size.sampler(streams.generator("workload.response_size"))
             if w.response_size else (lambda: 0.0))
+        up = w.updates
+        self.subscribers: list[list[int]] = up.subscribers(n) if up is not None else []
+        """Client indices subscribed to each topic."""
+        self.update_header = round(sc.headers.update)
+        self.ack_header = round(sc.headers.ack)
         self.flow_ids = itertools.count()
         """Source of flow ids: one per exchange/upload/update, shared by its messages."""
+
+    def start_updates(self, emit: Callable[[int, float, float], None]) -> None:
+        """Start one update source per topic; each update calls ``emit(topic, t, size)``."""
+        up = self.scenario.workload.updates
+        for topic in range(len(self.subscribers)):
+            name = f"updates.{topic}"
+            self.env.process(update_source(
+                self.env, rate=up.rate, arrival=up.arrival,
+                rng=self.streams.generator(name),
+                size=up.size.sampler(self.streams.generator(f"{name}.size")),
+                on_period=up.on_period.sampler(self.streams.generator(f"{name}.on"))
+                if up.on_period else None,
+                off_period=up.off_period.sampler(self.streams.generator(f"{name}.off"))
+                if up.off_period else None,
+                emit=functools.partial(emit, topic)))
+
+    def make_inboxes(self, done: Callable[[Client, object, float], None]) -> None:
+        """Give every client an :class:`Inbox` (capacity and buffer from the scenario) that
+        calls ``done(client, item, arrived)`` when an update has been processed."""
+        cc = self.scenario.clients
+        for c in self.clients:
+            c.inbox = Inbox(self.env, capacity=cc.capacity, limit=cc.buffer,
+                            done=functools.partial(done, c), warmup=self.scenario.warmup,
+                            recorder=self.recorder)
 
     def run(self, progress=None, steps: int = 100) -> None:
         """Run until the scenario's duration; *progress(fraction)* is called as time passes."""

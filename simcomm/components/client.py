@@ -113,10 +113,12 @@ class Inbox:
     dropped; the caller counts it).
     """
 
-    __slots__ = ("_current", "_done", "_env", "_limit", "_queue", "_service", "_w0", "peak")
+    __slots__ = ("_current", "_done", "_env", "_limit", "_queue", "_rec", "_service", "_w0",
+                 "peak")
 
     def __init__(self, env, *, capacity: float | None, limit: int | None,
-                 done: Callable[[object, float], None], warmup: float = 0.0) -> None:
+                 done: Callable[[object, float], None], warmup: float = 0.0,
+                 recorder=None) -> None:
         self._env = env
         self._service = None if capacity is None else 1.0 / capacity
         self._limit = limit
@@ -124,8 +126,10 @@ class Inbox:
         self._queue: deque = deque()
         self._current = None
         self._w0 = warmup
+        self._rec = recorder
         self.peak = 0
-        """Most updates waiting at once (inside the window)."""
+        """Most updates waiting at once (inside the window); also raises the recorder's
+        ``client_buffer_peak``."""
 
     def __len__(self) -> int:
         return len(self._queue) + (self._current is not None)
@@ -142,6 +146,9 @@ class Inbox:
         self._queue.append((item, arrived))
         if len(self._queue) > self.peak and self._env.now >= self._w0:
             self.peak = len(self._queue)
+            rec = self._rec
+            if rec is not None and self.peak > rec.client_buffer_peak:
+                rec.client_buffer_peak = self.peak
         return True
 
     def _start(self, item, arrived: float) -> None:

@@ -41,18 +41,22 @@ class Server:
         self._w0 = recorder.warmup
         self._end = recorder.duration
 
-    def admit(self) -> simpy.resources.resource.Request | None:
-        """Ask for a worker: an event to yield, or None if the bounded queue is full."""
+    def admit(self, bounded: bool = True) -> simpy.resources.resource.Request | None:
+        """Ask for a worker: an event to yield, or None if the bounded queue is full.
+        *bounded* False bypasses the queue limit (work the server gives itself, such as
+        answering a request it already accepted, is never turned away)."""
         pool = self.pool
-        if (self.queue_limit is not None and pool.count >= self.workers
+        if (bounded and self.queue_limit is not None and pool.count >= self.workers
                 and len(pool.queue) >= self.queue_limit):
             return None
         return pool.request()
 
-    def work(self, cpu_before: float, cpu_after: float) -> tuple[float, float]:
-        """Start work on the worker just obtained: draws a service time and returns
-        ``(service, busy)``, busy = cpu_before + service + cpu_after seconds to hold it."""
-        service = self.service()
+    def work(self, cpu_before: float, cpu_after: float,
+             serve: bool = True) -> tuple[float, float]:
+        """Start work on the worker just obtained: draws a service time (unless *serve* is
+        False: pure encoding work) and returns ``(service, busy)``, busy = cpu_before +
+        service + cpu_after seconds to hold the worker."""
+        service = self.service() if serve else 0.0
         busy = cpu_before + service + cpu_after
         now = self.env._now
         lo = now if now > self._w0 else self._w0

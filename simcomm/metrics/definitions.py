@@ -86,7 +86,8 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("latency_mean", "s", "mean latency over deliveries in the window"),
+    Metric("latency_mean", "s", "mean latency over deliveries in the window (request → parsed "
+           "response; update created → processed by the client)"),
     Metric("latency_p50", "s", "median latency (numpy linear-interpolated percentile)"),
     Metric("latency_p95", "s", "95th percentile of latency"),
     Metric("latency_p99", "s", "99th percentile of latency"),
@@ -129,6 +130,13 @@ METRICS: tuple[Metric, ...] = (
     Metric("lost", "count", "items that never reached their consumer (dropped, not "
            "retransmitted); loss on links is recovered by retransmission and is not `lost`"),
     Metric("duplicates", "count", "items delivered more than once (extra copies)"),
+    Metric("lost_offline", "count", "the part of `lost` dropped because the client was "
+           "offline (push without a buffer, a full offline buffer, a push that arrived after "
+           "the connection dropped)"),
+    Metric("redeliveries", "count", "messages sent again by a broker or server because no "
+           "acknowledgement came in time"),
+    Metric("client_buffer_peak", "count", "most updates waiting at once in one client's "
+           "inbound buffer (beyond the one being processed)"),
 )
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 

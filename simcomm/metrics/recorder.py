@@ -106,6 +106,9 @@ class Recorder:
         self.lost = 0
         self.duplicates = 0
         self.client_checks = 0
+        self.client_buffer_peak = 0
+        self.lost_offline = 0
+        self.redeliveries = 0
         self.connections_opened = 0
         self.wasted_s = 0.0
         # messages by kind*NT + tag
@@ -151,6 +154,19 @@ class Recorder:
     def reject(self, t: float) -> None:
         if t >= self.warmup:
             self.rejected += 1
+
+    def lose(self, t: float, offline: bool = False) -> None:
+        """An item created (or issued) at *t* will never reach its consumer (*offline*: because
+        the consumer was offline)."""
+        if t >= self.warmup:
+            self.lost += 1
+            if offline:
+                self.lost_offline += 1
+
+    def duplicate(self, t: float) -> None:
+        """An extra copy of an item created at *t* reached its consumer."""
+        if t >= self.warmup:
+            self.duplicates += 1
 
     def waste(self, start: float, end: float) -> None:
         """Worker time [start, end) that delivered nothing (clipped to the window)."""

@@ -67,6 +67,9 @@ def summarise(rec: Recorder, workers: int) -> dict[str, float]:
         "rejected": rec.rejected,
         "lost": rec.lost,
         "duplicates": rec.duplicates,
+        "lost_offline": rec.lost_offline,
+        "redeliveries": rec.redeliveries,
+        "client_buffer_peak": rec.client_buffer_peak,
     }
     assert tuple(out) == METRIC_NAMES, "summary and definitions disagree"
     return out

@@ -1,6 +1,11 @@
 """Communication patterns: strategies registered by name (see :mod:`.base`)."""
 
-from . import request_response  # noqa: F401  (registers itself)
+from . import (  # noqa: F401  (each module registers its pattern)
+    long_polling,
+    push,
+    request_response,
+    short_polling,
+)
 from .base import PATTERNS, Pattern, PatternParams, register
 
 __all__ = ["PATTERNS", "Pattern", "PatternParams", "register"]

@@ -1,0 +1,96 @@
+"""Long polling: the server holds the poll until there is something to say, or a timeout.
+
+The client keeps one poll outstanding and re-issues it as soon as the answer is parsed (after
+``retry_delay``). On arrival a worker parses and checks the poll (the service time). If updates
+are pending the server answers at once; otherwise it parks the poll **without holding a
+worker** (an event-driven server) until an update arrives or ``timeout`` has passed since the
+poll arrived, then a worker serialises the answer. A poll that times out empty wastes the
+worker time of its check and its empty answer.
+
+**Kafka-style fetch**: with ``min_bytes`` the server answers only once that many payload bytes
+are pending, or when ``timeout`` (Kafka's ``fetch.max.wait.ms``) has passed — with whatever is
+pending then. ``min_bytes: 0`` (default) means "answer on the first update".
+
+With Poisson updates at rate λ and a round trip short against 1/λ, a poll is answered with
+updates with probability 1 − e^(−λτ) (τ = timeout), so messages per delivery → 2/(1 − e^(−λτ)).
+
+An offline client stops polling (a poll already sent completes) and resumes when back online;
+its updates wait on the server.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..components.updates import Mailbox
+from ..scenario import NonNegDuration, NonNegSize, PosDuration
+from .base import PatternParams, register
+from .notification import UpdatePattern
+
+__all__ = ["LongPolling"]
+
+
+class LongPollingParams(PatternParams):
+    timeout: PosDuration = Field(30.0, description="longest the server holds a poll "
+                                 "(Kafka fetch: fetch.max.wait.ms)")
+    min_bytes: NonNegSize = Field(0.0, description="answer once this many payload bytes are "
+                                  "pending (Kafka fetch.min.bytes); 0: on the first update")
+    retry_delay: NonNegDuration = Field(0.0, description="client pause before re-polling")
+
+
+@register("long_polling")
+class LongPolling(UpdatePattern):
+    """Client keeps one poll parked at the server, answered by the next update(s) or empty after
+    the timeout; min_bytes makes it a Kafka-style fetch."""
+
+    Params = LongPollingParams
+
+    def setup(self, world) -> None:
+        self.mailboxes = [Mailbox(self.env) for _ in world.clients]
+        for c in world.clients:
+            self.env.process(self._client(c))
+
+    def on_update(self, client, update) -> None:
+        self.mailboxes[client.index].put(update)
+
+    def _client(self, c):
+        env, p = self.env, self.p
+        # start at a random moment so that clients do not poll in lock-step
+        yield env.timeout(float(self.world.streams.generator(
+            f"long_polling.{c.index}").uniform(0.0, min(p.timeout, 1.0))))
+        while True:
+            if not c.online:
+                yield self.wait_online(c)
+            yield from self._poll(c)
+            if p.retry_delay:
+                yield env.timeout(p.retry_delay)
+
+    def _poll(self, c):
+        env, p, server = self.env, self.p, self.world.server
+        flow = next(self.world.flow_ids)
+        c.connection.begin()
+        row, t_req = yield from self.poll_up(c, flow)
+        t_arrived = env.now
+        req = server.admit()
+        if req is None:
+            yield from self.reject_poll(c, flow, row, t_req)
+            c.connection.end()
+            return
+        yield req
+        t_check = env.now
+        _, busy = server.work(0.0, 0.0)
+        yield env.timeout(busy)
+        server.release(req)
+        mb = self.mailboxes[c.index]
+        need = max(1, round(p.min_bytes))
+        if not mb.ready(need):
+            left = t_arrived + p.timeout - env.now
+            if left > 0:
+                woken = mb.wait(need)
+                yield woken | env.timeout(left)
+                mb.cancel(woken)
+        t_snap = env.now
+        items = mb.take()
+        yield from self.answer(c, flow, items, t_snap, row, t_req, serve=False,
+                               waste=((t_check, t_check + busy),))
+        c.connection.end()

@@ -1,0 +1,188 @@
+"""What every update-delivery pattern shares (short/long polling, push …).
+
+Updates are created on the server side by the world's update sources (see
+:mod:`simcomm.components.updates`); every subscriber of the update's topic must receive its own
+copy. A pattern built on :class:`UpdatePattern` implements two things:
+
+* :meth:`UpdatePattern.setup` — install its client and server processes;
+* :meth:`UpdatePattern.on_update` — what the server does with a new copy for one client
+  (keep it in a mailbox until a poll comes, push it at once …).
+
+When a message carrying updates reaches a client, the pattern calls :meth:`UpdatePattern.arrive`
+with the parts of the trip the updates shared; the client's inbox then processes each update
+(capacity, bounded buffer) and the delivery is recorded with its full decomposition:
+``pending`` (created → carried) + the shared parts + ``client_buffer`` = latency.
+
+**Latency** of an update is created → processed by the client (arrival, when clients have no
+capacity limit). **issued** counts update copies (one per subscriber) created in the window, so
+issued = delivered + lost + still on their way at the end.
+"""
+
+from __future__ import annotations
+
+from ..components.updates import Update
+from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
+from ..scenario import ScenarioError
+from .base import Pattern
+
+__all__ = ["UpdatePattern"]
+
+NPARTS = len(PART_NAMES)
+PENDING, CLIENT_BUFFER = int(Part.PENDING), int(Part.CLIENT_BUFFER)
+SERVER_QUEUE, SERVICE, PARSE = int(Part.SERVER_QUEUE), int(Part.SERVICE), int(Part.PARSE)
+TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
+RETRANSMISSION = int(Part.RETRANSMISSION)
+REQUEST, RESPONSE = int(Kind.REQUEST), int(Kind.RESPONSE)
+USEFUL, EMPTY, CONTROL = int(Tag.USEFUL), int(Tag.EMPTY), int(Tag.CONTROL)
+
+
+class UpdatePattern(Pattern):
+    """Base class of patterns that carry server-side updates to clients."""
+
+    @classmethod
+    def check(cls, params, sc) -> None:
+        if sc.workload.updates is None:
+            raise ScenarioError("", f"{cls.name} needs workload.updates (what the server "
+                                "creates, how often, for whom)")
+
+    def requests_per_arrival(self) -> float:
+        return 0.0  # no request workload: the ρ warning does not apply
+
+    # -- installation --------------------------------------------------------------------------
+    def install(self, world) -> None:
+        self.world = world
+        self.env = world.env
+        self.rec = world.recorder
+        enc = world.encoding
+        self.size_factor = enc.size_factor
+        self.ser_per_byte = enc.serialise_per_kib / 1024.0
+        self.parse_per_byte = enc.parse_per_kib / 1024.0
+        self._online_waiters: dict[int, object] = {}
+        for c in world.clients:
+            c.on_presence(self._presence)
+        world.make_inboxes(self._processed)
+        self.setup(world)
+        world.start_updates(self._created)
+
+    def setup(self, world) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def on_update(self, client, update: Update) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def presence_changed(self, client, online: bool) -> None:
+        """Hook: *client* went online or offline."""
+
+    def processed(self, client, update: Update) -> None:
+        """Hook: *client* finished processing *update* (e.g. to acknowledge it)."""
+
+    # -- shared machinery -------------------------------------------------------------------------
+    def wire(self, size: int) -> int:
+        """Encoded bytes of a payload of *size* JSON-sized bytes."""
+        return round(size * self.size_factor)
+
+    def wait_online(self, client):
+        """An event that fires when *client* is next online (at once if it is)."""
+        ev = self._online_waiters.get(client.index)
+        if ev is None:
+            ev = self.env.event()
+            if client.online:
+                ev.succeed()
+                return ev
+            self._online_waiters[client.index] = ev
+        return ev
+
+    def _presence(self, client, online: bool) -> None:
+        if online:
+            ev = self._online_waiters.pop(client.index, None)
+            if ev is not None:
+                ev.succeed()
+        self.presence_changed(client, online)
+
+    def _created(self, topic: int, t: float, size: float) -> None:
+        world = self.world
+        u = Update(next(world.flow_ids), topic, t, round(size))
+        issue = self.rec.issue
+        for ci in world.subscribers[topic]:
+            issue(t)
+            self.on_update(world.clients[ci], u)
+
+    def arrive(self, client, updates, t_carried: float, shared: list[float]) -> None:
+        """*updates* reach *client* now, in one message that took them from the server's store
+        at *t_carried*; *shared* holds the parts of the trip since then (queueing, encoding,
+        transmission …)."""
+        now = self.env.now
+        inbox = client.inbox
+        for u in updates:
+            parts = shared.copy()
+            parts[PENDING] = t_carried - u.t_created
+            if not inbox.offer((u, parts), now):
+                self.rec.lose(u.t_created)
+
+    # -- polls: shared by short and long polling -------------------------------------------
+    def poll_up(self, client, flow: int):
+        """``yield from``: send a poll (headers only). Returns ``(row, t_sent)`` on arrival."""
+        h = self.world.request_header
+        t = self.env.now
+        r = client.link.up.send(h, h, REQUEST, USEFUL, flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        return r[3], t
+
+    def reject_poll(self, client, flow: int, row: int, t_req: float):
+        """``yield from``: the server's queue is full; answer the poll with an error."""
+        h, hr = self.world.request_header, self.world.response_header
+        self.rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, h, h)
+        self.rec.reject(t_req)
+        r = client.link.down.send(hr, hr, RESPONSE, CONTROL, flow)
+        if r.__class__ is not tuple:
+            yield r
+
+    def answer(self, client, flow: int, items, t_snap: float, row: int, t_req: float, *,
+               serve: bool, req=None, waste=()):
+        """``yield from``: answer a poll with *items* (the snapshot taken at *t_snap*).
+
+        A worker (*req* if already granted) serialises the updates — and runs the service
+        time too when *serve* — then the response travels down and the client parses it. An
+        empty answer is tagged ``empty`` (request too) and its worker time, with the earlier
+        intervals in *waste*, is wasted."""
+        env, server, rec = self.env, self.world.server, self.rec
+        payload = 0
+        for u in items:
+            payload += self.wire(u.size)
+        if req is None:
+            req = server.admit(bounded=False)
+        yield req
+        t_work = env.now
+        service, busy = server.work(0.0, payload * self.ser_per_byte, serve=serve)
+        yield env.timeout(busy)
+        server.release(req)
+        h = self.world.response_header
+        if items:
+            tag = USEFUL
+        else:
+            tag = EMPTY
+            hq = self.world.request_header
+            rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq, hq)
+            for a, b in (*waste, (t_work, t_work + busy)):
+                rec.waste(a, b)
+        r = client.link.down.send(h + payload, h, RESPONSE, tag, flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        cp = payload * self.parse_per_byte
+        if cp:
+            yield env.timeout(cp)
+        if items:
+            shared = [0.0] * NPARTS
+            shared[SERVER_QUEUE] = t_work - t_snap
+            shared[SERVICE] = service
+            shared[PARSE] = busy - service + cp
+            shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = r[0], r[1], r[2]
+            self.arrive(client, items, t_snap, shared)
+
+    def _processed(self, client, item, arrived: float) -> None:
+        u, parts = item
+        now = self.env.now
+        parts[CLIENT_BUFFER] = now - arrived
+        self.rec.delivery(u.t_created, now, u.uid, client.index, parts)
+        self.processed(client, u)

@@ -1,0 +1,165 @@
+"""Push over a persistent bidirectional connection (WebSocket-like).
+
+The server sends each update the moment it is created: a worker serialises it, and it travels
+down the client's established connection as one ``update`` message (``headers.update`` bytes
+of framing + payload). Nothing is asked, so there are no empty answers — but the client must
+be online and able to keep up:
+
+* **Offline clients.** ``offline: drop`` loses updates created while the client is away;
+  ``offline: buffer`` keeps them on the server in a per-client buffer of at most
+  ``server_buffer`` updates (further ones are lost) and sends them when the client comes back
+  (their wait shows as ``pending``). An update already on the wire when the connection drops
+  is lost. Losses for these reasons count in ``lost`` and ``lost_offline``.
+* **Slow clients.** Arrivals queue in the client's inbound buffer (``clients.capacity``,
+  ``clients.buffer``); when it is full they are dropped (``lost``). With ``prefetch: N`` the
+  server keeps at most N unacknowledged updates in flight per client (RabbitMQ
+  ``prefetch_count``-like): the client acknowledges each update once processed (an ``ack``
+  message, tagged ``control``), and the server holds the rest in ``server_buffer`` until a
+  slot frees — backpressure instead of drops.
+
+Over an established connection with enough workers and no prefetch, an update's delay is
+d + 8·(bytes)/C and it costs exactly one message.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Literal
+
+from pydantic import Field
+
+from ..metrics.definitions import Kind, Tag
+from ..scenario import ScenarioError
+from .base import PatternParams, register
+from .notification import NPARTS, PARSE, PROPAGATION, RETRANSMISSION, SERVER_QUEUE, \
+    TRANSMISSION, UpdatePattern
+
+__all__ = ["Push"]
+
+UPDATE, ACK = int(Kind.UPDATE), int(Kind.ACK)
+USEFUL, CONTROL = int(Tag.USEFUL), int(Tag.CONTROL)
+
+
+class PushParams(PatternParams):
+    prefetch: int | None = Field(None, ge=1, description="most unacknowledged updates in "
+                                 "flight per client (acks on); null: no acks, no limit")
+    offline: Literal["drop", "buffer"] = Field("buffer", description="what the server does "
+                                               "with updates for an offline client")
+    server_buffer: int | None = Field(None, ge=0, description="most updates the server holds "
+                                      "per client (offline, or waiting for a prefetch slot); "
+                                      "null: unbounded")
+
+
+@register("push")
+class Push(UpdatePattern):
+    """The server sends each update as it happens over a persistent connection; offline clients
+    lose or buffer, slow clients drop or apply backpressure (prefetch)."""
+
+    Params = PushParams
+
+    @classmethod
+    def check(cls, p: PushParams, sc) -> None:
+        super().check(p, sc)
+        if p.prefetch is not None and p.server_buffer == 0:
+            raise ScenarioError("server_buffer", "with prefetch the server must hold updates "
+                                "waiting for a slot: server_buffer must be >= 1")
+        buf = sc.clients.buffer
+        if p.prefetch is not None and buf is not None and p.prefetch > buf + 1:
+            raise ScenarioError("prefetch", f"must be <= clients.buffer + 1 ({buf + 1}) so that "
+                                "the updates in flight always fit in the client's buffer")
+
+    def setup(self, world) -> None:
+        n = len(world.clients)
+        self.backlog: list[deque] = [deque() for _ in range(n)]
+        """Updates held by the server per client (offline, or waiting for a prefetch slot)."""
+        self.unacked = [0] * n
+        self.epoch = [0] * n
+        """Connection generation per client: bumped when it drops, so late arrivals are lost."""
+
+    # -- server side -----------------------------------------------------------------------
+    def _can_send(self, ci: int) -> bool:
+        p = self.p
+        return p.prefetch is None or self.unacked[ci] < p.prefetch
+
+    def _hold(self, client, update) -> None:
+        backlog = self.backlog[client.index]
+        limit = self.p.server_buffer
+        if limit is not None and len(backlog) >= limit:
+            self.rec.lose(update.t_created, offline=not client.online)
+        else:
+            backlog.append(update)
+
+    def on_update(self, client, update) -> None:
+        ci = client.index
+        if not client.online:
+            if self.p.offline == "drop":
+                self.rec.lose(update.t_created, offline=True)
+            else:
+                self._hold(client, update)
+        elif self._can_send(ci) and not self.backlog[ci]:
+            self._send(client, update)
+        else:
+            self._hold(client, update)
+
+    def _drain(self, client) -> None:
+        ci = client.index
+        backlog = self.backlog[ci]
+        while backlog and client.online and self._can_send(ci):
+            self._send(client, backlog.popleft())
+
+    def presence_changed(self, client, online: bool) -> None:
+        ci = client.index
+        if online:
+            self._drain(client)
+        else:
+            self.epoch[ci] += 1      # the connection dropped: what is in flight is lost
+            self.unacked[ci] = 0
+
+    def _send(self, client, update) -> None:
+        if self.p.prefetch is not None:
+            self.unacked[client.index] += 1
+        self.env.process(self._push(client, update))
+
+    def _push(self, client, u):
+        env, server, world = self.env, self.world.server, self.world
+        ci = client.index
+        epoch = self.epoch[ci]
+        t_carried = env.now
+        payload = self.wire(u.size)
+        req = server.admit(bounded=False)
+        yield req
+        t_work = env.now
+        _, busy = server.work(0.0, payload * self.ser_per_byte, serve=False)
+        yield env.timeout(busy)
+        server.release(req)
+        h = world.update_header
+        r = client.link.down.send(h + payload, h, UPDATE, USEFUL, u.uid)
+        if r.__class__ is not tuple:
+            r = yield r
+        if self.epoch[ci] != epoch or not client.online:
+            self.rec.lose(u.t_created, offline=True)
+            return
+        cp = payload * self.parse_per_byte
+        if cp:
+            yield env.timeout(cp)
+        shared = [0.0] * NPARTS
+        shared[SERVER_QUEUE] = t_work - t_carried
+        shared[PARSE] = busy + cp
+        shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = r[0], r[1], r[2]
+        self.arrive(client, (u,), t_carried, shared)
+
+    # -- client side: acknowledgements ---------------------------------------------------------
+    def processed(self, client, update) -> None:
+        if self.p.prefetch is not None:
+            self.env.process(self._ack(client, update))
+
+    def _ack(self, client, u):
+        ci = client.index
+        epoch = self.epoch[ci]
+        h = self.world.ack_header
+        r = client.link.up.send(h, h, ACK, CONTROL, u.uid)
+        if r.__class__ is not tuple:
+            yield r
+        if self.epoch[ci] == epoch:
+            self.unacked[ci] -= 1
+            self._drain(client)
