@@ -31,8 +31,15 @@ from pydantic import Field
 from ..metrics.definitions import Kind, Tag
 from ..scenario import ScenarioError
 from .base import PatternParams, register
-from .notification import NPARTS, PARSE, PROPAGATION, RETRANSMISSION, SERVER_QUEUE, \
-    TRANSMISSION, UpdatePattern
+from .notification import (
+    NPARTS,
+    PARSE,
+    PROPAGATION,
+    RETRANSMISSION,
+    SERVER_QUEUE,
+    TRANSMISSION,
+    UpdatePattern,
+)
 
 __all__ = ["Push"]
 
