@@ -137,6 +137,14 @@ METRICS: tuple[Metric, ...] = (
            "acknowledgement came in time"),
     Metric("client_buffer_peak", "count", "most updates waiting at once in one client's "
            "inbound buffer (beyond the one being processed)"),
+    Metric("reconnects", "count", "reconnection attempts clients made in the window (each "
+           "attempt, failed or not)"),
+    Metric("reconnect_peak_rate", "1/s", "most reconnection attempts that reached the server "
+           "in one second (1 s bins from the warm-up); NaN without reconnections"),
+    Metric("catchup_s", "s", "after the last server restart in the window: time until every "
+           "client connected at the restart (and still online) was reconnected and had "
+           "received (or lost for good) every update created before the restart; NaN without "
+           "a restart"),
 )
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 

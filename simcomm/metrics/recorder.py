@@ -14,6 +14,7 @@ Everything is summarised once, at the end, by :mod:`simcomm.metrics.summary`.
 
 from __future__ import annotations
 
+import math
 from array import array
 
 from .definitions import PART_NAMES, Kind, Tag
@@ -109,6 +110,9 @@ class Recorder:
         self.client_buffer_peak = 0
         self.lost_offline = 0
         self.redeliveries = 0
+        self.reconnect_t = array("d")
+        """Times at which clients asked the server to reconnect (every attempt)."""
+        self.catchup_s = math.nan
         self.connections_opened = 0
         self.wasted_s = 0.0
         # messages by kind*NT + tag

@@ -21,6 +21,15 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
 
+def _reconnects(rec: Recorder) -> dict[str, float]:
+    t = np.frombuffer(rec.reconnect_t, dtype=float) if len(rec.reconnect_t) else np.empty(0)
+    t = t[t >= rec.warmup]
+    if not t.size:
+        return {"reconnects": 0, "reconnect_peak_rate": math.nan}
+    per_second = np.bincount(((t - rec.warmup) // 1.0).astype(np.int64))
+    return {"reconnects": int(t.size), "reconnect_peak_rate": float(per_second.max())}
+
+
 def summarise(rec: Recorder, workers: int) -> dict[str, float]:
     """The contract metrics of one run, keyed by the names in ``METRIC_NAMES``."""
     window = rec.duration - rec.warmup
@@ -70,6 +79,8 @@ def summarise(rec: Recorder, workers: int) -> dict[str, float]:
         "lost_offline": rec.lost_offline,
         "redeliveries": rec.redeliveries,
         "client_buffer_peak": rec.client_buffer_peak,
+        **_reconnects(rec),
+        "catchup_s": rec.catchup_s,
     }
     assert tuple(out) == METRIC_NAMES, "summary and definitions disagree"
     return out

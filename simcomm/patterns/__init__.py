@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (each module registers its pattern)
     push,
     request_response,
     short_polling,
+    sse,
 )
 from .base import PATTERNS, Pattern, PatternParams, register
 

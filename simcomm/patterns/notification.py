@@ -70,6 +70,9 @@ class UpdatePattern(Pattern):
     def on_update(self, client, update: Update) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def on_created(self, update: Update) -> None:
+        """Hook: a new update exists (called once, before the per-subscriber on_update)."""
+
     def presence_changed(self, client, online: bool) -> None:
         """Hook: *client* went online or offline."""
 
@@ -102,6 +105,7 @@ class UpdatePattern(Pattern):
     def _created(self, topic: int, t: float, size: float) -> None:
         world = self.world
         u = Update(next(world.flow_ids), topic, t, round(size))
+        self.on_created(u)
         issue = self.rec.issue
         for ci in world.subscribers[topic]:
             issue(t)
