@@ -55,14 +55,9 @@ class World:
             queue_limit=sc.server.queue_limit,
             recorder=rec,
         )
-        net = sc.network
-
-        def link(name: str) -> Link:
-            return Link(env, name, bandwidth=net.bandwidth, latency_dist=net.latency,
-                        loss=net.loss, rto=net.rto, streams=streams, recorder=rec)
-
         n = sc.clients.count
-        if net.topology == "shared":
+        link = self.new_link
+        if sc.network.topology == "shared":
             shared = link("link")
             links = [shared] * n
         else:
@@ -87,6 +82,12 @@ class World:
         self.ack_header = round(sc.headers.ack)
         self.flow_ids = itertools.count()
         """Source of flow ids: one per exchange/upload/update, shared by its messages."""
+
+    def new_link(self, name: str) -> Link:
+        """A link with the scenario's network parameters and streams named after *name*."""
+        net = self.scenario.network
+        return Link(self.env, name, bandwidth=net.bandwidth, latency_dist=net.latency,
+                    loss=net.loss, rto=net.rto, streams=self.streams, recorder=self.recorder)
 
     def start_updates(self, emit: Callable[[int, float, float], None]) -> None:
         """Start one update source per topic; each update calls ``emit(topic, t, size)``."""

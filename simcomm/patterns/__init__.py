@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401  (each module registers its pattern)
     long_polling,
+    pubsub,
     push,
     request_response,
     short_polling,

@@ -1,0 +1,323 @@
+"""Publish/subscribe through a broker.
+
+A publisher (the side where updates are created) sends each update once, over its own link
+(``pubsub.publish``), to the broker; the broker — the world's server, whose workers do its
+CPU work — spends one service time on the message, then fans it out: one copy per subscriber
+of the topic, each costing ``per_copy`` seconds of a worker plus serialisation, each sent
+over the subscriber's link (a shared link queues the whole fan-out, so saturation shows up).
+The publisher cannot tell whether a subscriber got a message once, twice or never.
+
+**Consumers.** ``consumer: push`` — the broker sends copies as soon as they are queued (with
+``prefetch: N`` at most N unacknowledged per subscriber, RabbitMQ ``prefetch_count``-like);
+``consumer: pull`` — the subscriber long-polls the broker with fetches (answered at once when
+messages are queued, else when one arrives or after ``max_wait``; at most ``max_batch`` per
+answer).
+
+**Delivery semantics.** ``at_most_once`` — a copy is forgotten once sent: if it cannot be
+processed (the subscriber went offline while it travelled, its buffer was full) it is lost.
+``at_least_once`` — the subscriber acknowledges each message after processing it (an ``ack``
+message); a copy not acknowledged within ``ack_timeout`` goes back to the queue and is sent
+again (``redeliveries``), so nothing is lost, but a subscriber can receive a message twice
+(``duplicates``: e.g. when its ack is lost, ``ack_loss``, or arrives late).
+
+**Retention.** Copies for an offline subscriber wait in its broker queue; with ``retention``
+set, copies older than that are dropped (lost) instead of being delivered.
+
+Decomposition of a copy's latency: the publish trip and the broker's per-message work sit in
+``transmission``/``propagation``/``service``/``parse`` like any other hop; ``pending`` is the
+time the copy waited in the broker's queue (for a prefetch slot, a fetch, or a subscriber
+that was offline).
+
+With an established connection, an unsaturated broker and enough workers, a copy's delay is
+2d + broker service + per_copy (+ serialisation and encoding), and every publish makes
+(number of subscribers) deliveries.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..components.broker import Broker
+from ..metrics.definitions import Kind, Tag
+from ..rng import Buffered
+from ..scenario import NonNegDuration, PosDuration, ScenarioError
+from .base import PatternParams, register
+from .notification import (
+    NPARTS,
+    PARSE,
+    PENDING,
+    PROPAGATION,
+    RETRANSMISSION,
+    SERVER_QUEUE,
+    SERVICE,
+    TRANSMISSION,
+    UpdatePattern,
+)
+
+__all__ = ["PubSub"]
+
+REQUEST, RESPONSE, UPDATE, ACK = (int(Kind.REQUEST), int(Kind.RESPONSE), int(Kind.UPDATE),
+                                  int(Kind.ACK))
+USEFUL, EMPTY, CONTROL = int(Tag.USEFUL), int(Tag.EMPTY), int(Tag.CONTROL)
+
+
+class PubSubParams(PatternParams):
+    consumer: Literal["push", "pull"] = Field("push", description="broker pushes, or "
+                                              "subscribers fetch by long poll")
+    delivery: Literal["at_most_once", "at_least_once"] = Field(
+        "at_most_once", description="forget copies once sent, or keep them until acked")
+    ack_timeout: PosDuration | None = Field(None, description="at_least_once: seconds before "
+                                            "an unacknowledged copy is sent again")
+    ack_loss: float = Field(0.0, ge=0.0, lt=1.0, description="at_least_once: probability that "
+                            "an acknowledgement never reaches the broker")
+    prefetch: int | None = Field(None, ge=1, description="push + at_least_once: most "
+                                 "unacknowledged copies per subscriber")
+    retention: PosDuration | None = Field(None, description="seconds a copy may wait for its "
+                                          "subscriber before it is dropped (null: forever)")
+    per_copy: NonNegDuration = Field(20e-6, description="broker worker seconds per copy "
+                                     "fanned out")
+    max_wait: PosDuration = Field(0.5, description="pull: longest a fetch waits at the broker")
+    max_batch: int | None = Field(None, ge=1, description="pull: most messages per fetch "
+                                  "answer (null: all queued)")
+
+
+@register("pubsub")
+class PubSub(UpdatePattern):
+    """Publishers send once to a broker that fans out a copy per subscriber, pushed (prefetch)
+    or fetched (long poll); at-most-once or at-least-once with acks and redelivery."""
+
+    Params = PubSubParams
+
+    @classmethod
+    def check(cls, p: PubSubParams, sc) -> None:
+        super().check(p, sc)
+        if p.delivery == "at_least_once" and p.ack_timeout is None:
+            raise ScenarioError("ack_timeout", "at_least_once needs an ack_timeout (seconds "
+                                "before an unacknowledged copy is sent again)")
+        if p.delivery == "at_most_once":
+            for key in ("ack_timeout", "ack_loss", "prefetch"):
+                if key in p.model_fields_set:
+                    raise ScenarioError(key, "applies to delivery: at_least_once only")
+        if p.consumer == "pull" and p.prefetch is not None:
+            raise ScenarioError("prefetch", "applies to consumer: push only (a fetch asks "
+                                "for what it takes)")
+        if p.consumer == "push":
+            for key in ("max_wait", "max_batch"):
+                if key in p.model_fields_set:
+                    raise ScenarioError(key, "applies to consumer: pull only")
+        buf = sc.clients.buffer
+        if p.prefetch is not None and buf is not None and p.prefetch > buf + 1:
+            raise ScenarioError("prefetch", f"must be <= clients.buffer + 1 ({buf + 1})")
+
+    # -- set-up --------------------------------------------------------------------------------
+    def setup(self, world) -> None:
+        p, n = self.p, len(world.clients)
+        self.acks = p.delivery == "at_least_once"
+        self.broker = Broker(self.env, n, retention=p.retention,
+                             ack_timeout=p.ack_timeout if self.acks else None,
+                             on_expired=self._expired, on_redeliver=self._redeliver)
+        self.publish_link = world.new_link("pubsub.publish")
+        self.epoch = [0] * n
+        self.seen: list[set[int]] = [set() for _ in range(n)]
+        self._hop: dict[int, tuple[list[float], float, int]] = {}
+        """Per message: the parts of its trip to the broker, when it was queued, copies left."""
+        self._ack_lost = Buffered(world.streams.generator("pubsub.ack_loss"),
+                                  lambda g, k: g.random(k))
+        if p.consumer == "pull":
+            for c in world.clients:
+                self.env.process(self._fetcher(c))
+
+    # -- publisher → broker --------------------------------------------------------------------
+    def on_created(self, update) -> None:
+        self.env.process(self._publish(update))
+
+    def on_update(self, client, update) -> None:
+        """Copies are made by the broker when the publish arrives (see _publish)."""
+
+    def _publish(self, u):
+        env, server, world = self.env, self.world.server, self.world
+        payload = self.wire(u.size)
+        h = world.request_header
+        r = self.publish_link.up.send(h + payload, h, UPDATE, USEFUL, u.uid)
+        if r.__class__ is not tuple:
+            r = yield r
+        t_arrived = env.now
+        req = server.admit(bounded=False)
+        yield req
+        t_work = env.now
+        service, busy = server.work(payload * self.parse_per_byte, 0.0)
+        yield env.timeout(busy)
+        server.release(req)
+        parts = [0.0] * NPARTS
+        parts[TRANSMISSION], parts[PROPAGATION], parts[RETRANSMISSION] = r[0], r[1], r[2]
+        parts[SERVER_QUEUE] = t_work - t_arrived
+        parts[SERVICE] = service
+        parts[PARSE] = busy - service
+        subs = world.subscribers[u.topic]
+        self._hop[u.uid] = (parts, env.now, len(subs))
+        for ci in subs:
+            self.broker.publish(ci, u)
+            if self.p.consumer == "push":
+                self._dispatch(world.clients[ci])
+
+    def _settled(self, uid: int) -> None:
+        """One copy of *uid* is delivered or lost for good: forget the hop when all are."""
+        parts, t_q, left = self._hop[uid]
+        if left <= 1:
+            del self._hop[uid]
+        else:
+            self._hop[uid] = (parts, t_q, left - 1)
+
+    def _expired(self, ci: int, u) -> None:
+        if u.uid in self.seen[ci]:
+            return  # delivered before; this was a redelivery after a lost ack
+        self.rec.lose(u.t_created, offline=not self.world.clients[ci].online)
+        self._settled(u.uid)
+
+    def _redeliver(self, ci: int, u) -> None:
+        if self.env.now >= self.rec.warmup:
+            self.rec.redeliveries += 1
+        if self.p.consumer == "push":
+            self._dispatch(self.world.clients[ci])
+
+    # -- broker → subscriber: push -------------------------------------------------------------
+    def _dispatch(self, client) -> None:
+        ci, p = client.index, self.p
+        if not client.online:
+            return
+        while True:
+            room = None if p.prefetch is None else p.prefetch - self.broker.in_flight(ci)
+            if room is not None and room <= 0:
+                return
+            taken = self.broker.take(ci, room)
+            if not taken:
+                return
+            for u in taken:
+                self.env.process(self._push_copy(client, u, self.epoch[ci]))
+
+    def _push_copy(self, client, u, epoch: int):
+        env, server = self.env, self.world.server
+        t_taken = env.now
+        payload = self.wire(u.size)
+        req = server.admit(bounded=False)
+        yield req
+        t_work = env.now
+        _, busy = server.work(self.p.per_copy + payload * self.ser_per_byte, 0.0, serve=False)
+        yield env.timeout(busy)
+        server.release(req)
+        h = self.world.update_header
+        r = client.link.down.send(h + payload, h, UPDATE, USEFUL, u.uid)
+        if r.__class__ is not tuple:
+            r = yield r
+        shared = [0.0] * NPARTS
+        shared[SERVER_QUEUE] = t_work - t_taken
+        shared[PARSE] = busy
+        shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = r[0], r[1], r[2]
+        yield from self._received(client, (u,), epoch, t_taken, shared)
+
+    # -- broker → subscriber: pull (long-poll fetch) ----------------------------------------------
+    def _fetcher(self, client):
+        env, p, server, world = self.env, self.p, self.world.server, self.world
+        ci = client.index
+        q = self.broker.queues[ci]
+        yield env.timeout(float(world.streams.generator(f"pubsub.fetch.{ci}").uniform(
+            0.0, p.max_wait)))
+        while True:
+            if not client.online:
+                yield self.wait_online(client)
+            epoch = self.epoch[ci]
+            flow = next(world.flow_ids)
+            client.connection.begin()
+            row, t_req = yield from self.poll_up(client, flow)
+            if not q.items:
+                woken = q.wait(1)
+                yield woken | env.timeout(p.max_wait)
+                q.cancel(woken)
+            t_taken = env.now
+            taken = self.broker.take(ci, p.max_batch)
+            payload = sum(self.wire(u.size) for u in taken)
+            req = server.admit(bounded=False)
+            yield req
+            t_work = env.now
+            _, busy = server.work(p.per_copy * len(taken) + payload * self.ser_per_byte, 0.0,
+                                  serve=False)
+            yield env.timeout(busy)
+            server.release(req)
+            h = world.response_header
+            if not taken:
+                hq = world.request_header
+                self.rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq, hq)
+                self.rec.waste(t_work, t_work + busy)
+            r = client.link.down.send(h + payload, h, RESPONSE, USEFUL if taken else EMPTY,
+                                      flow)
+            if r.__class__ is not tuple:
+                r = yield r
+            if taken:
+                shared = [0.0] * NPARTS
+                shared[SERVER_QUEUE] = t_work - t_taken
+                shared[PARSE] = busy
+                shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = \
+                    r[0], r[1], r[2]
+                yield from self._received(client, taken, epoch, t_taken, shared)
+            client.connection.end()
+
+    # -- at the subscriber ---------------------------------------------------------------------
+    def _received(self, client, messages, epoch: int, t_taken: float, shared: list[float]):
+        """``yield from``: copies reach the subscriber; parse, dedupe, queue for processing."""
+        ci = client.index
+        if self.epoch[ci] != epoch or not client.online:
+            if not self.acks:  # at-most-once: nobody will send it again
+                for u in messages:
+                    self.rec.lose(u.t_created, offline=True)
+                    self._settled(u.uid)
+            return
+        payload = sum(self.wire(u.size) for u in messages)
+        cp = payload * self.parse_per_byte
+        if cp:
+            yield self.env.timeout(cp)
+        seen = self.seen[ci]
+        inbox = client.inbox
+        now = self.env.now
+        for u in messages:
+            if u.uid in seen:
+                self.rec.duplicate(u.t_created)
+                if self.acks:
+                    self.env.process(self._ack(client, u))
+                continue
+            hop, t_queued, _ = self._hop[u.uid]
+            parts = [a + b for a, b in zip(hop, shared, strict=True)]
+            parts[PARSE] += cp
+            parts[PENDING] = t_taken - t_queued  # queued at the broker → taken for this copy
+            if inbox.offer((u, parts), now):
+                seen.add(u.uid)
+            elif not self.acks:
+                self.rec.lose(u.t_created)
+                self._settled(u.uid)
+
+    def arrive(self, client, updates, t_carried, shared) -> None:  # pragma: no cover
+        raise NotImplementedError("pubsub builds each copy's parts itself")
+
+    def processed(self, client, update) -> None:
+        self._settled(update.uid)
+        if self.acks:
+            self.env.process(self._ack(client, update))
+
+    def _ack(self, client, u):
+        h = self.world.ack_header
+        r = client.link.up.send(h, h, ACK, CONTROL, u.uid)
+        if self.p.ack_loss and self._ack_lost() < self.p.ack_loss:
+            return  # the ack never reaches the broker: the copy will be sent again
+        if r.__class__ is not tuple:
+            yield r
+        if self.broker.ack(client.index, u.uid) and self.p.consumer == "push":
+            self._dispatch(client)
+
+    def presence_changed(self, client, online: bool) -> None:
+        ci = client.index
+        if online:
+            if self.p.consumer == "push":
+                self._dispatch(client)
+        else:
+            self.epoch[ci] += 1
