@@ -58,9 +58,11 @@ from __future__ import annotations
 import math
 
 __all__ = [
+    "batch_mean_pending",
     "erlang_c",
     "expected_copies",
     "long_poll_empty_ratio",
+    "long_poll_messages_per_delivery",
     "md1_mean_sojourn",
     "md1_mean_wait",
     "mm1_mean_sojourn",
@@ -72,6 +74,7 @@ __all__ = [
     "serialisation_time",
     "short_poll_empty_ratio",
     "short_poll_mean_wait",
+    "short_poll_messages_per_delivery",
 ]
 
 
@@ -208,3 +211,52 @@ def long_poll_empty_ratio(lam: float, hold: float) -> float:
     """Fraction of long polls (hold *hold* s, zero round trip) that time out empty:
     e^(−λH)."""
     return short_poll_empty_ratio(lam, hold)
+
+
+# ---------------------------------------------------------------------------------------------
+# Update delivery: polling costs and batched fetches (appended; see tests/validation/
+# test_notification.py)
+
+def short_poll_messages_per_delivery(lam: float, period: float) -> float:
+    """Messages per delivered update when a client polls every *period* s (one request and one
+    response per poll) for Poisson updates at rate *lam*: 2/(λT)."""
+    if not lam > 0 or not period > 0:
+        raise ValueError(f"rate and period must be > 0, got {lam!r} and {period!r}")
+    return 2.0 / (lam * period)
+
+
+def long_poll_messages_per_delivery(lam: float, timeout: float, latency: float = 0.0,
+                                    check: float = 0.0) -> float:
+    """Messages per delivered update of long polling (re-poll at once, timeout *timeout*
+    counted from the poll's arrival) for Poisson updates at rate *lam*, with constant one-way
+    *latency* d and a constant *check* time s before a poll is parked.
+
+    Between two answers a poll makes a cycle that starts at an answer's snapshot: updates that
+    come in the gap r = 2d + s before the next poll is parked are answered at once; otherwise
+    the poll waits for the first update, or answers empty when none has come within τ + 2d of
+    the snapshot. The cycle carries λ·E[cycle] updates on average (every update is delivered),
+    λ·E[cycle] = λr + e^(−λr) − e^(−λ(τ + 2d)), and costs two messages, so
+
+        messages per delivery = 2 / (λr + e^(−λr) − e^(−λ(τ + 2d))),
+
+    which is 2/(1 − e^(−λτ)) for a zero round trip. (Renewal-reward; the snapshots are
+    renewal points because Poisson arrivals are memoryless.)"""
+    if not lam > 0 or not timeout > 0:
+        raise ValueError(f"rate and timeout must be > 0, got {lam!r} and {timeout!r}")
+    if not latency >= 0 or not check >= 0:
+        raise ValueError(f"latency and check must be >= 0, got {latency!r} and {check!r}")
+    if not check <= timeout:
+        raise ValueError(f"check time {check!r} exceeds the timeout {timeout!r}")
+    gap = lam * (2.0 * latency + check)
+    return 2.0 / (gap + math.exp(-gap) - math.exp(-lam * (timeout + 2.0 * latency)))
+
+
+def batch_mean_pending(lam: float, k: int) -> float:
+    """Mean time an update waits on the server when Poisson updates at rate *lam* are sent in
+    batches of exactly *k* (a fetch answered once k updates are pending): the i-th of a batch
+    waits for the k − i arrivals after it, (k − i)/λ on average, so the mean is (k − 1)/(2λ)."""
+    if not lam > 0:
+        raise ValueError(f"rate must be > 0, got {lam!r}")
+    if int(k) != k or k < 1:
+        raise ValueError(f"batch size must be a positive integer, got {k!r}")
+    return (k - 1) / (2.0 * lam)

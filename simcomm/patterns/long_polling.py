@@ -14,8 +14,9 @@ pending then. ``min_bytes: 0`` (default) means "answer on the first update".
 With Poisson updates at rate λ and a round trip short against 1/λ, a poll is answered with
 updates with probability 1 − e^(−λτ) (τ = timeout), so messages per delivery → 2/(1 − e^(−λτ)).
 
-An offline client stops polling (a poll already sent completes) and resumes when back online;
-its updates wait on the server.
+An offline client stops polling and resumes when back online; its updates wait on the server.
+A poll parked when the client leaves is dropped with the connection (no answer); an answer
+still on its way when the client leaves is lost with the updates it carries (``lost_offline``).
 """
 
 from __future__ import annotations
@@ -47,8 +48,16 @@ class LongPolling(UpdatePattern):
 
     def setup(self, world) -> None:
         self.mailboxes = [Mailbox(self.env) for _ in world.clients]
+        self._gone = [None] * len(world.clients)
+        """Per client: an event that fires if the client goes offline while its poll is parked
+        (the connection is gone; the server stops holding the poll)."""
         for c in world.clients:
             self.env.process(self._client(c))
+
+    def presence_changed(self, client, online: bool) -> None:
+        gone = self._gone[client.index]
+        if not online and gone is not None and not gone.triggered:
+            gone.succeed()
 
     def on_update(self, client, update) -> None:
         self.mailboxes[client.index].put(update)
@@ -85,10 +94,15 @@ class LongPolling(UpdatePattern):
         need = max(1, round(p.min_bytes))
         if not mb.ready(need):
             left = t_arrived + p.timeout - env.now
-            if left > 0:
+            if left > 0 and c.online:
                 woken = mb.wait(need)
-                yield woken | env.timeout(left)
+                gone = self._gone[c.index] = env.event()
+                yield woken | gone | env.timeout(left)
                 mb.cancel(woken)
+                self._gone[c.index] = None
+                if gone.triggered:  # the client left: no answer, updates stay pending
+                    c.connection.end()
+                    return
         t_snap = env.now
         items = mb.take()
         yield from self.answer(c, flow, items, t_snap, row, t_req, serve=False,

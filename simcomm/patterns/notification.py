@@ -173,6 +173,12 @@ class UpdatePattern(Pattern):
         r = client.link.down.send(h + payload, h, RESPONSE, tag, flow)
         if r.__class__ is not tuple:
             r = yield r
+        if items and not client.online:
+            # the client went offline while the answer travelled: it never reads it, and the
+            # server already took these updates from its store
+            for u in items:
+                rec.lose(u.t_created, offline=True)
+            return
         cp = payload * self.parse_per_byte
         if cp:
             yield env.timeout(cp)

@@ -82,6 +82,9 @@ class Push(UpdatePattern):
         self.unacked = [0] * n
         self.epoch = [0] * n
         """Connection generation per client: bumped when it drops, so late arrivals are lost."""
+        self._received_in: list[dict[int, int]] = [{} for _ in range(n)]
+        """Per client: epoch of the connection each update in its inbox arrived on (an ack
+        only counts on that connection)."""
 
     # -- server side -----------------------------------------------------------------------
     def _can_send(self, ci: int) -> bool:
@@ -153,16 +156,20 @@ class Push(UpdatePattern):
         shared[SERVER_QUEUE] = t_work - t_carried
         shared[PARSE] = busy + cp
         shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = r[0], r[1], r[2]
+        if self.p.prefetch is not None:
+            self._received_in[ci][u.uid] = epoch
         self.arrive(client, (u,), t_carried, shared)
 
     # -- client side: acknowledgements ---------------------------------------------------------
     def processed(self, client, update) -> None:
         if self.p.prefetch is not None:
-            self.env.process(self._ack(client, update))
+            epoch = self._received_in[client.index].pop(update.uid)
+            if epoch == self.epoch[client.index] and client.online:
+                self.env.process(self._ack(client, update, epoch))
+            # else: that connection is gone, and with it the server's count of unacked updates
 
-    def _ack(self, client, u):
+    def _ack(self, client, u, epoch: int):
         ci = client.index
-        epoch = self.epoch[ci]
         h = self.world.ack_header
         r = client.link.up.send(h, h, ACK, CONTROL, u.uid)
         if r.__class__ is not tuple:

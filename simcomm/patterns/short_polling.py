@@ -13,7 +13,8 @@ this choice is documented here and in the metric definitions (``pending``).
 
 Polls are timer-driven: the next poll is due ``interval`` (± uniform ``jitter``) after the
 previous one was due, or at once if the previous poll took longer. An offline client skips its
-polls; its updates wait on the server (polling loses nothing while a client is away).
+polls; its updates wait on the server. Only an answer still on its way when the client leaves
+is lost, with the updates it carries (``lost_offline``).
 """
 
 from __future__ import annotations

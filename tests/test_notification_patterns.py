@@ -1,0 +1,505 @@
+"""short_polling, long_polling and push: exact timelines with constant inputs, offline clients,
+slow clients, validation, and the properties every update pattern keeps."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import simcomm
+from simcomm.cli import app
+from simcomm.metrics.definitions import PART_NAMES
+
+PARTS = [f"{p}_s" for p in PART_NAMES]
+UPDATE_PATTERNS = ["short_polling", "long_polling", "push"]
+
+
+def scenario(name, params=None, **over):
+    """A small deterministic world: constant latency and service, one client, periodic
+    updates of 100 B, no headers, no encoding cost."""
+    sc = {
+        "name": "t",
+        "duration": 20.0,
+        "warmup": 0.0,
+        "seed": 3,
+        "network": {"latency": "10ms", "bandwidth": "unlimited"},
+        "headers": {"request": 0, "response": 0, "update": 0, "ack": 0},
+        "server": {"workers": 1, "service_time": "50ms"},
+        "clients": {"count": 1},
+        "workload": {"updates": {"rate": "1/s", "arrival": "periodic", "size": "100B"},
+                     "encoding": "none"},
+        "pattern": {"name": name, **(params or {})},
+    }
+    for key, value in over.items():
+        node = sc
+        *path, last = key.split("__")
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return sc
+
+
+def of_kind(m, kind, tag=None):
+    sel = m[m.kind == kind]
+    return sel if tag is None else sel[sel.tag == tag]
+
+
+def offline_windows(session, gap, duration):
+    """[(off, on)] of a client with constant session and gap lengths."""
+    out, t = [], 0.0
+    while t + session < duration:
+        out.append((t + session, t + session + gap))
+        t += session + gap
+    return out
+
+
+def in_windows(t, windows):
+    t = np.asarray(t)
+    return np.any([(t >= a) & (t < b) for a, b in windows], axis=0)
+
+
+# -- short polling ----------------------------------------------------------------------------
+
+def test_short_polls_every_interval_per_client():
+    """Each client polls exactly every interval from its own phase."""
+    sc = scenario("short_polling", {"interval": "500ms"}, clients={"count": 3})
+    m = simcomm.run(sc).frames["messages"]
+    req = of_kind(m, "request").t_send.to_numpy()
+    phase = np.round(req % 0.5, 9)
+    assert len(np.unique(phase)) == 3
+    for p in np.unique(phase):
+        mine = np.sort(req[phase == p])
+        assert len(mine) == 40  # 20 s / 0.5 s
+        assert np.allclose(np.diff(mine), 0.5, rtol=0, atol=1e-9)
+    assert len(of_kind(m, "response")) in (len(req), len(req) - 1)
+
+
+def test_short_poll_snapshot_is_taken_when_the_poll_arrives():
+    """An update is carried by the first poll that reaches the server after it was created:
+    one created during a poll's service time waits for the next poll."""
+    sc = scenario("short_polling", {"interval": "1s"}, server={"service_time": "500ms"})
+    r = simcomm.run(sc)
+    m, d = r.frames["messages"], r.frames["deliveries"].sort_values("t_start")
+    arrivals = np.sort(of_kind(m, "request").t_send.to_numpy()) + 0.010
+    created = d.t_start.to_numpy()
+    k = np.searchsorted(arrivals, created)  # first poll arriving after creation
+    # with this seed every update is created while the previous poll is being served, so a
+    # snapshot after the service time would have carried it one poll earlier
+    assert (k >= 1).all() and ((created - arrivals[k - 1]) < 0.5).all()
+    assert np.allclose(d.pending_s, arrivals[k] - created, rtol=0, atol=1e-9)
+    assert np.allclose(d.t_end, arrivals[k] + 0.5 + 0.010, rtol=0, atol=1e-9)
+    assert np.allclose(d.service_s, 0.5) and np.allclose(d.propagation_s, 0.010)
+    assert np.allclose(d.latency, d.pending_s + 0.510, rtol=0, atol=1e-9)
+    assert r.summary["delivered"] in (19, 20)
+
+
+def test_empty_polls_are_tagged_and_their_work_wasted():
+    """A poll that finds nothing is tagged empty (request and response); its service is
+    wasted."""
+    sc = scenario("short_polling", {"interval": "1s"},
+                  workload={"updates": {"rate": "0.5/s", "arrival": "periodic", "size": "100B"},
+                            "encoding": "none"})
+    r = simcomm.run(sc)
+    m, s = r.frames["messages"], r.summary
+    empty_req, empty_resp = of_kind(m, "request", "empty"), of_kind(m, "response", "empty")
+    assert 9 <= len(empty_resp) <= 11  # every other poll finds nothing
+    assert set(empty_req.flow) == set(empty_resp.flow)
+    assert s["empty_responses"] == len(empty_resp)
+    assert s["empty_ratio"] == pytest.approx(len(empty_resp) / len(of_kind(m, "response")))
+    assert s["wasted_server_s"] == pytest.approx(0.050 * len(empty_resp), abs=1e-9)
+    useful = of_kind(m, "response", "useful")
+    assert (useful.payload_bytes == 100).all() and (empty_resp.payload_bytes == 0).all()
+    assert len(useful) == s["delivered"]
+
+
+def test_offline_client_does_not_poll_and_loses_nothing():
+    """An offline client skips its polls; its updates wait on the server until it is back."""
+    sc = scenario("short_polling", {"interval": "250ms"},
+                  clients={"count": 1, "session": "3s", "gap": "2s"}, duration=17.0,
+                  workload={"updates": {"rate": "2/s", "arrival": "periodic", "size": "100B"},
+                            "encoding": "none"})
+    r = simcomm.run(sc)
+    m, d, s = r.frames["messages"], r.frames["deliveries"], r.summary
+    windows = offline_windows(3.0, 2.0, 17.0)  # away [3, 5), [8, 10), [13, 15)
+    sent = np.sort(of_kind(m, "request").t_send.to_numpy())
+    assert not in_windows(sent, windows).any()
+    assert s["lost"] == 0 and s["lost_offline"] == 0
+    assert 0 <= s["issued"] - s["delivered"] <= 1  # at most the last update still pending
+    away = in_windows(d.t_start, windows)
+    assert away.sum() >= 3 * 4
+    for a, b in windows:
+        mine = d[(d.t_start >= a) & (d.t_start < b)]
+        first_poll = sent[np.searchsorted(sent, b)]  # the first poll once back online
+        assert first_poll - b < 0.25
+        assert np.allclose(mine.pending_s, first_poll + 0.010 - mine.t_start, atol=1e-9)
+    assert d.pending_s[away].mean() > 4 * d.pending_s[~away].mean()
+
+
+@pytest.mark.parametrize("where", ["pattern", "patterns"])
+def test_short_polling_jitter_must_be_below_interval(where):
+    """jitter ≥ interval is rejected naming the pattern's jitter key."""
+    sc = scenario("short_polling", {"interval": "1s", "jitter": "1s"})
+    if where == "patterns":
+        sc["patterns"] = [sc.pop("pattern")]
+    with pytest.raises(simcomm.ScenarioError) as e:
+        simcomm.load(sc)
+    assert e.value.field == ("pattern.jitter" if where == "pattern" else "patterns.0.jitter")
+    assert "must be < interval" in str(e.value)
+
+
+def test_short_polling_jitter_spreads_polls():
+    """With jitter j each gap between polls lies in [interval − j, interval + j]."""
+    m = simcomm.run(scenario("short_polling", {"interval": "1s", "jitter": "400ms"}, duration=60.0,
+                             server={"service_time": 0})).frames["messages"]
+    gaps = np.diff(np.sort(of_kind(m, "request").t_send.to_numpy()))
+    assert (gaps >= 0.6 - 1e-9).all() and (gaps <= 1.4 + 1e-9).all()
+    assert gaps.std() > 0.1
+
+
+# -- long polling -----------------------------------------------------------------------------
+
+def test_parked_poll_is_answered_when_the_update_arrives():
+    """A poll waiting at the server is answered at once: latency = one-way latency."""
+    r = simcomm.run(scenario("long_polling", {"timeout": "30s"}))
+    d, s = r.frames["deliveries"].sort_values("t_start"), r.summary
+    later = d.iloc[1:]  # the first update may come before the first poll
+    assert len(later) >= 18
+    assert np.allclose(later.latency, 0.010, rtol=0, atol=1e-12)
+    assert np.allclose(later.propagation_s, 0.010) and np.allclose(later.pending_s, 0.0)
+    assert s["empty_responses"] == 0 and s["wasted_server_s"] == 0
+
+
+def test_parked_poll_latency_adds_serialisation_and_encoding():
+    """With headers, bandwidth and json the answer costs d + encode + 8(H+B)/C + parse."""
+    r = simcomm.run(scenario("long_polling", {"timeout": "30s"},
+                             network={"latency": "10ms", "bandwidth": "1Mbps"},
+                             headers={"request": 100, "response": 200},
+                             workload={"updates": {"rate": "1/s", "arrival": "periodic",
+                                                   "size": "1000B"}, "encoding": "json"}))
+    d = r.frames["deliveries"].sort_values("t_start").iloc[1:]
+    codec = 1000 * (6e-6 + 10e-6) / 1024
+    assert np.allclose(d.latency, 0.010 + 8 * 1200 / 1e6 + codec, rtol=0, atol=1e-12)
+    assert np.allclose(d.parse_s, codec) and np.allclose(d.transmission_s, 8 * 1200 / 1e6)
+
+
+def test_long_poll_times_out_empty_and_reissues_at_once():
+    """With no update a poll is answered empty `timeout` after it arrived (its check wasted)
+    and the client re-polls the moment that answer arrives."""
+    sc = scenario("long_polling", {"timeout": "1s"},
+                  workload={"updates": {"rate": "0.04/s", "arrival": "periodic",
+                                        "size": "100B"}, "encoding": "none"})
+    r = simcomm.run(sc)
+    m, s = r.frames["messages"], r.summary
+    req = of_kind(m, "request").set_index("flow").sort_values("t_send")
+    resp = of_kind(m, "response").set_index("flow").loc[req.index[:-1]]
+    empty = resp.tag == "empty"
+    assert empty.sum() >= 15
+    held = resp.t_send - req.t_send.loc[resp.index]
+    assert np.allclose(held[empty], 0.010 + 1.0, rtol=0, atol=1e-9)
+    assert np.allclose(req.t_send.to_numpy()[1:], resp.t_arrive.to_numpy(), rtol=0, atol=1e-12)
+    assert (req.tag.loc[resp.index[empty]] == "empty").all()
+    assert s["empty_responses"] == empty.sum()
+    assert s["wasted_server_s"] == pytest.approx(0.050 * empty.sum(), abs=1e-9)
+
+
+def test_min_bytes_waits_for_enough_bytes():
+    """A Kafka-style fetch (min_bytes 250 B, 100 B updates) is answered with 3 updates at a
+    time: they waited 2, 1 and 0 update intervals."""
+    sc = scenario("long_polling", {"timeout": "10s", "min_bytes": "250B"},
+                  server={"service_time": 0})
+    r = simcomm.run(sc)
+    m, d = r.frames["messages"], r.frames["deliveries"].sort_values("t_start")
+    useful = of_kind(m, "response", "useful")
+    assert len(useful) >= 5 and (useful.payload_bytes == 300).all()
+    assert r.summary["empty_responses"] == 0
+    lat = np.round(d.latency.to_numpy(), 9)
+    assert sorted(set(lat)) == [0.01, 1.01, 2.01]
+    assert np.allclose(d.latency - d.pending_s, 0.010, atol=1e-12)
+
+
+def test_min_bytes_answers_partially_at_the_timeout():
+    """When min_bytes is not reached the server answers after timeout with what it has."""
+    sc = scenario("long_polling", {"timeout": "2.5s", "min_bytes": "1000B"},
+                  server={"service_time": 0})
+    r = simcomm.run(sc)
+    m = r.frames["messages"]
+    req = of_kind(m, "request").set_index("flow")
+    useful = of_kind(m, "response", "useful").set_index("flow")
+    assert len(useful) >= 6
+    assert set(useful.payload_bytes) <= {200, 300} and r.summary["empty_responses"] == 0
+    held = useful.t_send - req.t_send.loc[useful.index]
+    assert np.allclose(held, 0.010 + 2.5, rtol=0, atol=1e-9)
+
+
+def test_offline_long_poller_stops_and_resumes_when_back():
+    """An offline client sends no poll; it re-polls the moment it is back online."""
+    sc = scenario("long_polling", {"timeout": "500ms"},
+                  clients={"count": 1, "session": "3s", "gap": "2s"}, duration=17.0)
+    r = simcomm.run(sc)
+    m, s = r.frames["messages"], r.summary
+    sent = of_kind(m, "request").t_send.to_numpy()
+    windows = offline_windows(3.0, 2.0, 17.0)
+    assert not in_windows(sent, windows).any()
+    for _, back in windows:
+        assert np.isclose(sent, back, rtol=0, atol=1e-12).sum() == 1
+    assert s["lost"] == 0 and 0 <= s["issued"] - s["delivered"] <= 1
+
+
+# -- push -------------------------------------------------------------------------------------
+
+def test_push_delay_is_latency_plus_serialisation_one_message_each():
+    """Each update travels as one message: delay = d + 8(B + H)/C."""
+    sc = scenario("push", network={"latency": "10ms", "bandwidth": "1Mbps"},
+                  headers={"update": 8},
+                  workload={"updates": {"rate": "1/s", "arrival": "periodic", "size": "1000B"},
+                            "encoding": "none"})
+    r = simcomm.run(sc)
+    d, m, s = r.frames["deliveries"], r.frames["messages"], r.summary
+    assert np.allclose(d.latency, 0.010 + 8 * 1008 / 1e6, rtol=0, atol=1e-12)
+    assert np.allclose(d.transmission_s, 8 * 1008 / 1e6) and np.allclose(d.pending_s, 0)
+    assert set(m.kind) == {"update"} and (m.bytes == 1008).all() and (m.header_bytes == 8).all()
+    assert m.flow.value_counts().eq(1).all() and set(d.flow) <= set(m.flow)
+    assert s["messages"] - s["delivered"] in (0, 1)  # the last one may still be on the wire
+    assert s["empty_responses"] == 0 and s["wasted_server_s"] == 0
+
+
+def push_offline(offline, **params):
+    return scenario("push", {"offline": offline, **params},
+                    clients={"count": 1, "session": "3s", "gap": "2s"}, duration=17.0,
+                    workload={"updates": {"rate": "4/s", "arrival": "periodic", "size": "100B"},
+                              "encoding": "none"}, server={"service_time": 0})
+
+
+def created_times(d, rate=4.0, duration=17.0):
+    """Every creation time of a periodic source, from one delivered update's time."""
+    phase = d.t_start.min() % (1 / rate)
+    return phase + np.arange(int((duration - phase) * rate) + 1) / rate
+
+
+def test_push_offline_drop_loses_updates_created_while_away():
+    """offline: drop loses each update created while offline, or on the wire at the drop."""
+    r = simcomm.run(push_offline("drop"))
+    d, s = r.frames["deliveries"], r.summary
+    windows = offline_windows(3.0, 2.0, 17.0)
+    c = created_times(d)
+    c = c[c < 17.0]
+    on_wire = np.any([(c > a - 0.010) & (c < a) for a, _ in windows], axis=0)
+    expected_lost = in_windows(c, windows) | on_wire
+    assert not in_windows(d.t_start, windows).any()
+    assert s["lost"] == s["lost_offline"] == expected_lost.sum() >= 3 * 8
+    assert s["issued"] == len(c) and s["issued"] - s["delivered"] - s["lost"] in (0, 1)
+    assert np.allclose(d.latency, 0.010)
+
+
+def test_push_offline_buffer_delivers_on_reconnection():
+    """offline: buffer holds updates created while away and sends them when the client is
+    back: their pending time is the rest of the gap."""
+    r = simcomm.run(push_offline("buffer"))
+    d, s = r.frames["deliveries"], r.summary
+    windows = offline_windows(3.0, 2.0, 17.0)
+    for a, b in windows:
+        mine = d[(d.t_start >= a) & (d.t_start < b)]
+        assert len(mine) == 8
+        assert np.allclose(mine.pending_s, b - mine.t_start, rtol=0, atol=1e-9)
+        assert np.allclose(mine.t_end, b + 0.010, rtol=0, atol=1e-9)
+    c = created_times(d)
+    on_wire = np.any([(c > a - 0.010) & (c < a) for a, _ in windows], axis=0)
+    assert s["lost"] == s["lost_offline"] == on_wire.sum()
+    assert s["issued"] - s["delivered"] - s["lost"] in (0, 1)
+
+
+def test_push_server_buffer_bound_loses_the_overflow():
+    """With server_buffer 3 the first 3 updates of each 2 s gap are kept, the other 5 lost."""
+    r = simcomm.run(push_offline("buffer", server_buffer=3))
+    d, s = r.frames["deliveries"], r.summary
+    windows = offline_windows(3.0, 2.0, 17.0)
+    for a, b in windows:
+        mine = d[(d.t_start >= a) & (d.t_start < b)].sort_values("t_start")
+        c = created_times(d)
+        assert np.allclose(mine.t_start, c[(c >= a) & (c < b)][:3])
+    c = created_times(d)
+    on_wire = np.any([(c > a - 0.010) & (c < a) for a, _ in windows], axis=0)
+    assert s["lost"] == s["lost_offline"] == 5 * len(windows) + on_wire.sum()
+
+
+def slow_client(**params):
+    """A client processing 2 updates/s with a buffer of 2, sent 5 updates/s."""
+    return scenario("push", params, clients={"count": 1, "capacity": "2/s", "buffer": 2},
+                    workload={"updates": {"rate": "5/s", "arrival": "periodic",
+                                          "size": "100B"}, "encoding": "none"},
+                    server={"service_time": 0})
+
+
+def test_push_to_a_slow_client_without_prefetch_drops():
+    """Without prefetch a slow client's buffer fills and arrivals are dropped."""
+    r = simcomm.run(slow_client())
+    s, d = r.summary, r.frames["deliveries"]
+    assert s["client_buffer_peak"] == 2
+    assert s["lost"] > 0 and s["lost_offline"] == 0
+    assert s["throughput"] == pytest.approx(2.0, abs=0.1)
+    assert (d.client_buffer_s >= 0.5 - 1e-9).all() and d.client_buffer_s.max() <= 1.5 + 1e-9
+
+
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_push_with_prefetch_applies_backpressure_and_acks(prefetch):
+    """With prefetch ≤ buffer + 1 nothing is dropped at the client; one ack per update."""
+    r = simcomm.run(slow_client(prefetch=prefetch))
+    s, m = r.summary, r.frames["messages"]
+    assert s["lost"] == 0 and s["client_buffer_peak"] <= max(prefetch - 1, 0)
+    acks = of_kind(m, "ack")
+    assert len(acks) == s["delivered"] and (acks.tag == "control").all()
+    assert (acks.direction == "up").all()
+    sent = of_kind(m, "update")
+    assert 0 <= len(sent) - s["delivered"] <= prefetch
+    extra = len(sent) - s["delivered"]  # unacknowledged at the end
+    assert s["messages"] == 2 * s["delivered"] + extra
+    assert s["messages_per_delivery"] == pytest.approx(2.0, abs=(prefetch + 0.5) / s["delivered"])
+    # each slot cycles through push (10 ms), processing (500 ms) and ack (10 ms)
+    expected = min(2.0, prefetch / (0.5 + 0.020))
+    assert s["throughput"] == pytest.approx(expected, abs=1.5 / 20)
+
+
+def test_push_prefetch_survives_a_reconnection():
+    """With prefetch = buffer + 1 a slow client that goes offline and back still loses nothing
+    to its buffer (only to the connection drop)."""
+    sc = slow_client(prefetch=3)
+    sc["clients"].update(session="3s", gap="2s")
+    s = simcomm.run(sc).summary
+    assert s["lost"] == s["lost_offline"]
+
+
+def test_push_prefetch_above_client_buffer_is_rejected():
+    """prefetch > clients.buffer + 1 would overflow the client: rejected naming prefetch."""
+    with pytest.raises(simcomm.ScenarioError) as e:
+        simcomm.load(slow_client(prefetch=4))
+    assert e.value.field == "pattern.prefetch"
+    simcomm.load(slow_client(prefetch=3))
+
+
+def test_topic_without_subscribers_is_rejected():
+    """per_topic with more topics than clients is rejected naming workload.updates.topics."""
+    sc = scenario("push", clients={"count": 2},
+                  workload={"updates": {"rate": "1/s", "scope": "per_topic", "topics": 3},
+                            "encoding": "none"})
+    with pytest.raises(simcomm.ScenarioError) as e:
+        simcomm.load(sc)
+    assert e.value.field == "workload.updates.topics"
+
+
+@pytest.mark.parametrize("name", UPDATE_PATTERNS)
+def test_update_pattern_needs_updates(name):
+    """An update pattern on a scenario without workload.updates is rejected."""
+    sc = scenario(name, workload={"requests": {"rate": "1/s"}, "encoding": "none"})
+    with pytest.raises(simcomm.ScenarioError, match=r"needs workload\.updates") as e:
+        simcomm.load(sc)
+    assert e.value.field == "pattern"
+
+
+# -- every update pattern ---------------------------------------------------------------------
+
+PARAMS = {"short_polling": {"interval": "300ms", "jitter": "100ms"},
+          "long_polling": {"timeout": "2s", "min_bytes": "600B"},
+          "push": {"prefetch": 2, "server_buffer": 20}}
+
+
+def messy(name, **params):
+    """Random everything: latencies, sizes, loss, sessions, a slow client, warm-up."""
+    return {
+        "duration": 30.0, "warmup": 3.0, "seed": 11,
+        "network": {"latency": {"dist": "exponential", "mean": "5ms"}, "bandwidth": "2Mbps",
+                    "loss": 0.05},
+        "server": {"workers": 2, "service_time": {"dist": "exponential", "mean": "5ms"}},
+        "clients": {"count": 4, "session": {"dist": "exponential", "mean": "4s"},
+                    "gap": {"dist": "exponential", "mean": "1s"}, "capacity": "20/s",
+                    "buffer": 3},
+        "workload": {"updates": {"rate": "5/s", "size": {"dist": "exponential",
+                                                         "mean": "500B"}},
+                     "encoding": "json"},
+        "pattern": {"name": name, **params},
+    }
+
+
+@pytest.mark.parametrize("name", UPDATE_PATTERNS)
+def test_decomposition_adds_up_and_counts_balance(name):
+    """The latency parts add up to latency and are >= 0; issued = delivered + lost + in
+    flight."""
+    r = simcomm.run(messy(name, **PARAMS[name]))
+    d, s = r.frames["deliveries"], r.summary
+    assert len(d) > 100
+    assert np.allclose(d[PARTS].sum(axis=1), d.latency, rtol=0, atol=1e-9)
+    assert (d[PARTS] >= 0).all().all()
+    assert (d.latency > 0).all()
+    in_flight = s["issued"] - s["delivered"] - s["lost"]
+    assert 0 <= in_flight <= 4 * 20  # at most what is pending per client at the end
+    assert s["lost_offline"] <= s["lost"]
+
+
+@pytest.mark.parametrize("name", UPDATE_PATTERNS)
+def test_same_seed_same_frames(name):
+    """The same scenario and seed give identical frames."""
+    sc = messy(name, **PARAMS[name])
+    a, b = simcomm.run(sc).frames, simcomm.run(sc).frames
+    for key in a:
+        pd.testing.assert_frame_equal(a[key], b[key])
+
+
+def test_patterns_see_the_same_updates():
+    """The entries of `patterns:` are given the same update creation times (common random
+    numbers)."""
+    sc = messy("push")
+    del sc["pattern"]
+    sc["clients"] = {"count": 3}
+    sc["network"] = {"latency": "5ms", "bandwidth": "10Mbps"}
+    sc["patterns"] = [{"name": n, **PARAMS[n]} for n in UPDATE_PATTERNS]
+    sc["patterns"][2] = {"name": "push"}
+    results = simcomm.compare(sc)
+    starts = []
+    for r in results:
+        assert r.summary["lost"] == 0
+        d = r.frames["deliveries"]
+        starts.append(np.sort(d.t_start[d.t_start < 27.0].to_numpy()))
+    assert len(starts[0]) > 300  # 3 clients × 5/s × 24 s
+    for other in starts[1:]:
+        assert np.array_equal(starts[0], other)
+    assert len({r.summary["issued"] for r in results}) == 1
+
+
+def test_cli_runs_the_three_patterns(tmp_path):
+    """`simcomm run --json` on a patterns list gives one row per pattern with every metric."""
+    sc = messy("push")
+    del sc["pattern"]
+    sc.update(duration="5s", warmup="1s")
+    sc["patterns"] = [{"name": n} for n in UPDATE_PATTERNS]
+    path = tmp_path / "updates.yaml"
+    path.write_text(yaml.safe_dump(sc))
+    runner = CliRunner()
+    res = runner.invoke(app, ["run", str(path), "--json"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    rows = json.loads(res.stdout)
+    assert [row["pattern"] for row in rows] == UPDATE_PATTERNS
+    for row in rows:
+        assert set(simcomm.METRIC_NAMES) <= set(row)
+        assert row["delivered"] > 0
+    table = runner.invoke(app, ["run", str(path)])
+    assert table.exit_code == 0 and "long_polling" in table.stdout
+
+
+@pytest.mark.parametrize("name", ["long_polling", "short_polling"])
+def test_nothing_is_processed_while_the_client_is_offline(name):
+    """A parked poll is dropped with the connection; no update reaches an offline client."""
+    sc = {"duration": 60, "seed": 2, "network": {"latency": "10ms", "bandwidth": "unlimited"},
+          "server": {"workers": 4, "service_time": "1ms"},
+          "clients": {"count": 1, "session": "3s", "gap": "2s"},
+          "workload": {"updates": {"rate": "1/s", "arrival": "periodic", "size": "100B"},
+                       "encoding": "none"},
+          "pattern": {"name": name, "timeout": "30s"} if name == "long_polling"
+          else {"name": name, "interval": "300ms"}}
+    r = simcomm.run(sc)
+    ends = r.frames["deliveries"].t_end.to_numpy()
+    offline = (ends % 5.0) >= 3.0     # online [5k, 5k+3), offline [5k+3, 5k+5)
+    assert len(ends) > 20 and not offline.any()
+    s = r.summary
+    assert 0 <= s["issued"] - s["delivered"] - s["lost"] <= 3   # the rest wait at the end
