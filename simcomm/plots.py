@@ -12,7 +12,7 @@ import pandas as pd
 
 from .metrics.definitions import METRICS
 
-__all__ = ["comparison_bars"]
+__all__ = ["comparison_bars", "lines"]
 
 _UNITS = {m.name: m.unit for m in METRICS}
 
@@ -24,14 +24,47 @@ def _scale(metric: str) -> tuple[float, str]:
     return 1.0, unit
 
 
-def comparison_bars(df: pd.DataFrame, metrics: Sequence[str], *, by: str = "pattern",
-                    title: str | None = None, ncols: int = 3):
-    """One bar chart per metric, one bar per row of *df* (labelled by column *by*)."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def lines(df: pd.DataFrame, x: str, metrics: Sequence[str], *, by: str = "pattern",
+          labels: dict[str, str] | None = None, title: str | None = None,
+          logx: bool = False, logy: Sequence[str] = ("messages_per_delivery",)):
+    """One panel per metric against column *x*, one line per value of *by*."""
+    plt = _pyplot()
+    missing = [m for m in [x, by, *metrics] if m not in df.columns]
+    if missing:
+        raise KeyError(f"columns not in the frame: {missing}")
+    labels = labels or {}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        for name, group in df.groupby(by, sort=False):
+            g = group.sort_values(x)
+            ax.plot(g[x], g[metric], marker="o", markersize=3, label=str(name))
+        ax.set_xlabel(x)
+        ax.set_title(labels.get(metric, metric), fontsize=10)
+        if logx:
+            ax.set_xscale("log")
+        if metric in logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def comparison_bars(df: pd.DataFrame, metrics: Sequence[str], *, by: str = "pattern",
+                    title: str | None = None, ncols: int = 3):
+    """One bar chart per metric, one bar per row of *df* (labelled by column *by*)."""
+    plt = _pyplot()
     missing = [m for m in [*metrics, by] if m not in df.columns]
     if missing:
         raise KeyError(f"columns not in the frame: {missing}")

@@ -42,7 +42,29 @@ def test_client_styles_experiment_rejects_bad_override(tmp_path, capsys):
                          ids=lambda p: p.name)
 def test_every_bundled_example_validates_and_runs(path):
     """Each bundled scenario validates and runs (shortened) with every metric present."""
-    sc = simcomm.load_file(path, ["duration=3s", "warmup=0.5s", "detail=summary"])
+    sc = simcomm.load_file(path, ["duration=10s", "warmup=1s", "detail=summary"])
     for r in simcomm.compare(sc):
         assert set(simcomm.METRIC_NAMES) <= set(r.summary)
         assert r.summary["delivered"] > 0
+
+
+def test_update_delivery_experiment_writes_csv_and_figure(tmp_path, capsys):
+    """The update-delivery experiment writes one row per pattern and rate, and its figure."""
+    exp = _load(ROOT / "experiments" / "update_delivery.py")
+    assert exp.main(["--out", str(tmp_path), "--rates", "0.1,1",
+                     "--set", "duration=20s", "--set", "warmup=2s"]) == 0
+    df = pd.read_csv(tmp_path / "update_delivery.csv")
+    assert len(df) == 2 * 5 and set(df.update_rate) == {0.1, 1.0}
+    assert {"short-poll-2s", "long-poll-30s", "push", "sse", "pubsub"} == set(df.pattern)
+    assert set(simcomm.METRIC_NAMES) <= set(df.columns)
+    png = tmp_path / "update_delivery.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "messages per delivery" in capsys.readouterr().out
+
+
+def test_update_delivery_experiment_rejects_bad_rates(tmp_path, capsys):
+    """Bad --rates is a one-line error with exit status 2 and nothing written."""
+    exp = _load(ROOT / "experiments" / "update_delivery.py")
+    assert exp.main(["--out", str(tmp_path / "o"), "--rates", "0,abc"]) == 2
+    assert "--rates" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
