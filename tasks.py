@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up and run simcomm with nothing but Python (3.11+).
 
-    python3 tasks.py demo   # venv + install, then compare request-response client styles
+    python3 tasks.py demo   # venv + install, then the bundled comparisons
     python3 tasks.py test   # venv + install with test extras, then run pytest
 
 Both create ``.venv/`` next to this file on first use and reuse it afterwards.
@@ -39,6 +39,7 @@ def demo() -> None:
     setup("")
     sh(BIN / "simcomm", "run", "examples/api-under-load.yaml")
     sh(PY, "experiments/client_styles.py", "--out", "out/client-styles")
+    sh(PY, "experiments/update_delivery.py", "--out", "out/update-delivery")
 
 
 def test() -> None:
