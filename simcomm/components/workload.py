@@ -19,7 +19,7 @@ import numpy as np
 
 from ..rng import Buffered
 
-__all__ = ["closed_loop", "open_loop"]
+__all__ = ["closed_loop", "drive_requests", "open_loop"]
 
 
 def open_loop(env, *, rate: float, arrival: str, count: int, streams,
@@ -61,3 +61,39 @@ def closed_loop(env, *, think: Callable[[], float],
     while True:
         yield env.timeout(think())
         yield from call(env.now)
+
+
+def drive_requests(world, job: Callable[..., Generator], *, callers_per_client: float) -> None:
+    """Start the scenario's request workload on *world*: every request issued (counted in
+    ``issued``) runs ``job(client, t_intended)``.
+
+    Open loop: each arrival goes to its client's :meth:`~simcomm.components.client.Client.submit`
+    (which holds it while the client is at its concurrency limit). Closed loop: each client
+    runs *callers_per_client* callers (must be finite), each thinking, then running the job to
+    its end.
+    """
+    env, rec = world.env, world.recorder
+    req = world.scenario.workload.requests
+    clients = world.clients
+    if req.closed:
+        for c in clients:
+            think = req.think_time.sampler(world.streams.generator(f"workload.think.{c.index}"))
+
+            def call(t: float, c=c) -> Generator:
+                rec.issue(t)
+                return job(c, t)
+
+            for _ in range(int(callers_per_client)):
+                env.process(closed_loop(env, think=think, call=call))
+        return
+    n = len(clients)
+    rate = req.rate if req.rate is not None else req.per_client_rate * n
+    issue = rec.issue
+
+    def fire(i: int, t: float) -> None:
+        issue(t)
+        clients[i].submit(job, t)
+
+    env.process(open_loop(env, rate=rate, arrival=req.arrival, count=n, streams=world.streams,
+                          fire=fire))
+

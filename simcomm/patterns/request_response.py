@@ -39,7 +39,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..components.workload import closed_loop, open_loop
+from ..components.workload import drive_requests
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from ..scenario import NonNegDuration, NonNegSize, PosDuration, ScenarioError
 from .base import Pattern, PatternParams, register
@@ -121,7 +121,6 @@ class RequestResponse(Pattern):
     # -- installation ----------------------------------------------------------------------
     def install(self, world) -> None:
         p = self.p
-        sc = world.scenario
         self.world = world
         self.env = world.env
         self.rec = world.recorder
@@ -140,29 +139,8 @@ class RequestResponse(Pattern):
                 0.0, p.poll_interval, n).tolist()
             self._pending = [0] * n
             self._since = [0.0] * n
-        req = sc.workload.requests
-        env = self.env
-        if req.closed:
-            callers = 1 if p.client == "sync" else int(limit)
-            for c in world.clients:
-                think = req.think_time.sampler(world.streams.generator(f"workload.think.{c.index}"))
-                for _ in range(callers):
-                    env.process(closed_loop(env, think=think,
-                                            call=lambda t, c=c: self._closed_call(c, t)))
-        else:
-            rate = req.rate if req.rate is not None else req.per_client_rate * n
-            clients, issue, job = world.clients, self.rec.issue, self._request
-
-            def fire(i: int, t: float) -> None:
-                issue(t)
-                clients[i].submit(job, t)
-
-            env.process(open_loop(env, rate=rate, arrival=req.arrival, count=n,
-                                  streams=world.streams, fire=fire))
-
-    def _closed_call(self, client, t0):
-        self.rec.issue(t0)
-        return self._request(client, t0)
+        callers = 1 if p.client == "sync" else limit
+        drive_requests(world, self._request, callers_per_client=callers)
 
     # -- one request, from the caller's point of view -----------------------------------------
     def _request(self, client, t0: float):
