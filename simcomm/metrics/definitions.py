@@ -141,6 +141,10 @@ METRICS: tuple[Metric, ...] = (
            "attempt, failed or not)"),
     Metric("reconnect_peak_rate", "1/s", "most reconnection attempts that reached the server "
            "in one second (1 s bins from the warm-up); NaN without reconnections"),
+    Metric("notice_mean", "s", "job polling: mean time from a job's completion to the client "
+           "having its result; NaN for other patterns"),
+    Metric("polls_per_delivery", "count", "job polling: status polls per delivered job; NaN "
+           "for other patterns"),
     Metric("catchup_s", "s", "after the last server restart in the window: time until every "
            "client connected at the restart (and still online) was reconnected and had "
            "received (or lost for good) every update created before the restart; NaN without "

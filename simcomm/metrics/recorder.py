@@ -113,6 +113,10 @@ class Recorder:
         self.reconnect_t = array("d")
         """Times at which clients asked the server to reconnect (every attempt)."""
         self.catchup_s = math.nan
+        self.notice_sum = 0.0
+        self.notice_n = 0
+        self.status_polls: int | None = None
+        """Status polls of delivered jobs (None: the pattern has no status polls)."""
         self.connections_opened = 0
         self.wasted_s = 0.0
         # messages by kind*NT + tag

@@ -80,6 +80,9 @@ def summarise(rec: Recorder, workers: int) -> dict[str, float]:
         "redeliveries": rec.redeliveries,
         "client_buffer_peak": rec.client_buffer_peak,
         **_reconnects(rec),
+        "notice_mean": _ratio(rec.notice_sum, rec.notice_n),
+        "polls_per_delivery": (math.nan if rec.status_polls is None
+                               else _ratio(rec.status_polls, delivered)),
         "catchup_s": rec.catchup_s,
     }
     assert tuple(out) == METRIC_NAMES, "summary and definitions disagree"

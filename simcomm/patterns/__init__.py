@@ -1,6 +1,7 @@
 """Communication patterns: strategies registered by name (see :mod:`.base`)."""
 
 from . import (  # noqa: F401  (each module registers its pattern)
+    job_polling,
     long_polling,
     pubsub,
     push,

@@ -25,7 +25,7 @@ __all__ = ["PATTERNS", "Pattern", "PatternParams", "register"]
 
 
 class PatternParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
 class Pattern:

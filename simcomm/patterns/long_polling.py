@@ -21,6 +21,8 @@ still on its way when the client leaves is lost with the updates it carries (``l
 
 from __future__ import annotations
 
+import math
+
 from pydantic import Field
 
 from ..components.updates import Mailbox
@@ -34,8 +36,9 @@ __all__ = ["LongPolling"]
 class LongPollingParams(PatternParams):
     timeout: PosDuration = Field(30.0, description="longest the server holds a poll "
                                  "(Kafka fetch: fetch.max.wait.ms)")
-    min_bytes: NonNegSize = Field(0.0, description="answer once this many payload bytes are "
-                                  "pending (Kafka fetch.min.bytes); 0: on the first update")
+    min_bytes: NonNegSize = Field(0.0, description="answer once this many encoded payload "
+                                  "bytes are pending (Kafka fetch.min.bytes); 0: on the first "
+                                  "update")
     retry_delay: NonNegDuration = Field(0.0, description="client pause before re-polling")
 
 
@@ -91,7 +94,9 @@ class LongPolling(UpdatePattern):
         yield env.timeout(busy)
         server.release(req)
         mb = self.mailboxes[c.index]
-        need = max(1, round(p.min_bytes))
+        # min_bytes counts encoded bytes (as Kafka counts stored bytes); the mailbox counts
+        # JSON-sized bytes
+        need = max(1, math.ceil(p.min_bytes / self.size_factor))
         if not mb.ready(need):
             left = t_arrived + p.timeout - env.now
             if left > 0 and c.online:

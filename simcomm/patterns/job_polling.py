@@ -1,0 +1,179 @@
+"""Short polling for a long job: submit, get a handle at once, poll its status until done.
+
+Each request of the workload (``workload.requests``) is a job. The client sends it
+(``request_size``); a worker runs the service time and answers at once with a handle (headers
+only). The job then runs in the background for ``job_duration`` (a job executor apart from
+the request workers). From the moment it holds the handle, the client polls the job's status
+every ``interval`` (± ``jitter``): each poll costs a worker one service time; while the job
+runs the answer is empty (tagged ``empty``, its worker time wasted), once it is done the
+answer carries the result (``response_size``) and the job is delivered. Polls are
+timer-driven like short polling's: due every ``interval`` from the moment the handle arrived
+(at once if the previous poll took longer).
+
+Its latency runs from the intended submission to the parsed result. The decomposition follows
+the critical path: the submission's trip and service, the job itself (in ``service``), the wait
+for the next status poll to reach the server (``pending``), then that poll's service and the
+result's trip. ``notice_mean`` is the mean time from the job's completion to the client having
+the result; ``polls_per_delivery`` the status polls per job.
+
+With a poll every T, a job that completes at a uniformly random point of a polling interval
+is noticed T/2 + s + d later on average (s: service, d: one-way latency).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..components.workload import drive_requests
+from ..dists import Exponential
+from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
+from ..rng import Buffered
+from ..scenario import DurationDist, NonNegDuration, PosDuration, ScenarioError
+from .base import Pattern, PatternParams, register
+
+__all__ = ["JobPolling"]
+
+NPARTS = len(PART_NAMES)
+P = {name: int(getattr(Part, name.upper())) for name in PART_NAMES}
+REQUEST, RESPONSE = int(Kind.REQUEST), int(Kind.RESPONSE)
+USEFUL, EMPTY, CONTROL = int(Tag.USEFUL), int(Tag.EMPTY), int(Tag.CONTROL)
+
+
+class JobPollingParams(PatternParams):
+    interval: PosDuration = Field(1.0, description="seconds between status polls")
+    jitter: NonNegDuration = Field(0.0, description="each interval drawn in interval ± jitter")
+    job_duration: DurationDist = Field(Exponential(10.0), description="how long a job runs "
+                                       "once accepted (a distribution; default exponential, "
+                                       "mean 10 s)")
+
+
+@register("job_polling")
+class JobPolling(Pattern):
+    """Client submits a long job, gets a handle at once, and polls its status every interval
+    until the result is ready."""
+
+    Params = JobPollingParams
+
+    @classmethod
+    def check(cls, p: JobPollingParams, sc) -> None:
+        if sc.workload.requests is None:
+            raise ScenarioError("", "job_polling needs workload.requests (the jobs clients "
+                                "submit)")
+        if p.jitter >= p.interval:
+            raise ScenarioError("jitter", f"must be < interval ({p.interval:g}s)")
+
+    def install(self, world) -> None:
+        self.world, self.env, self.rec = world, world.env, world.recorder
+        enc = world.encoding
+        self._factor = enc.size_factor
+        self._ser, self._parse = enc.serialise_per_kib / 1024.0, enc.parse_per_kib / 1024.0
+        self._duration = self.p.job_duration.sampler(world.streams.generator("jobs.duration"))
+        j = self.p.jitter
+        self._jitter = (Buffered(world.streams.generator("jobs.jitter"),
+                                 lambda g, n: g.uniform(-j, j, n)) if j else (lambda: 0.0))
+        self.rec.status_polls = 0
+        for c in world.clients:
+            c.limit = float("inf")  # a client may have several jobs going
+        drive_requests(world, self._job, callers_per_client=1)
+
+    def _serve(self, client, flow: int, row: int, t_req: float, req_bytes: int,
+               resp_bytes: int, empty: bool):
+        """``yield from``, once a request has reached the server: a worker parses it, runs the
+        service time and serialises *resp_bytes*; the answer travels down and is parsed.
+        Returns ``(queue, service, cpu, down, client_parse, t_work_end)`` or None if the
+        bounded queue turned the request away. An *empty* answer is tagged so and wasted."""
+        env, world, server, rec = self.env, self.world, self.world.server, self.rec
+        hq, hr = world.request_header, world.response_header
+        t_arr = env.now
+        req = server.admit()
+        if req is None:
+            rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, hq + req_bytes, hq)
+            rec.reject(t_req)
+            r = client.link.down.send(hr, hr, RESPONSE, CONTROL, flow)
+            if r.__class__ is not tuple:
+                yield r
+            return None
+        yield req
+        t_work = env.now
+        cpu = req_bytes * self._parse + resp_bytes * self._ser
+        service, busy = server.work(req_bytes * self._parse, resp_bytes * self._ser)
+        yield env.timeout(busy)
+        server.release(req)
+        tag = USEFUL
+        if empty:
+            tag = EMPTY
+            rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq + req_bytes, hq)
+            rec.waste(t_work, t_work + busy)
+        r = client.link.down.send(hr + resp_bytes, hr, RESPONSE, tag, flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        cp = resp_bytes * self._parse
+        if cp:
+            yield env.timeout(cp)
+        return t_work - t_arr, service, cpu, r, cp, t_work + busy
+
+    def _up(self, client, flow: int, req_bytes: int):
+        """``yield from``: send a request up. Returns ``(trip, row, t_sent)``."""
+        hq = self.world.request_header
+        t = self.env.now
+        r = client.link.up.send(hq + req_bytes, hq, REQUEST, USEFUL, flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        return r, r[3], t
+
+    def _job(self, client, t0: float):
+        env, world, rec, p = self.env, self.world, self.rec, self.p
+        flow = next(world.flow_ids)
+        size = round(world.request_size() * self._factor)
+        result = round(world.response_size() * self._factor)
+        parts = [0.0] * NPARTS
+        parts[P["client_wait"]] = env.now - t0
+        client.connection.begin()
+        ser = size * self._ser
+        if ser:
+            yield env.timeout(ser)
+        # 1. submit; the answer is a handle (headers only), off the critical path
+        up, row, t_req = yield from self._up(client, flow, size)
+        out = yield from self._serve(client, flow, row, t_req, size, 0, False)
+        if out is None:
+            client.connection.end()
+            return
+        queue, service, cpu, _down, _cp, t_accepted = out
+        # 2. the job runs in the background
+        t_finished = t_accepted + self._duration()
+        parts[P["parse"]] += ser + cpu
+        parts[P["transmission"]] += up[0]
+        parts[P["propagation"]] += up[1]
+        parts[P["retransmission"]] += up[2]
+        parts[P["server_queue"]] += queue
+        parts[P["service"]] += service + (t_finished - t_accepted)
+        # 3. poll the status until a poll reaches the server after the job finished
+        polls = 0
+        due = env.now  # the handle has arrived: polls are due every interval from now
+        while True:
+            due += p.interval + self._jitter()
+            if due > env.now:
+                yield env.timeout(due - env.now)
+            polls += 1
+            _, row, t_req = yield from self._up(client, flow, 0)
+            t_arr = env.now
+            done = t_arr >= t_finished
+            out = yield from self._serve(client, flow, row, t_req, 0, result if done else 0,
+                                         not done)
+            if out is not None and done:
+                break
+        client.connection.end()
+        queue, service, cpu, down, cp, _ = out
+        parts[P["pending"]] += t_arr - t_finished
+        parts[P["server_queue"]] += queue
+        parts[P["service"]] += service
+        parts[P["parse"]] += cpu + cp
+        parts[P["transmission"]] += down[0]
+        parts[P["propagation"]] += down[1]
+        parts[P["retransmission"]] += down[2]
+        now = env.now
+        if t0 >= rec.warmup:
+            rec.notice_sum += now - t_finished
+            rec.notice_n += 1
+            rec.status_polls += polls
+        rec.delivery(t0, now, flow, client.index, parts)
