@@ -1,20 +1,13 @@
 """job_polling: submit a long job, get a handle, poll its status until the result is ready."""
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import simcomm
 from simcomm.metrics.definitions import PART_NAMES
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.stats import mean_ci, replicate  # noqa: E402
+from tests.stats import mean_ci, replicate
 
 PARTS = [f"{p}_s" for p in PART_NAMES]
 

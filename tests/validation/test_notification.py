@@ -26,17 +26,11 @@ under 1/10 of the half width.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # so that ``tests.stats`` imports without a conftest
-    sys.path.insert(0, str(ROOT))
-
-from simcomm import analytic, run  # noqa: E402
-from tests.stats import mean_ci, replicate  # noqa: E402
+from simcomm import analytic, run
+from tests.stats import mean_ci, replicate
 
 R = 20
 """Replications per stochastic test."""

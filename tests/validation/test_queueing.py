@@ -35,18 +35,12 @@ Bias that is not in the interval, and why it is negligible here:
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # so that ``tests.stats`` imports without a conftest
-    sys.path.insert(0, str(ROOT))
-
-from simcomm import analytic, run  # noqa: E402
-from tests.stats import mean_ci, replicate  # noqa: E402
+from simcomm import analytic, run
+from tests.stats import mean_ci, replicate
 
 MU = 100.0
 """Service rate of one worker, 1/s (mean service time 10 ms)."""
