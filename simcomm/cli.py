@@ -159,7 +159,7 @@ def patterns() -> None:
         cls = PATTERNS[name]
         out.print(f"[bold]{name}[/]: {escape(cls.describe())}", soft_wrap=True)
         for key, field in cls.Params.model_fields.items():
-            default = field.default
+            default = field.get_default(call_default_factory=True)
             shown = "null" if default is None else default
             out.print(f"    {key} = {shown!s}  — {field.description or ''}", soft_wrap=True,
                       markup=False)

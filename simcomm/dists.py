@@ -60,6 +60,12 @@ class Distribution:
 
     name = "distribution"
 
+    def __str__(self) -> str:
+        """The spec in scenario terms (SI units): ``exponential(mean=10)``."""
+        fields = ", ".join(f"{k.rstrip('_')}={v:g}" for k, v in vars(self).items()
+                           if isinstance(v, float))
+        return f"{self.name}({fields})"
+
     @property
     def mean(self) -> float:
         raise NotImplementedError
