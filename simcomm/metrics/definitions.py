@@ -124,9 +124,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("client_thread_memory_peak", "bytes", "client_threads_peak × thread_memory"),
     Metric("connections_opened", "count", "connections opened in the window (0 when every "
            "connection is established before the run, as with keep-alive)"),
-    Metric("rejected", "count", "issued requests (or uploads) that failed because the server's "
-           "bounded queue was full (answered with an error; an upload fails when any chunk is "
-           "turned away); issued = delivered + rejected + still in flight at the end"),
+    Metric("rejected", "count", "requests the server turned away because its bounded queue "
+           "was full (answered with an error): for request_response and job_polling the issued "
+           "request or upload that failed (an upload fails when any chunk is turned away; "
+           "issued = delivered + rejected + still in flight), for polling patterns the poll, "
+           "for sse the reconnection attempt"),
     Metric("lost", "count", "items that never reached their consumer (dropped, not "
            "retransmitted); loss on links is recovered by retransmission and is not `lost`"),
     Metric("duplicates", "count", "items delivered more than once (extra copies)"),

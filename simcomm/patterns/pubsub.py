@@ -9,9 +9,11 @@ The publisher cannot tell whether a subscriber got a message once, twice or neve
 
 **Consumers.** ``consumer: push`` — the broker sends copies as soon as they are queued (with
 ``prefetch: N`` at most N unacknowledged per subscriber, RabbitMQ ``prefetch_count``-like);
-``consumer: pull`` — the subscriber long-polls the broker with fetches (answered at once when
-messages are queued, else when one arrives or after ``max_wait``; at most ``max_batch`` per
-answer).
+``consumer: pull`` — the subscriber long-polls the broker with fetches: a worker handles each
+fetch (one service time), which is answered at once when messages are queued, else when one
+arrives or ``max_wait`` after it reached the broker (empty: tagged ``empty``, its worker time
+wasted); at most ``max_batch`` per answer. Fetchers start at a random moment within the first
+``max_wait`` so that subscribers do not fetch in lock-step.
 
 **Delivery semantics.** ``at_most_once`` — a copy is forgotten once sent: if it cannot be
 processed (the subscriber went offline while it travelled, its buffer was full) it is lost.
@@ -121,6 +123,11 @@ class PubSub(UpdatePattern):
         self.publish_link = world.new_link("pubsub.publish")
         self.epoch = [0] * n
         self.seen: list[set[int]] = [set() for _ in range(n)]
+        """Per subscriber: messages it has received (to spot duplicates)."""
+        self.lost_for: list[set[int]] = [set() for _ in range(n)]
+        """Per subscriber: messages counted lost (a late copy of one is discarded)."""
+        self.offline_mark = [-1.0] * n
+        """Per subscriber: the last time it was offline (now, while it is)."""
         self._hop: dict[int, tuple[list[float], float, int]] = {}
         """Per message: the parts of its trip to the broker, when it was queued, copies left."""
         self._ack_lost = Buffered(world.streams.generator("pubsub.ack_loss"),
@@ -171,9 +178,15 @@ class PubSub(UpdatePattern):
             self._hop[uid] = (parts, t_q, left - 1)
 
     def _expired(self, ci: int, u) -> None:
-        if u.uid in self.seen[ci]:
-            return  # delivered before; this was a redelivery after a lost ack
-        self.rec.lose(u.t_created, offline=not self.world.clients[ci].online)
+        if u.uid in self.seen[ci] or u.uid in self.lost_for[ci]:
+            return  # delivered (a redelivery after a lost ack), or already counted lost
+        client = self.world.clients[ci]
+        offline = not client.online or self.offline_mark[ci] >= u.t_created
+        self._lose(ci, u, offline)
+
+    def _lose(self, ci: int, u, offline: bool) -> None:
+        self.lost_for[ci].add(u.uid)
+        self.rec.lose(u.t_created, offline=offline)
         self._settled(u.uid)
 
     def _redeliver(self, ci: int, u) -> None:
@@ -231,10 +244,19 @@ class PubSub(UpdatePattern):
             flow = next(world.flow_ids)
             client.connection.begin()
             row, t_req = yield from self.poll_up(client, flow)
+            t_arrived = env.now
+            req = server.admit(bounded=False)
+            yield req
+            t_check = env.now
+            _, check = server.work(0.0, 0.0)   # the broker handles the fetch request
+            yield env.timeout(check)
+            server.release(req)
             if not q.items:
-                woken = q.wait(1)
-                yield woken | env.timeout(p.max_wait)
-                q.cancel(woken)
+                left = t_arrived + p.max_wait - env.now
+                if left > 0:
+                    woken = q.wait(1)
+                    yield woken | env.timeout(left)
+                    q.cancel(woken)
             t_taken = env.now
             taken = self.broker.take(ci, p.max_batch)
             payload = sum(self.wire(u.size) for u in taken)
@@ -249,6 +271,7 @@ class PubSub(UpdatePattern):
             if not taken:
                 hq = world.request_header
                 self.rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq, hq)
+                self.rec.waste(t_check, t_check + check)
                 self.rec.waste(t_work, t_work + busy)
             r = client.link.down.send(h + payload, h, RESPONSE, USEFUL if taken else EMPTY,
                                       flow)
@@ -270,8 +293,8 @@ class PubSub(UpdatePattern):
         if self.epoch[ci] != epoch or not client.online:
             if not self.acks:  # at-most-once: nobody will send it again
                 for u in messages:
-                    self.rec.lose(u.t_created, offline=True)
-                    self._settled(u.uid)
+                    if u.uid not in self.lost_for[ci]:
+                        self._lose(ci, u, True)
             return
         payload = sum(self.wire(u.size) for u in messages)
         cp = payload * self.parse_per_byte
@@ -280,11 +303,14 @@ class PubSub(UpdatePattern):
         seen = self.seen[ci]
         inbox = client.inbox
         now = self.env.now
+        lost = self.lost_for[ci]
         for u in messages:
             if u.uid in seen:
                 self.rec.duplicate(u.t_created)
                 if self.acks:
                     self.env.process(self._ack(client, u))
+                continue
+            if u.uid in lost:  # a late copy of a message already given up on: discard
                 continue
             hop, t_queued, _ = self._hop[u.uid]
             parts = [a + b for a, b in zip(hop, shared, strict=True)]
@@ -293,8 +319,7 @@ class PubSub(UpdatePattern):
             if inbox.offer((u, parts), now):
                 seen.add(u.uid)
             elif not self.acks:
-                self.rec.lose(u.t_created)
-                self._settled(u.uid)
+                self._lose(ci, u, False)
 
     def arrive(self, client, updates, t_carried, shared) -> None:  # pragma: no cover
         raise NotImplementedError("pubsub builds each copy's parts itself")
@@ -316,6 +341,7 @@ class PubSub(UpdatePattern):
 
     def presence_changed(self, client, online: bool) -> None:
         ci = client.index
+        self.offline_mark[ci] = self.env.now
         if online:
             if self.p.consumer == "push":
                 self._dispatch(client)

@@ -14,7 +14,10 @@ last event it received. If the server accepts it (a worker runs the service time
 restarts and the server first replays, in order, every event after that id that is still in
 its bounded per-topic replay buffer (the last ``replay_buffer`` events). Events that fell out of
 the buffer are lost for that client (counted in ``lost`` once). Events in flight when a stream
-dropped are not lost: the client never saw them, so they are replayed. A reconnection request
+dropped are not lost: the client never saw them, so they are replayed. The stream is one
+ordered connection: an event that overtakes an earlier one on the link (random latency, a
+retransmission) is held until the earlier one arrives, as TCP would (the wait counts as
+``transmission``). A reconnection request
 that finds the server down (``restart_downtime``) or its queue full (``server.queue_limit``) is
 refused; the client tries again with the next delay.
 
@@ -102,6 +105,11 @@ class ServerSentEvents(UpdatePattern):
         """Client side: id of the last event received (its Last-Event-ID)."""
         self.lost_upto = [-1] * n
         """Server side: events up to this id are known lost for the client."""
+        self.held: list[dict[int, tuple]] = [{} for _ in range(n)]
+        """Client side: events that overtook an earlier one on the link, held until the gap
+        fills (a stream is one ordered connection, as TCP delivers it)."""
+        self.offline_since_drop = [False] * n
+        """The client was offline at some time since its stream last dropped."""
         self.outq = [deque() for _ in range(n)]
         self._wake = [None] * n
         self.reconnecting = [False] * n
@@ -164,27 +172,40 @@ class ServerSentEvents(UpdatePattern):
                 r.callbacks.append(lambda _ev, c=c, done=done: self._event_arrived(c, done))
 
     def _event_arrived(self, c, done) -> None:
-        seq, u, t_queued, t_work, busy, _t_sent, epoch, r = done
+        seq = done[0]
         ci = c.index
-        if self.epoch[ci] != epoch or not c.online:
+        if self.epoch[ci] != done[6] or not c.online:
             return  # the stream dropped while it travelled: replayed after reconnecting
         if seq <= self.last_seq[ci]:
-            self.rec.duplicate(u.t_created)
+            self.rec.duplicate(done[1].t_created)
             return
-        self.last_seq[ci] = seq
+        held = self.held[ci]
+        held[seq] = (done, self.env.now)
+        # hand over, in order, every event whose predecessors have all arrived
+        while True:
+            nxt = max(self.last_seq[ci], self.lost_upto[ci]) + 1
+            if nxt not in held:
+                break
+            self._deliver(c, *held.pop(nxt))
+        self._check_caught_up(ci)
+
+    def _deliver(self, c, done, arrived: float) -> None:
+        seq, u, t_queued, t_work, busy, _t_sent, _epoch, r = done
+        self.last_seq[c.index] = seq
         if r.__class__ is not tuple:
             r = r.value
         cp = self.wire(u.size) * self.parse_per_byte
         shared = [0.0] * NPARTS
         shared[SERVER_QUEUE] = t_work - t_queued
         shared[PARSE] = busy + cp
-        shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = r[0], r[1], r[2]
+        # waiting behind an earlier event that was still on the link counts as transmission
+        shared[TRANSMISSION] = r[0] + (self.env.now - arrived)
+        shared[PROPAGATION], shared[RETRANSMISSION] = r[1], r[2]
         if cp:
             ev = self.env.timeout(cp)
             ev.callbacks.append(lambda _e: self.arrive(c, (u,), t_queued, shared))
         else:
             self.arrive(c, (u,), t_queued, shared)
-        self._check_caught_up(ci)
 
     def _heartbeats(self, c):
         env, p = self.env, self.p
@@ -204,6 +225,7 @@ class ServerSentEvents(UpdatePattern):
             self.connected[ci] = False
             self.epoch[ci] += 1
             self.outq[ci].clear()
+            self.held[ci].clear()  # never handed over: they will be replayed
             wake = self._wake[ci]
             if wake is not None:
                 self._wake[ci] = None
@@ -214,6 +236,7 @@ class ServerSentEvents(UpdatePattern):
 
     def presence_changed(self, client, online: bool) -> None:
         if not online:
+            self.offline_since_drop[client.index] = True
             self._drop(client)
             # a client that leaves is no longer waited for by the catch-up clock
             if self._target.pop(client.index, None) is not None:
@@ -274,7 +297,8 @@ class ServerSentEvents(UpdatePattern):
         start = max(self.last_seq[ci], self.lost_upto[ci]) + 1
         created = self.created[topic]
         for seq in range(start, min(first_kept, len(created))):
-            rec.lose(created[seq])
+            rec.lose(created[seq], offline=self.offline_since_drop[ci])
+        self.offline_since_drop[ci] = False
         if first_kept - 1 > self.lost_upto[ci]:
             self.lost_upto[ci] = first_kept - 1
         env.process(self._sender(c, self.epoch[ci]))
