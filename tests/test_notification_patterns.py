@@ -503,3 +503,19 @@ def test_nothing_is_processed_while_the_client_is_offline(name):
     assert len(ends) > 20 and not offline.any()
     s = r.summary
     assert 0 <= s["issued"] - s["delivered"] - s["lost"] <= 3   # the rest wait at the end
+
+
+@pytest.mark.parametrize("name", ["push", "short_polling", "long_polling", "sse"])
+def test_connections_are_held_only_while_online(name):
+    """An offline client holds no connection; each return opens a new one (counted)."""
+    sc = {"duration": 17, "seed": 2, "network": {"latency": "10ms", "bandwidth": "unlimited"},
+          "server": {"workers": 4, "service_time": "1ms"},
+          "clients": {"count": 1, "session": "3s", "gap": "2s"},
+          "workload": {"updates": {"rate": "1/s", "arrival": "periodic", "size": "100B"},
+                       "encoding": "none"},
+          "pattern": {"name": name, **({"retry": "100ms"} if name == "sse" else {})}}
+    s = simcomm.run(sc).summary
+    # online [0,3) [5,8) [10,13) [15,17): 11 s; SSE is back `retry` after each return
+    online = 11.0 - (3 * 0.1 + 3 * 0.011 if name == "sse" else 0.0)
+    assert s["held_connection_s"] == pytest.approx(online, abs=0.05)
+    assert s["connections_opened"] == 3

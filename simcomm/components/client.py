@@ -5,10 +5,11 @@ A :class:`Client` runs *jobs* (generator functions supplied by a pattern) with a
 that is still busy when its next open-loop request is due makes that request wait, and the
 wait counts in its latency (it is measured from the intended send time).
 
-A :class:`Connection` is a transport connection a client holds. In this version connections are
-taken as established before the run (keep-alive): opening costs nothing and is not counted in
-``connections_opened``. It tracks how many exchanges are outstanding on it, which gives the
-held and idle connection-seconds.
+A :class:`Connection` is a transport connection a client holds. Connections are established
+before the run (keep-alive): that costs nothing and is not counted in ``connections_opened``.
+A connection drops when its client goes offline (or, for SSE, when the server restarts) and a
+new one is opened when it comes back; set-up costs (handshakes) come with later work. It tracks
+how many exchanges are outstanding on it, which gives the held and idle connection-seconds.
 """
 
 from __future__ import annotations
@@ -21,24 +22,47 @@ __all__ = ["Client", "Connection", "Inbox", "presence"]
 
 
 class Connection:
-    __slots__ = ("_active", "_held", "outstanding")
+    """A transport connection a client holds: open or closed, and how many exchanges are
+    outstanding on it (which gives the held and idle connection-seconds)."""
+
+    __slots__ = ("_active", "_held", "_rec", "is_open", "outstanding")
 
     def __init__(self, recorder) -> None:
+        self._rec = recorder
         self._held = recorder.conn_held
         self._active = recorder.conn_active
         self.outstanding = 0
-        self._held.add(1)  # established before the run
+        self.is_open = True
+        self._held.add(1)  # established before the run: not counted in connections_opened
 
     def begin(self) -> None:
         """An exchange starts using the connection."""
-        if self.outstanding == 0:
+        if self.outstanding == 0 and self.is_open:
             self._active.add(1)
         self.outstanding += 1
 
     def end(self) -> None:
         self.outstanding -= 1
-        if self.outstanding == 0:
+        if self.outstanding == 0 and self.is_open:
             self._active.add(-1)
+
+    def close(self) -> None:
+        """The connection drops (the client went offline, the server restarted)."""
+        if self.is_open:
+            self.is_open = False
+            self._held.add(-1)
+            if self.outstanding:
+                self._active.add(-1)
+
+    def reopen(self) -> None:
+        """A new connection replaces the dropped one (counted in ``connections_opened``)."""
+        if not self.is_open:
+            self.is_open = True
+            self._held.add(1)
+            if self.outstanding:
+                self._active.add(1)
+            if self._rec.env.now >= self._rec.warmup:
+                self._rec.connections_opened += 1
 
 
 Job = Callable[["Client", float], Generator]

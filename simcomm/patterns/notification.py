@@ -39,6 +39,10 @@ USEFUL, EMPTY, CONTROL = int(Tag.USEFUL), int(Tag.EMPTY), int(Tag.CONTROL)
 class UpdatePattern(Pattern):
     """Base class of patterns that carry server-side updates to clients."""
 
+    reconnects_on_presence = True
+    """The client's connection drops when it goes offline and is reopened when it comes back
+    (patterns with their own reconnection logic, like SSE, set this to False)."""
+
     @classmethod
     def check(cls, params, sc) -> None:
         if sc.workload.updates is None:
@@ -96,6 +100,10 @@ class UpdatePattern(Pattern):
         return ev
 
     def _presence(self, client, online: bool) -> None:
+        if not online:
+            client.connection.close()
+        elif self.reconnects_on_presence:
+            client.connection.reopen()
         if online:
             ev = self._online_waiters.pop(client.index, None)
             if ev is not None:

@@ -86,6 +86,7 @@ class ServerSentEvents(UpdatePattern):
     Last-Event-ID replay from a bounded buffer; server restarts and reconnect storms."""
 
     Params = SSEParams
+    reconnects_on_presence = False  # a stream comes back through _reconnect
 
     # -- set-up --------------------------------------------------------------------------------
     def setup(self, world) -> None:
@@ -223,6 +224,7 @@ class ServerSentEvents(UpdatePattern):
         ci = c.index
         if self.connected[ci]:
             self.connected[ci] = False
+            c.connection.close()
             self.epoch[ci] += 1
             self.outq[ci].clear()
             self.held[ci].clear()  # never handed over: they will be replayed
@@ -288,8 +290,7 @@ class ServerSentEvents(UpdatePattern):
         # the stream restarts: headers, then the replay, then live events
         self.connected[ci] = True
         self.epoch[ci] += 1
-        if env.now >= rec.warmup:
-            rec.connections_opened += 1
+        c.connection.reopen()
         c.link.down.send(hr, hr, RESPONSE, CONTROL, flow)
         topic = self.topic_of[ci]
         log = self.log[topic]
