@@ -158,30 +158,20 @@ class UpdatePattern(Pattern):
         time too when *serve* — then the response travels down and the client parses it. An
         empty answer is tagged ``empty`` (request too) and its worker time, with the earlier
         intervals in *waste*, is wasted."""
-        env, server, rec = self.env, self.world.server, self.rec
+        rec, world = self.rec, self.world
         payload = 0
         for u in items:
             payload += self.wire(u.size)
-        if req is None:
-            req = server.admit(bounded=False)
-        yield req
-        t_work = env.now
-        service, busy = server.work(0.0, payload * self.ser_per_byte, serve=serve)
-        yield env.timeout(busy)
-        server.release(req)
-        h = self.world.response_header
-        if items:
-            tag = USEFUL
-        else:
-            tag = EMPTY
-            hq = self.world.request_header
+        t_work, service, busy, trip = yield from self.work_and_send(
+            client, payload, RESPONSE, USEFUL if items else EMPTY, flow,
+            world.response_header, serve=serve, req=req)
+        if not items:
+            hq = world.request_header
             rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq, hq)
             for a, b in (*waste, (t_work, t_work + busy)):
                 rec.waste(a, b)
-        r = client.link.down.send(h + payload, h, RESPONSE, tag, flow)
-        if r.__class__ is not tuple:
-            r = yield r
-        if items and not client.online:
+            return
+        if not client.online:
             # the client went offline while the answer travelled: it never reads it, and the
             # server already took these updates from its store
             for u in items:
@@ -189,14 +179,42 @@ class UpdatePattern(Pattern):
             return
         cp = payload * self.parse_per_byte
         if cp:
-            yield env.timeout(cp)
-        if items:
-            shared = [0.0] * NPARTS
-            shared[SERVER_QUEUE] = t_work - t_snap
-            shared[SERVICE] = service
-            shared[PARSE] = busy - service + cp
-            shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = r[0], r[1], r[2]
-            self.arrive(client, items, t_snap, shared)
+            yield self.env.timeout(cp)
+        self.arrive(client, items, t_snap, self.trip_parts(t_snap, t_work, service, busy, trip,
+                                                           cp))
+
+    def work_and_send(self, client, payload: int, kind: int, tag: int, flow: int, header: int,
+                      *, cpu: float = 0.0, serve: bool = False, req=None):
+        """``yield from``: a server worker (*req* if already granted) spends *cpu* plus the
+        serialisation of *payload* (and a service time when *serve*), then the message goes
+        down *client*'s link. Returns ``(t_work, service, busy, trip)`` once it has arrived,
+        *trip* being the link's ``(transmission, propagation, retransmission, row)``."""
+        env, server = self.env, self.world.server
+        if req is None:
+            req = server.admit(bounded=False)
+        yield req
+        t_work = env.now
+        service, busy = server.work(cpu, payload * self.ser_per_byte, serve=serve)
+        yield env.timeout(busy)
+        server.release(req)
+        r = client.link.down.send(header + payload, header, kind, tag, flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        return t_work, service, busy, r
+
+    @staticmethod
+    def trip_parts(t_from: float, t_work: float, service: float, busy: float, trip,
+                   client_parse: float = 0.0) -> list[float]:
+        """The decomposition of a trip that began at *t_from* on the server: waiting for a
+        worker, its service and encoding time, the link, the client's parsing."""
+        shared = [0.0] * NPARTS
+        shared[SERVER_QUEUE] = t_work - t_from
+        shared[SERVICE] = service
+        shared[PARSE] = busy - service + client_parse
+        shared[TRANSMISSION] = trip[0]
+        shared[PROPAGATION] = trip[1]
+        shared[RETRANSMISSION] = trip[2]
+        return shared
 
     def _processed(self, client, item, arrived: float) -> None:
         u, parts = item

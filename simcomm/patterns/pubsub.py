@@ -211,23 +211,11 @@ class PubSub(UpdatePattern):
                 self.env.process(self._push_copy(client, u, self.epoch[ci]))
 
     def _push_copy(self, client, u, epoch: int):
-        env, server = self.env, self.world.server
-        t_taken = env.now
-        payload = self.wire(u.size)
-        req = server.admit(bounded=False)
-        yield req
-        t_work = env.now
-        _, busy = server.work(self.p.per_copy + payload * self.ser_per_byte, 0.0, serve=False)
-        yield env.timeout(busy)
-        server.release(req)
-        h = self.world.update_header
-        r = client.link.down.send(h + payload, h, UPDATE, USEFUL, u.uid)
-        if r.__class__ is not tuple:
-            r = yield r
-        shared = [0.0] * NPARTS
-        shared[SERVER_QUEUE] = t_work - t_taken
-        shared[PARSE] = busy
-        shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = r[0], r[1], r[2]
+        t_taken = self.env.now
+        t_work, service, busy, trip = yield from self.work_and_send(
+            client, self.wire(u.size), UPDATE, USEFUL, u.uid, self.world.update_header,
+            cpu=self.p.per_copy)
+        shared = self.trip_parts(t_taken, t_work, service, busy, trip)
         yield from self._received(client, (u,), epoch, t_taken, shared)
 
     # -- broker → subscriber: pull (long-poll fetch) ----------------------------------------------
@@ -260,30 +248,17 @@ class PubSub(UpdatePattern):
             t_taken = env.now
             taken = self.broker.take(ci, p.max_batch)
             payload = sum(self.wire(u.size) for u in taken)
-            req = server.admit(bounded=False)
-            yield req
-            t_work = env.now
-            _, busy = server.work(p.per_copy * len(taken) + payload * self.ser_per_byte, 0.0,
-                                  serve=False)
-            yield env.timeout(busy)
-            server.release(req)
-            h = world.response_header
-            if not taken:
+            t_work, service, busy, trip = yield from self.work_and_send(
+                client, payload, RESPONSE, USEFUL if taken else EMPTY, flow,
+                world.response_header, cpu=p.per_copy * len(taken))
+            if taken:
+                shared = self.trip_parts(t_taken, t_work, service, busy, trip)
+                yield from self._received(client, taken, epoch, t_taken, shared)
+            else:
                 hq = world.request_header
                 self.rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq, hq)
                 self.rec.waste(t_check, t_check + check)
                 self.rec.waste(t_work, t_work + busy)
-            r = client.link.down.send(h + payload, h, RESPONSE, USEFUL if taken else EMPTY,
-                                      flow)
-            if r.__class__ is not tuple:
-                r = yield r
-            if taken:
-                shared = [0.0] * NPARTS
-                shared[SERVER_QUEUE] = t_work - t_taken
-                shared[PARSE] = busy
-                shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = \
-                    r[0], r[1], r[2]
-                yield from self._received(client, taken, epoch, t_taken, shared)
             client.connection.end()
 
     # -- at the subscriber ---------------------------------------------------------------------

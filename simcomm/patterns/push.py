@@ -32,12 +32,6 @@ from ..metrics.definitions import Kind, Tag
 from ..scenario import ScenarioError
 from .base import PatternParams, register
 from .notification import (
-    NPARTS,
-    PARSE,
-    PROPAGATION,
-    RETRANSMISSION,
-    SERVER_QUEUE,
-    TRANSMISSION,
     UpdatePattern,
 )
 
@@ -131,34 +125,22 @@ class Push(UpdatePattern):
         self.env.process(self._push(client, update))
 
     def _push(self, client, u):
-        env, server, world = self.env, self.world.server, self.world
         ci = client.index
         epoch = self.epoch[ci]
-        t_carried = env.now
+        t_carried = self.env.now
         payload = self.wire(u.size)
-        req = server.admit(bounded=False)
-        yield req
-        t_work = env.now
-        _, busy = server.work(0.0, payload * self.ser_per_byte, serve=False)
-        yield env.timeout(busy)
-        server.release(req)
-        h = world.update_header
-        r = client.link.down.send(h + payload, h, UPDATE, USEFUL, u.uid)
-        if r.__class__ is not tuple:
-            r = yield r
+        t_work, service, busy, trip = yield from self.work_and_send(
+            client, payload, UPDATE, USEFUL, u.uid, self.world.update_header)
         if self.epoch[ci] != epoch or not client.online:
             self.rec.lose(u.t_created, offline=True)
             return
         cp = payload * self.parse_per_byte
         if cp:
-            yield env.timeout(cp)
-        shared = [0.0] * NPARTS
-        shared[SERVER_QUEUE] = t_work - t_carried
-        shared[PARSE] = busy + cp
-        shared[TRANSMISSION], shared[PROPAGATION], shared[RETRANSMISSION] = r[0], r[1], r[2]
+            yield self.env.timeout(cp)
         if self.p.prefetch is not None:
             self._received_in[ci][u.uid] = epoch
-        self.arrive(client, (u,), t_carried, shared)
+        self.arrive(client, (u,), t_carried,
+                    self.trip_parts(t_carried, t_work, service, busy, trip, cp))
 
     # -- client side: acknowledgements ---------------------------------------------------------
     def processed(self, client, update) -> None:
