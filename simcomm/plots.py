@@ -12,7 +12,7 @@ import pandas as pd
 
 from .metrics.definitions import METRICS
 
-__all__ = ["comparison_bars", "lines"]
+__all__ = ["comparison_bars", "decomposition", "lines"]
 
 _UNITS = {m.name: m.unit for m in METRICS}
 
@@ -88,3 +88,31 @@ def comparison_bars(df: pd.DataFrame, metrics: Sequence[str], *, by: str = "patt
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def decomposition(deliveries: dict[str, pd.DataFrame], *, title: str | None = None,
+                  unit: float = 1e-3, unit_label: str = "ms"):
+    """Stacked bars of the mean latency decomposition, one bar per entry of *deliveries*
+    (label → a ``deliveries`` frame from ``Result.frames``). The stack's height is the mean
+    latency, since the parts of every delivery add up to its latency."""
+    from .metrics.definitions import PART_NAMES
+
+    plt = _pyplot()
+    labels = list(deliveries)
+    means = pd.DataFrame({label: df[[f"{p}_s" for p in PART_NAMES]].mean()
+                          for label, df in deliveries.items()}).T / unit
+    means = means.loc[:, (means > 0).any()]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) + 3), 4.2))
+    bottom = pd.Series(0.0, index=means.index)
+    for col in means.columns:
+        ax.bar(range(len(labels)), means[col], bottom=bottom, label=col.removesuffix("_s"))
+        bottom += means[col]
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"mean latency ({unit_label})")
+    ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
