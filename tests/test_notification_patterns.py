@@ -11,9 +11,8 @@ from typer.testing import CliRunner
 
 import simcomm
 from simcomm.cli import app
-from simcomm.metrics.definitions import PART_NAMES
+from tests.helpers import PARTS, created_times, in_windows, of_kind, offline_windows
 
-PARTS = [f"{p}_s" for p in PART_NAMES]
 UPDATE_PATTERNS = ["short_polling", "long_polling", "push"]
 
 
@@ -42,23 +41,10 @@ def scenario(name, params=None, **over):
     return sc
 
 
-def of_kind(m, kind, tag=None):
-    sel = m[m.kind == kind]
-    return sel if tag is None else sel[sel.tag == tag]
 
 
-def offline_windows(session, gap, duration):
-    """[(off, on)] of a client with constant session and gap lengths."""
-    out, t = [], 0.0
-    while t + session < duration:
-        out.append((t + session, t + session + gap))
-        t += session + gap
-    return out
 
 
-def in_windows(t, windows):
-    t = np.asarray(t)
-    return np.any([(t >= a) & (t < b) for a, b in windows], axis=0)
 
 
 # -- short polling ----------------------------------------------------------------------------
@@ -273,10 +259,6 @@ def push_offline(offline, **params):
                               "encoding": "none"}, server={"service_time": 0})
 
 
-def created_times(d, rate=4.0, duration=17.0):
-    """Every creation time of a periodic source, from one delivered update's time."""
-    phase = d.t_start.min() % (1 / rate)
-    return phase + np.arange(int((duration - phase) * rate) + 1) / rate
 
 
 def test_push_offline_drop_loses_updates_created_while_away():
@@ -284,7 +266,7 @@ def test_push_offline_drop_loses_updates_created_while_away():
     r = simcomm.run(push_offline("drop"))
     d, s = r.frames["deliveries"], r.summary
     windows = offline_windows(3.0, 2.0, 17.0)
-    c = created_times(d)
+    c = created_times(d, 4.0, 17.0)
     c = c[c < 17.0]
     on_wire = np.any([(c > a - 0.010) & (c < a) for a, _ in windows], axis=0)
     expected_lost = in_windows(c, windows) | on_wire
@@ -305,7 +287,7 @@ def test_push_offline_buffer_delivers_on_reconnection():
         assert len(mine) == 8
         assert np.allclose(mine.pending_s, b - mine.t_start, rtol=0, atol=1e-9)
         assert np.allclose(mine.t_end, b + 0.010, rtol=0, atol=1e-9)
-    c = created_times(d)
+    c = created_times(d, 4.0, 17.0)
     on_wire = np.any([(c > a - 0.010) & (c < a) for a, _ in windows], axis=0)
     assert s["lost"] == s["lost_offline"] == on_wire.sum()
     assert s["issued"] - s["delivered"] - s["lost"] in (0, 1)
@@ -318,9 +300,9 @@ def test_push_server_buffer_bound_loses_the_overflow():
     windows = offline_windows(3.0, 2.0, 17.0)
     for a, b in windows:
         mine = d[(d.t_start >= a) & (d.t_start < b)].sort_values("t_start")
-        c = created_times(d)
+        c = created_times(d, 4.0, 17.0)
         assert np.allclose(mine.t_start, c[(c >= a) & (c < b)][:3])
-    c = created_times(d)
+    c = created_times(d, 4.0, 17.0)
     on_wire = np.any([(c > a - 0.010) & (c < a) for a, _ in windows], axis=0)
     assert s["lost"] == s["lost_offline"] == 5 * len(windows) + on_wire.sum()
 

@@ -6,9 +6,8 @@ import pandas as pd
 import pytest
 
 import simcomm
-from simcomm.metrics.definitions import PART_NAMES
+from tests.helpers import PARTS, created_times, in_flight, of_kind, offline_windows
 
-PARTS = [f"{p}_s" for p in PART_NAMES]
 D = 0.010
 """One-way latency of the small worlds, s."""
 SERVICE = 0.050
@@ -40,29 +39,12 @@ def updates(rate="1/s", size="100B", **extra):
             "encoding": "none"}
 
 
-def of_kind(m, kind, tag=None):
-    sel = m[m.kind == kind]
-    return sel if tag is None else sel[sel.tag == tag]
 
 
-def offline_windows(session, gap, duration):
-    """[(off, on)] of a client with constant session and gap lengths."""
-    out, t = [], 0.0
-    while t + session < duration:
-        out.append((t + session, t + session + gap))
-        t += session + gap
-    return out
 
 
-def created_times(d, rate, duration):
-    """Every creation time of a periodic source, from one delivered update's time."""
-    phase = d.t_start.min() % (1 / rate)
-    c = phase + np.arange(int((duration - phase) * rate) + 1) / rate
-    return c[c < duration]
 
 
-def in_flight(s):
-    return s["issued"] - s["delivered"] - s["lost"]
 
 
 # -- sse: the stream ----------------------------------------------------------------------------
