@@ -106,3 +106,82 @@ def test_level_held_across_the_window_start_counts_as_peak():
     env.run(until=8)
     level.close(8)
     assert level.area == pytest.approx(12) and level.peak == 4
+
+
+update_worlds = st.fixed_dictionaries({
+    "seed": st.integers(0, 2**32 - 1),
+    "latency": st.sampled_from(["2ms", {"dist": "exponential", "mean": "5ms"}]),
+    "bandwidth": st.sampled_from(["10Mbps", "unlimited"]),
+    "loss": st.sampled_from([0.0, 0.05]),
+    "workers": st.integers(1, 3),
+    "clients": st.integers(1, 5),
+    "sessions": st.booleans(),
+    "capacity": st.sampled_from([None, "20/s"]),
+    "buffer": st.sampled_from([None, 2]),
+    "scope": st.sampled_from(["per_client", "global"]),
+    "arrival": st.sampled_from(["poisson", "periodic", "bursty"]),
+    "rate": st.floats(0.5, 15),
+    "encoding": st.sampled_from(["json", "none"]),
+    "pattern": st.sampled_from([
+        {"name": "short_polling", "interval": "300ms", "jitter": "50ms"},
+        {"name": "long_polling", "timeout": "1s"},
+        {"name": "long_polling", "timeout": "500ms", "min_bytes": "2KiB"},
+        {"name": "push"},
+        {"name": "push", "offline": "drop"},
+        {"name": "push", "prefetch": 2, "server_buffer": 20},
+        {"name": "sse", "retry": "200ms", "replay_buffer": 5, "restart_at": ["2s"]},
+        {"name": "sse", "retry": "200ms", "backoff": "exponential", "heartbeat": "500ms"},
+        {"name": "pubsub"},
+        {"name": "pubsub", "delivery": "at_least_once", "ack_timeout": "150ms",
+         "ack_loss": 0.2, "prefetch": 3, "retention": "2s"},
+        {"name": "pubsub", "consumer": "pull", "delivery": "at_least_once",
+         "ack_timeout": "300ms", "max_batch": 3},
+    ]),
+})
+
+
+def build_updates(w):
+    clients = {"count": w["clients"], "capacity": w["capacity"], "buffer": w["buffer"]}
+    if w["sessions"]:
+        clients |= {"session": {"dist": "exponential", "mean": "1.5s"},
+                    "gap": {"dist": "exponential", "mean": "500ms"}}
+    updates = {"scope": w["scope"], "rate": f"{w['rate']}/s", "arrival": w["arrival"],
+               "size": {"dist": "exponential", "mean": "600B"}}
+    if w["arrival"] == "bursty":
+        updates |= {"on_period": "300ms", "off_period": "300ms"}
+    pattern = dict(w["pattern"])
+    if pattern.get("prefetch") and w["buffer"] is not None:
+        pattern["prefetch"] = min(pattern["prefetch"], w["buffer"] + 1)
+    return {
+        "duration": 5, "warmup": 0.5, "seed": w["seed"],
+        "network": {"latency": w["latency"], "bandwidth": w["bandwidth"], "loss": w["loss"]},
+        "server": {"workers": w["workers"],
+                   "service_time": {"dist": "exponential", "mean": "2ms"}},
+        "clients": clients,
+        "workload": {"updates": updates, "encoding": w["encoding"]},
+        "pattern": pattern,
+    }
+
+
+@given(update_worlds)
+def test_invariants_of_any_update_run(w):
+    """For every update pattern and world: parts add up to latency and are >= 0, latency > 0;
+    copies are conserved (delivered + lost <= issued); counters match the frames; levels stay
+    in range; nothing is delivered to the same client twice unless duplicates say so."""
+    r = simcomm.run(build_updates(w))
+    s, d, m = r.summary, r.frames["deliveries"], r.frames["messages"]
+    if len(d):
+        assert np.allclose(d[PARTS].sum(axis=1), d.latency, rtol=1e-9, atol=1e-9)
+        assert (d[PARTS].to_numpy() >= -1e-9).all()
+        assert (d.latency > 0).all()
+        # a delivery is (update, client): each at most once
+        assert not d.duplicated(["flow", "client"]).any()
+    assert s["delivered"] + s["lost"] <= s["issued"]
+    assert s["lost_offline"] <= s["lost"]
+    assert s["messages"] == len(m) and s["bytes"] == int(m.bytes.sum())
+    assert 0 <= s["server_utilization"] <= 1 + 1e-9
+    assert 0 <= s["idle_connection_s"] <= s["held_connection_s"] + 1e-9
+    assert s["wasted_server_s"] <= s["server_busy_s"] + 1e-9
+    if not w["sessions"] and w["capacity"] is None and "restart_at" not in w["pattern"]:
+        # nobody goes away, nobody is slow, nothing restarts: nothing may be lost
+        assert s["lost"] == 0

@@ -67,7 +67,8 @@ def summarise(rec: Recorder, workers: int) -> dict[str, float]:
         "server_utilization": busy / (workers * window),
         "wasted_server_s": rec.wasted_s,
         "held_connection_s": rec.conn_held.area,
-        "idle_connection_s": rec.conn_held.area - rec.conn_active.area,
+        # held ≥ active by construction; max() only removes float rounding (~1e-15 s)
+        "idle_connection_s": max(0.0, rec.conn_held.area - rec.conn_active.area),
         "client_blocked_s": rec.client_blocked.area,
         "client_checks": rec.client_checks,
         "client_threads_peak": int(rec.threads.peak),
