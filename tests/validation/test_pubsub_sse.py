@@ -19,18 +19,12 @@ Each REL is the planned half width times 1.3, rounded up.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # so that ``tests.stats`` imports without a conftest
-    sys.path.insert(0, str(ROOT))
-
-from simcomm import analytic, run  # noqa: E402
-from tests.stats import mean_ci, replicate  # noqa: E402
+from simcomm import analytic, run
+from tests.stats import mean_ci, replicate
 
 NO_HEADERS = {"request": 0, "response": 0, "update": 0, "ack": 0}
 Z999 = 3.2905
