@@ -30,6 +30,7 @@ from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from ..rng import Buffered
 from ..scenario import DurationDist, NonNegDuration, PosDuration, ScenarioError
 from .base import Pattern, PatternParams, register
+from .steps import work_and_send
 
 __all__ = ["JobPolling"]
 
@@ -82,10 +83,10 @@ class JobPolling(Pattern):
         service time and serialises *resp_bytes*; the answer travels down and is parsed.
         Returns ``(queue, service, cpu, down, client_parse, t_work_end)`` or None if the
         bounded queue turned the request away. An *empty* answer is tagged so and wasted."""
-        env, world, server, rec = self.env, self.world, self.world.server, self.rec
+        env, world, rec = self.env, self.world, self.rec
         hq, hr = world.request_header, world.response_header
         t_arr = env.now
-        req = server.admit()
+        req = world.server.admit()
         if req is None:
             rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, hq + req_bytes, hq)
             rec.reject(t_req)
@@ -93,24 +94,17 @@ class JobPolling(Pattern):
             if r.__class__ is not tuple:
                 yield r
             return None
-        yield req
-        t_work = env.now
-        cpu = req_bytes * self._parse + resp_bytes * self._ser
-        service, busy = server.work(req_bytes * self._parse, resp_bytes * self._ser)
-        yield env.timeout(busy)
-        server.release(req)
-        tag = USEFUL
+        cpu_in, cpu_out = req_bytes * self._parse, resp_bytes * self._ser
+        t_work, service, busy, r = yield from work_and_send(
+            world, client, resp_bytes, RESPONSE, EMPTY if empty else USEFUL, flow, hr,
+            cpu_before=cpu_in, cpu_after=cpu_out, serve=True, req=req)
         if empty:
-            tag = EMPTY
             rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq + req_bytes, hq)
             rec.waste(t_work, t_work + busy)
-        r = client.link.down.send(hr + resp_bytes, hr, RESPONSE, tag, flow)
-        if r.__class__ is not tuple:
-            r = yield r
         cp = resp_bytes * self._parse
         if cp:
             yield env.timeout(cp)
-        return t_work - t_arr, service, cpu, r, cp, t_work + busy
+        return t_work - t_arr, service, cpu_in + cpu_out, r, cp, t_work + busy
 
     def _up(self, client, flow: int, req_bytes: int):
         """``yield from``: send a request up. Returns ``(trip, row, t_sent)``."""

@@ -24,6 +24,7 @@ from ..components.updates import Update
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from ..scenario import ScenarioError
 from .base import Pattern
+from .steps import trip_parts, work_and_send
 
 __all__ = ["UpdatePattern"]
 
@@ -185,36 +186,14 @@ class UpdatePattern(Pattern):
 
     def work_and_send(self, client, payload: int, kind: int, tag: int, flow: int, header: int,
                       *, cpu: float = 0.0, serve: bool = False, req=None):
-        """``yield from``: a server worker (*req* if already granted) spends *cpu* plus the
-        serialisation of *payload* (and a service time when *serve*), then the message goes
-        down *client*'s link. Returns ``(t_work, service, busy, trip)`` once it has arrived,
-        *trip* being the link's ``(transmission, propagation, retransmission, row)``."""
-        env, server = self.env, self.world.server
-        if req is None:
-            req = server.admit(bounded=False)
-        yield req
-        t_work = env.now
-        service, busy = server.work(cpu, payload * self.ser_per_byte, serve=serve)
-        yield env.timeout(busy)
-        server.release(req)
-        r = client.link.down.send(header + payload, header, kind, tag, flow)
-        if r.__class__ is not tuple:
-            r = yield r
-        return t_work, service, busy, r
+        """``yield from``: :func:`~simcomm.patterns.steps.work_and_send` with the serialisation
+        of *payload* in this run's encoding added to *cpu*."""
+        return (yield from work_and_send(self.world, client, payload, kind, tag, flow, header,
+                                         cpu_before=cpu,
+                                         cpu_after=payload * self.ser_per_byte,
+                                         serve=serve, req=req))
 
-    @staticmethod
-    def trip_parts(t_from: float, t_work: float, service: float, busy: float, trip,
-                   client_parse: float = 0.0) -> list[float]:
-        """The decomposition of a trip that began at *t_from* on the server: waiting for a
-        worker, its service and encoding time, the link, the client's parsing."""
-        shared = [0.0] * NPARTS
-        shared[SERVER_QUEUE] = t_work - t_from
-        shared[SERVICE] = service
-        shared[PARSE] = busy - service + client_parse
-        shared[TRANSMISSION] = trip[0]
-        shared[PROPAGATION] = trip[1]
-        shared[RETRANSMISSION] = trip[2]
-        return shared
+    trip_parts = staticmethod(trip_parts)
 
     def _processed(self, client, item, arrived: float) -> None:
         u, parts = item
