@@ -41,3 +41,35 @@ def created_times(d, rate, duration):
 def in_flight(s):
     """Issued copies neither delivered nor lost (still on their way at the end)."""
     return s["issued"] - s["delivered"] - s["lost"]
+
+
+def override(sc: dict, over: dict) -> dict:
+    """Set nested keys of scenario *sc* in place: ``{"server__workers": 2}`` sets
+    ``sc["server"]["workers"]``. Returns *sc*."""
+    for key, value in over.items():
+        node = sc
+        *path, last = key.split("__")
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return sc
+
+
+def messy_world(pattern: dict, **updates) -> dict:
+    """Random everything: latencies, sizes, 5 % loss, sessions, slow clients with small
+    buffers, warm-up; *updates* adds to the update workload (5/s, ~500 B)."""
+    return {
+        "duration": 30.0, "warmup": 3.0, "seed": 11,
+        "network": {"latency": {"dist": "exponential", "mean": "5ms"}, "bandwidth": "2Mbps",
+                    "loss": 0.05},
+        "server": {"workers": 2, "service_time": {"dist": "exponential", "mean": "5ms"}},
+        "clients": {"count": 4, "session": {"dist": "exponential", "mean": "4s"},
+                    "gap": {"dist": "exponential", "mean": "1s"}, "capacity": "20/s",
+                    "buffer": 3},
+        "workload": {"updates": {"rate": "5/s",
+                                 "size": {"dist": "exponential", "mean": "500B"},
+                                 **updates},
+                     "encoding": "json"},
+        "pattern": pattern,
+    }
+

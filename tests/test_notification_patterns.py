@@ -11,7 +11,15 @@ from typer.testing import CliRunner
 
 import simcomm
 from simcomm.cli import app
-from tests.helpers import PARTS, created_times, in_windows, of_kind, offline_windows
+from tests.helpers import (
+    PARTS,
+    created_times,
+    in_windows,
+    messy_world,
+    of_kind,
+    offline_windows,
+    override,
+)
 
 UPDATE_PATTERNS = ["short_polling", "long_polling", "push"]
 
@@ -32,13 +40,7 @@ def scenario(name, params=None, **over):
                      "encoding": "none"},
         "pattern": {"name": name, **(params or {})},
     }
-    for key, value in over.items():
-        node = sc
-        *path, last = key.split("__")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return sc
+    return override(sc, over)
 
 
 
@@ -388,20 +390,7 @@ PARAMS = {"short_polling": {"interval": "300ms", "jitter": "100ms"},
 
 
 def messy(name, **params):
-    """Random everything: latencies, sizes, loss, sessions, a slow client, warm-up."""
-    return {
-        "duration": 30.0, "warmup": 3.0, "seed": 11,
-        "network": {"latency": {"dist": "exponential", "mean": "5ms"}, "bandwidth": "2Mbps",
-                    "loss": 0.05},
-        "server": {"workers": 2, "service_time": {"dist": "exponential", "mean": "5ms"}},
-        "clients": {"count": 4, "session": {"dist": "exponential", "mean": "4s"},
-                    "gap": {"dist": "exponential", "mean": "1s"}, "capacity": "20/s",
-                    "buffer": 3},
-        "workload": {"updates": {"rate": "5/s", "size": {"dist": "exponential",
-                                                         "mean": "500B"}},
-                     "encoding": "json"},
-        "pattern": {"name": name, **params},
-    }
+    return messy_world({"name": name, **params})
 
 
 @pytest.mark.parametrize("name", UPDATE_PATTERNS)

@@ -8,6 +8,7 @@ import pytest
 
 import simcomm
 from simcomm.metrics.definitions import PART_NAMES
+from tests.helpers import override
 
 PARTS = [f"{p}_s" for p in PART_NAMES]
 
@@ -26,13 +27,7 @@ def scenario(pattern=None, **over):
         "workload": {"requests": {"rate": "1/s", "arrival": "periodic"}, "encoding": "none"},
         "pattern": {"name": "request_response", **(pattern or {})},
     }
-    for key, value in over.items():
-        node = sc
-        *path, last = key.split("__")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return sc
+    return override(sc, over)
 
 
 def deliveries(sc):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import simcomm
-from tests.helpers import PARTS, created_times, in_flight, of_kind, offline_windows
+from tests.helpers import PARTS, created_times, in_flight, messy_world, of_kind, offline_windows
 
 D = 0.010
 """One-way latency of the small worlds, s."""
@@ -641,21 +641,8 @@ MODES = {
 
 
 def messy(mode):
-    """Random everything: latencies, sizes, loss, sessions, slow clients, two topics,
-    warm-up."""
-    return {
-        "duration": 30.0, "warmup": 3.0, "seed": 11,
-        "network": {"latency": {"dist": "exponential", "mean": "5ms"}, "bandwidth": "2Mbps",
-                    "loss": 0.05},
-        "server": {"workers": 2, "service_time": {"dist": "exponential", "mean": "5ms"}},
-        "clients": {"count": 4, "session": {"dist": "exponential", "mean": "4s"},
-                    "gap": {"dist": "exponential", "mean": "1s"}, "capacity": "20/s",
-                    "buffer": 3},
-        "workload": {"updates": {"rate": "5/s", "scope": "per_topic", "topics": 2,
-                                 "size": {"dist": "exponential", "mean": "500B"}},
-                     "encoding": "json"},
-        "pattern": MODES[mode],
-    }
+    """The messy world with two topics (fan-out)."""
+    return messy_world(MODES[mode], scope="per_topic", topics=2)
 
 
 @pytest.mark.parametrize("mode", list(MODES))
