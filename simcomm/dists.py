@@ -14,16 +14,25 @@ mapping with ``dist`` and that distribution's parameters:
 ``lognormal``      ``median`` and ``p99``, or ``mu`` and ``sigma`` (of log seconds/bytes)
 ``truncnormal``    ``mean``, ``std``, optional ``low`` (default 0) and ``high``
 ``empirical``      ``samples: [..]`` inline, or ``file: trace.csv`` with optional ``column``
+``sequence``       ``values: [..]``, returned in turn and then again from the first
+                   (not random: for tests whose answer is worked out by hand)
 =================  ==============================================================
+
+Each distribution registers itself under its scenario name with :func:`register_dist`; the
+class lists the keys it accepts in ``params`` and builds itself from them in ``from_params``.
+:data:`DISTRIBUTIONS` maps every registered name to its class.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -32,18 +41,23 @@ from .rng import Buffered
 from .units import UnitError, parse_rate
 
 __all__ = [
+    "DISTRIBUTIONS",
     "Constant",
     "DistError",
     "Distribution",
     "Empirical",
     "Exponential",
     "LogNormal",
+    "Sequence",
     "TruncNormal",
     "Uniform",
     "from_spec",
+    "register_dist",
 ]
 
 Z99 = 2.3263478740408408  # standard normal quantile at 0.99
+
+Parse = Callable[[object], float]
 
 
 class DistError(ValueError):
@@ -56,9 +70,14 @@ class DistError(ValueError):
 
 
 class Distribution:
-    """Base class: ``mean``, ``variance`` and ``sampler(rng)`` returning a zero-arg callable."""
+    """Base class: ``mean``, ``variance`` and ``sampler(rng)`` returning a zero-arg callable.
+
+    A subclass usable in scenarios is decorated with :func:`register_dist`, lists the spec keys
+    it accepts (besides ``dist``) in ``params`` and builds itself in :meth:`from_params`.
+    """
 
     name = "distribution"
+    params: frozenset[str] = frozenset()
 
     def __str__(self) -> str:
         """The spec in scenario terms (SI units): ``exponential(mean=10)``."""
@@ -77,11 +96,76 @@ class Distribution:
     def sampler(self, rng: np.random.Generator) -> Callable[[], float]:
         raise NotImplementedError
 
+    @classmethod
+    def from_params(cls, params: dict, parse: Parse, *, allow_zero: bool,
+                    base_dir: Path | None) -> Distribution:
+        """Build from a spec's *params* (only keys in ``cls.params``; ``dist`` removed).
 
+        Quantities are read with *parse*; *allow_zero* says whether a zero value is allowed
+        where the distribution leaves that to the field; *base_dir* resolves relative paths.
+        Raises :class:`DistError` naming the offending key.
+        """
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: scenario name -> class
+
+DISTRIBUTIONS: dict[str, type[Distribution]] = {}
+"""Every distribution a scenario can name, in registration order."""
+
+D = TypeVar("D", bound=type[Distribution])
+
+
+def register_dist(name: str) -> Callable[[D], D]:
+    """Class decorator: make the distribution available as ``dist: name`` in scenarios.
+
+    The class must define ``params`` (its accepted keys) and ``from_params``. Registering a
+    name twice is an error.
+    """
+
+    def deco(cls: D) -> D:
+        if name in DISTRIBUTIONS:
+            raise ValueError(f"distribution name {name!r} is already registered "
+                             f"(by {DISTRIBUTIONS[name].__name__})")
+        if not (isinstance(cls, type) and issubclass(cls, Distribution)):
+            raise TypeError(f"{cls!r} is not a Distribution subclass")
+        if "from_params" not in vars(cls) or not cls.params:
+            raise TypeError(f"{cls.__name__} must define params and from_params to be "
+                            "registered")
+        cls.name = name
+        DISTRIBUTIONS[name] = cls
+        return cls
+
+    return deco
+
+
+def _need(spec: dict, name: str, *keys: str) -> None:
+    """DistError on the first of *keys* missing from *spec* (*name* needs them together)."""
+    for k in keys:
+        if k not in spec:
+            raise DistError(k, f"missing; {name} needs {' and '.join(keys)}")
+
+
+def _q(spec: dict, key: str, parse: Parse, *, positive=True, allow_zero=False) -> float:
+    try:
+        value = parse(spec[key])
+    except UnitError as e:
+        raise DistError(key, str(e)) from None
+    if positive and (value < 0 or (value == 0 and not allow_zero)):
+        raise DistError(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {spec[key]!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# The distributions
+
+
+@register_dist("constant")
 @dataclass(frozen=True)
 class Constant(Distribution):
     value: float
-    name = "constant"
+    params = frozenset({"value"})
 
     @property
     def mean(self) -> float:
@@ -95,11 +179,17 @@ class Constant(Distribution):
         v = self.value
         return lambda: v
 
+    @classmethod
+    def from_params(cls, params, parse, *, allow_zero, base_dir):
+        _need(params, cls.name, "value")
+        return cls(_q(params, "value", parse, allow_zero=allow_zero))
 
+
+@register_dist("exponential")
 @dataclass(frozen=True)
 class Exponential(Distribution):
     mean_: float
-    name = "exponential"
+    params = frozenset({"mean", "rate"})
 
     @property
     def mean(self) -> float:
@@ -113,12 +203,28 @@ class Exponential(Distribution):
         scale = self.mean_
         return Buffered(rng, lambda g, n: g.exponential(scale, n))
 
+    @classmethod
+    def from_params(cls, params, parse, *, allow_zero, base_dir):
+        if "rate" in params and "mean" not in params:
+            try:
+                rate = parse_rate(params["rate"])
+            except UnitError as e:
+                raise DistError("rate", str(e)) from None
+            if rate <= 0:
+                raise DistError("rate", f"must be > 0, got {params['rate']!r}")
+            return cls(1.0 / rate)
+        if "rate" in params:
+            raise DistError("rate", "give either mean or rate, not both")
+        _need(params, cls.name, "mean")
+        return cls(_q(params, "mean", parse))
 
+
+@register_dist("uniform")
 @dataclass(frozen=True)
 class Uniform(Distribution):
     low: float
     high: float
-    name = "uniform"
+    params = frozenset({"low", "high"})
 
     @property
     def mean(self) -> float:
@@ -132,12 +238,22 @@ class Uniform(Distribution):
         lo, hi = self.low, self.high
         return Buffered(rng, lambda g, n: g.uniform(lo, hi, n))
 
+    @classmethod
+    def from_params(cls, params, parse, *, allow_zero, base_dir):
+        _need(params, cls.name, "low", "high")
+        lo = _q(params, "low", parse, allow_zero=True)
+        hi = _q(params, "high", parse)
+        if hi <= lo:
+            raise DistError("high", f"must be > low ({params['low']!r}), got {params['high']!r}")
+        return cls(lo, hi)
 
+
+@register_dist("lognormal")
 @dataclass(frozen=True)
 class LogNormal(Distribution):
     mu: float
     sigma: float
-    name = "lognormal"
+    params = frozenset({"median", "p99", "mu", "sigma"})
 
     @classmethod
     def from_median_p99(cls, median: float, p99: float) -> LogNormal:
@@ -156,7 +272,28 @@ class LogNormal(Distribution):
         mu, sigma = self.mu, self.sigma
         return Buffered(rng, lambda g, n: g.lognormal(mu, sigma, n))
 
+    @classmethod
+    def from_params(cls, params, parse, *, allow_zero, base_dir):
+        if "median" in params or "p99" in params:
+            if "mu" in params or "sigma" in params:
+                raise DistError("mu", "give median and p99, or mu and sigma, not both")
+            _need(params, cls.name, "median", "p99")
+            med, p99 = _q(params, "median", parse), _q(params, "p99", parse)
+            if p99 <= med:
+                raise DistError("p99", f"must be > median ({params['median']!r}), "
+                                f"got {params['p99']!r}")
+            return cls.from_median_p99(med, p99)
+        _need(params, cls.name, "mu", "sigma")
+        try:
+            mu, sigma = float(params["mu"]), float(params["sigma"])
+        except (TypeError, ValueError):
+            raise DistError("mu", "mu and sigma are plain numbers (log of SI units)") from None
+        if not sigma > 0:
+            raise DistError("sigma", f"must be > 0, got {params['sigma']!r}")
+        return cls(mu, sigma)
 
+
+@register_dist("truncnormal")
 @dataclass(frozen=True)
 class TruncNormal(Distribution):
     """Normal(*loc*, *scale*) conditioned on [*low*, *high*] (rejection sampling)."""
@@ -165,7 +302,7 @@ class TruncNormal(Distribution):
     scale: float
     low: float = 0.0
     high: float = math.inf
-    name = "truncnormal"
+    params = frozenset({"mean", "std", "low", "high"})
 
     def _moments(self) -> tuple[float, float]:
         from scipy.stats import truncnorm
@@ -193,13 +330,35 @@ class TruncNormal(Distribution):
         return Buffered(rng, lambda g, n: truncnorm.rvs(a, b, loc=loc, scale=scale, size=n,
                                                         random_state=g))
 
+    @classmethod
+    def from_params(cls, params, parse, *, allow_zero, base_dir):
+        _need(params, cls.name, "mean", "std")
+        try:
+            loc = parse(params["mean"])
+        except UnitError as e:
+            raise DistError("mean", str(e)) from None
+        std = _q(params, "std", parse)
+        lo = _q(params, "low", parse, allow_zero=True) if "low" in params else 0.0
+        hi = _q(params, "high", parse) if "high" in params else math.inf
+        if hi <= lo:
+            raise DistError("high", f"must be > low, got {params['high']!r}")
+        from scipy.stats import norm
 
+        mass = norm.cdf((hi - loc) / std) - norm.cdf((lo - loc) / std)
+        if not mass >= 1e-9:
+            raise DistError("mean", f"a normal({params['mean']!r}, {params['std']!r}) has almost "
+                            f"no probability inside [low, high] = [{lo:g}, {hi:g}]; move the "
+                            "mean inside the range or widen std")
+        return cls(loc, std, lo, hi)
+
+
+@register_dist("empirical")
 @dataclass(frozen=True)
 class Empirical(Distribution):
     """Resamples uniformly (with replacement) from observed values."""
 
     samples: tuple[float, ...]
-    name = "empirical"
+    params = frozenset({"samples", "file", "column"})
 
     @property
     def mean(self) -> float:
@@ -213,31 +372,78 @@ class Empirical(Distribution):
         values = np.asarray(self.samples, dtype=float)
         return Buffered(rng, lambda g, n: g.choice(values, n))
 
+    @classmethod
+    def from_params(cls, params, parse, *, allow_zero, base_dir):
+        if ("samples" in params) == ("file" in params):
+            raise DistError("samples", "give exactly one of samples: [..] or file: path.csv")
+        if "samples" in params:
+            raw = params["samples"]
+            if not isinstance(raw, list) or not raw:
+                raise DistError("samples", "must be a non-empty list of values")
+            try:
+                values = tuple(parse(v) for v in raw)
+            except UnitError as e:
+                raise DistError("samples", str(e)) from None
+        else:
+            values = _read_trace(str(params["file"]), params.get("column"), parse, base_dir)
+            if not values:
+                raise DistError("file", "the trace holds no values")
+        where = "samples" if "samples" in params else "file"
+        if min(values) < 0:
+            raise DistError(where, "values must be >= 0")
+        if not allow_zero and max(values) == 0:
+            raise DistError(where, "values must not all be 0")
+        return cls(values)
+
+
+@register_dist("sequence")
+@dataclass(frozen=True)
+class Sequence(Distribution):
+    """The given values in turn, then again from the first (like Ciw's ``Sequential``).
+
+    Not random (the stream is ignored): for tests whose answer is computed by hand. ``mean``
+    and ``variance`` are those of the values taken as equally likely (population variance),
+    which is what a run sees over whole cycles.
+    """
+
+    values: tuple[float, ...]
+    params = frozenset({"values"})
+
+    def __str__(self) -> str:
+        return f"{self.name}(values=[{', '.join(f'{v:g}' for v in self.values)}])"
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def variance(self) -> float:
+        return float(statistics.pvariance(self.values))
+
+    def sampler(self, rng):
+        return itertools.cycle(self.values).__next__
+
+    @classmethod
+    def from_params(cls, params, parse, *, allow_zero, base_dir):
+        _need(params, cls.name, "values")
+        raw = params["values"]
+        if not isinstance(raw, (list, tuple)) or not raw:
+            raise DistError("values", f"must be a non-empty list of values, got {raw!r}")
+        values = []
+        for i, v in enumerate(raw):
+            try:
+                x = parse(v)
+            except UnitError as e:
+                raise DistError(f"values.{i}", str(e)) from None
+            if x < 0 or (x == 0 and not allow_zero):
+                raise DistError(f"values.{i}",
+                                f"must be {'>= 0' if allow_zero else '> 0'}, got {v!r}")
+            values.append(float(x))
+        return cls(tuple(values))
+
 
 # ---------------------------------------------------------------------------------------------
 # Specs from scenarios
-
-_PARAMS = {
-    "constant": {"value"},
-    "exponential": {"mean", "rate"},
-    "uniform": {"low", "high"},
-    "lognormal": {"median", "p99", "mu", "sigma"},
-    "truncnormal": {"mean", "std", "low", "high"},
-    "empirical": {"samples", "file", "column"},
-}
-
-
-
-
-def _q(spec: dict, key: str, parse: Callable[[object], float], *, positive=True,
-       allow_zero=False) -> float:
-    try:
-        value = parse(spec[key])
-    except UnitError as e:
-        raise DistError(key, str(e)) from None
-    if positive and (value < 0 or (value == 0 and not allow_zero)):
-        raise DistError(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {spec[key]!r}")
-    return value
 
 
 def _read_trace(path: str, column: str | None, parse, base_dir: Path | None) -> tuple:
@@ -268,11 +474,12 @@ def _read_trace(path: str, column: str | None, parse, base_dir: Path | None) -> 
         raise DistError("file", f"bad value in {str(p)!r}: {e}") from None
 
 
-def from_spec(spec: object, parse: Callable[[object], float], *,
+def from_spec(spec: object, parse: Parse, *,
               allow_zero: bool = True, base_dir: Path | None = None) -> Distribution:
     """Build a :class:`Distribution` from a scenario spec; quantities read with *parse*.
 
-    Raises :class:`DistError` naming the offending key.
+    A plain quantity is a :class:`Constant`; a mapping names a registered distribution in
+    ``dist`` and gives its parameters. Raises :class:`DistError` naming the offending key.
     """
     if isinstance(spec, Distribution):
         return spec
@@ -287,98 +494,14 @@ def from_spec(spec: object, parse: Callable[[object], float], *,
     spec = dict(spec)
     name = spec.pop("dist", None)
     if name is None:
-        raise DistError("dist", "missing; name a distribution: " + ", ".join(_PARAMS))
-    if not isinstance(name, str) or name not in _PARAMS:
-        raise DistError("dist", f"unknown distribution {name!r}{did_you_mean(str(name), _PARAMS)}"
-                        f" (known: {', '.join(_PARAMS)})")
+        raise DistError("dist", "missing; name a distribution: " + ", ".join(DISTRIBUTIONS))
+    if not isinstance(name, str) or name not in DISTRIBUTIONS:
+        raise DistError("dist", f"unknown distribution {name!r}"
+                        f"{did_you_mean(str(name), DISTRIBUTIONS)}"
+                        f" (known: {', '.join(DISTRIBUTIONS)})")
+    cls = DISTRIBUTIONS[name]
     for key in spec:
-        if key not in _PARAMS[name]:
-            raise DistError(key, f"unknown parameter for {name}{did_you_mean(key, _PARAMS[name])}"
-                            f" (accepted: {', '.join(sorted(_PARAMS[name]))})")
-
-    def need(*keys: str) -> None:
-        for k in keys:
-            if k not in spec:
-                raise DistError(k, f"missing; {name} needs {' and '.join(keys)}")
-
-    if name == "constant":
-        need("value")
-        return Constant(_q(spec, "value", parse, allow_zero=allow_zero))
-    if name == "exponential":
-        if "rate" in spec and "mean" not in spec:
-            try:
-                rate = parse_rate(spec["rate"])
-            except UnitError as e:
-                raise DistError("rate", str(e)) from None
-            if rate <= 0:
-                raise DistError("rate", f"must be > 0, got {spec['rate']!r}")
-            return Exponential(1.0 / rate)
-        if "rate" in spec:
-            raise DistError("rate", "give either mean or rate, not both")
-        need("mean")
-        return Exponential(_q(spec, "mean", parse))
-    if name == "uniform":
-        need("low", "high")
-        lo = _q(spec, "low", parse, allow_zero=True)
-        hi = _q(spec, "high", parse)
-        if hi <= lo:
-            raise DistError("high", f"must be > low ({spec['low']!r}), got {spec['high']!r}")
-        return Uniform(lo, hi)
-    if name == "lognormal":
-        if "median" in spec or "p99" in spec:
-            if "mu" in spec or "sigma" in spec:
-                raise DistError("mu", "give median and p99, or mu and sigma, not both")
-            need("median", "p99")
-            med, p99 = _q(spec, "median", parse), _q(spec, "p99", parse)
-            if p99 <= med:
-                raise DistError("p99", f"must be > median ({spec['median']!r}), "
-                                f"got {spec['p99']!r}")
-            return LogNormal.from_median_p99(med, p99)
-        need("mu", "sigma")
-        try:
-            mu, sigma = float(spec["mu"]), float(spec["sigma"])
-        except (TypeError, ValueError):
-            raise DistError("mu", "mu and sigma are plain numbers (log of SI units)") from None
-        if not sigma > 0:
-            raise DistError("sigma", f"must be > 0, got {spec['sigma']!r}")
-        return LogNormal(mu, sigma)
-    if name == "truncnormal":
-        need("mean", "std")
-        try:
-            loc = parse(spec["mean"])
-        except UnitError as e:
-            raise DistError("mean", str(e)) from None
-        std = _q(spec, "std", parse)
-        lo = _q(spec, "low", parse, allow_zero=True) if "low" in spec else 0.0
-        hi = _q(spec, "high", parse) if "high" in spec else math.inf
-        if hi <= lo:
-            raise DistError("high", f"must be > low, got {spec['high']!r}")
-        from scipy.stats import norm
-
-        mass = norm.cdf((hi - loc) / std) - norm.cdf((lo - loc) / std)
-        if not mass >= 1e-9:
-            raise DistError("mean", f"a normal({spec['mean']!r}, {spec['std']!r}) has almost no "
-                            f"probability inside [low, high] = [{lo:g}, {hi:g}]; move the mean "
-                            "inside the range or widen std")
-        return TruncNormal(loc, std, lo, hi)
-    # empirical
-    if ("samples" in spec) == ("file" in spec):
-        raise DistError("samples", "give exactly one of samples: [..] or file: path.csv")
-    if "samples" in spec:
-        raw = spec["samples"]
-        if not isinstance(raw, list) or not raw:
-            raise DistError("samples", "must be a non-empty list of values")
-        try:
-            values = tuple(parse(v) for v in raw)
-        except UnitError as e:
-            raise DistError("samples", str(e)) from None
-    else:
-        values = _read_trace(str(spec["file"]), spec.get("column"), parse, base_dir)
-        if not values:
-            raise DistError("file", "the trace holds no values")
-    where = "samples" if "samples" in spec else "file"
-    if min(values) < 0:
-        raise DistError(where, "values must be >= 0")
-    if not allow_zero and max(values) == 0:
-        raise DistError(where, "values must not all be 0")
-    return Empirical(values)
+        if key not in cls.params:
+            raise DistError(key, f"unknown parameter for {name}{did_you_mean(key, cls.params)}"
+                            f" (accepted: {', '.join(sorted(cls.params))})")
+    return cls.from_params(spec, parse, allow_zero=allow_zero, base_dir=base_dir)

@@ -8,15 +8,20 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
+from simcomm import ScenarioError, load
 from simcomm.dists import (
+    DISTRIBUTIONS,
     Constant,
     DistError,
+    Distribution,
     Empirical,
     Exponential,
     LogNormal,
+    Sequence,
     TruncNormal,
     Uniform,
     from_spec,
+    register_dist,
 )
 from simcomm.rng import BLOCK, Buffered, Streams
 from simcomm.units import parse_duration, parse_size
@@ -274,6 +279,161 @@ def test_non_string_distribution_name():
     with pytest.raises(DistError) as info:
         from_spec({"dist": ["exponential"], "mean": "1ms"}, parse_duration)
     assert info.value.path == "dist"
+
+
+# --------------------------------------------------------------------------------------------
+# sequence: the given values in turn (not random), for hand-computed expectations
+
+
+def test_sequence_cycles_through_the_values_in_order():
+    """The sampler returns the values in the order given, then starts again from the first."""
+    d = from_spec({"dist": "sequence", "values": ["10ms", "20ms", "30ms"]}, parse_duration)
+    assert d == Sequence((0.010, 0.020, 0.030))
+    sample = d.sampler(Streams(1).generator("s"))
+    assert [sample() for _ in range(7)] == [0.010, 0.020, 0.030, 0.010, 0.020, 0.030, 0.010]
+
+
+def test_sequence_samplers_each_start_at_the_first_value():
+    """Every sampler (one per stream) starts the cycle afresh; the stream is not consumed."""
+    d = Sequence((1.0, 2.0))
+    first = d.sampler(None)
+    first()
+    assert d.sampler(None)() == 1.0
+    assert first() == 2.0
+
+
+def test_sequence_reads_sizes_with_the_size_parser():
+    """Values are read with the quantity's parser: sizes for a size field."""
+    d = from_spec({"dist": "sequence", "values": ["1KiB", 512, "2KiB"]}, parse_size)
+    assert d.values == (1024.0, 512.0, 2048.0)
+
+
+def test_sequence_mean_and_variance_of_equally_likely_values():
+    """mean and variance are those of the values taken as equally likely (population variance):
+    for 1, 2, 6 the mean is 3 and the variance ((1-3)² + (2-3)² + (6-3)²)/3 = 14/3."""
+    d = from_spec({"dist": "sequence", "values": ["1s", "2s", "6s"]}, parse_duration)
+    assert d.mean == 3.0
+    assert d.variance == pytest.approx(14 / 3, rel=1e-15)
+    single = Sequence((0.5,))
+    assert (single.mean, single.variance) == (0.5, 0.0)
+
+
+def test_sequence_str_lists_the_values():
+    """str() gives the spec in scenario terms, SI units."""
+    assert str(Sequence((0.01, 0.02))) == "sequence(values=[0.01, 0.02])"
+
+
+@pytest.mark.parametrize(
+    ("spec", "allow_zero", "path", "fragments"),
+    [
+        ({"dist": "sequence"}, True, "values", ["missing"]),
+        ({"dist": "sequence", "values": []}, True, "values", ["non-empty list"]),
+        ({"dist": "sequence", "values": "10ms"}, True, "values", ["non-empty list"]),
+        ({"dist": "sequence", "values": ["1ms", "-2ms"]}, True, "values.1", [">= 0", "-2ms"]),
+        ({"dist": "sequence", "values": ["0ms", "1ms"]}, False, "values.0", ["> 0", "0ms"]),
+        ({"dist": "sequence", "values": ["1ms", "2ms", "3 parsecs"]}, True, "values.2",
+         ["unknown duration unit"]),
+        ({"dist": "sequence", "value": ["1ms"]}, True, "value",
+         ["unknown parameter for sequence", "did you mean 'values'"]),
+        ({"dist": "sequence", "values": ["1ms"], "cycle": True}, True, "cycle",
+         ["unknown parameter", "accepted: values"]),
+    ],
+)
+def test_bad_sequence_names_the_field(spec, allow_zero, path, fragments):
+    """Each bad sequence spec raises DistError on 'values', 'values.<i>' or the unknown key."""
+    with pytest.raises(DistError) as info:
+        from_spec(spec, parse_duration, allow_zero=allow_zero)
+    assert info.value.path == path
+    for fragment in fragments:
+        assert fragment in info.value.message
+
+
+def test_sequence_zero_is_fine_where_zero_is_allowed():
+    """A zero value passes where the field allows zero (e.g. a duration)."""
+    assert from_spec({"dist": "sequence", "values": [0, "1ms"]}, parse_duration).values == (
+        0.0, 0.001)
+
+
+def test_scenario_service_time_can_be_a_sequence(tiny_scenario):
+    """A scenario's server.service_time may be a sequence; its values are seconds."""
+    tiny_scenario["server"]["service_time"] = {"dist": "sequence", "values": ["1s", "2s"]}
+    sc = load(tiny_scenario)
+    assert sc.server.service_time == Sequence((1.0, 2.0))
+    assert sc.server.service_time.mean == 1.5
+
+
+def test_scenario_error_on_a_bad_sequence_value_names_the_index(tiny_scenario):
+    """A bad value in a scenario's sequence is reported at its dotted path, index included."""
+    tiny_scenario["server"]["service_time"] = {"dist": "sequence", "values": ["1s", "-2s"]}
+    with pytest.raises(ScenarioError) as info:
+        load(tiny_scenario)
+    assert info.value.field == "server.service_time.values.1"
+
+
+# --------------------------------------------------------------------------------------------
+# The registry: each distribution registers itself under its scenario name
+
+# One valid spec per registered distribution (besides ``dist``). A new distribution must add
+# one here: test_every_registered_distribution_round_trips checks that none is missing.
+EXAMPLE_PARAMS = {
+    "constant": {"value": "3ms"},
+    "exponential": {"mean": "10ms"},
+    "uniform": {"low": "1ms", "high": "3ms"},
+    "lognormal": {"median": "10ms", "p99": "80ms"},
+    "truncnormal": {"mean": "10ms", "std": "5ms"},
+    "empirical": {"samples": ["1ms", "2ms"]},
+    "sequence": {"values": ["1ms", "2ms"]},
+}
+
+
+def test_registry_has_the_documented_distributions():
+    """Every distribution of the module docstring's table is registered, in table order."""
+    assert list(DISTRIBUTIONS) == list(EXAMPLE_PARAMS)
+
+
+@pytest.mark.parametrize("name", list(DISTRIBUTIONS))
+def test_every_registered_distribution_round_trips(name):
+    """``{dist: name, ..}`` builds the registered class, whose name is the scenario name."""
+    assert name in EXAMPLE_PARAMS, f"add an example spec for {name!r} to EXAMPLE_PARAMS"
+    d = from_spec({"dist": name, **EXAMPLE_PARAMS[name]}, parse_duration)
+    assert type(d) is DISTRIBUTIONS[name]
+    assert d.name == name
+    assert str(d).startswith(f"{name}(")
+    assert set(EXAMPLE_PARAMS[name]) <= DISTRIBUTIONS[name].params
+
+
+def test_registering_a_taken_name_raises():
+    """A second class under an existing name is refused and the registry is left unchanged."""
+    class Impostor(Distribution):
+        params = frozenset({"mean"})
+
+        @classmethod
+        def from_params(cls, params, parse, *, allow_zero, base_dir):
+            return Exponential(1.0)
+
+    before = dict(DISTRIBUTIONS)
+    with pytest.raises(ValueError, match="'exponential' is already registered"):
+        register_dist("exponential")(Impostor)
+    assert before == DISTRIBUTIONS
+    assert Impostor.name == "distribution"
+
+
+def test_registering_needs_params_and_a_builder():
+    """A class without params or from_params cannot be registered (and is not added)."""
+    class NoBuilder(Distribution):
+        params = frozenset({"x"})
+
+    with pytest.raises(TypeError, match="from_params"):
+        register_dist("nobuilder")(NoBuilder)
+    assert "nobuilder" not in DISTRIBUTIONS
+
+
+def test_unknown_distribution_lists_the_registered_names():
+    """The unknown-name error lists every registered name, sequence included."""
+    with pytest.raises(DistError) as info:
+        from_spec({"dist": "sequense", "values": ["1ms"]}, parse_duration)
+    assert "did you mean 'sequence'" in info.value.message
+    assert f"(known: {', '.join(DISTRIBUTIONS)})" in info.value.message
 
 
 # --------------------------------------------------------------------------------------------
