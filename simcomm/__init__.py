@@ -5,11 +5,13 @@
 >>> results.summary[["pattern", "latency_p99", "messages_per_delivery"]]   # doctest: +SKIP
 """
 
+from .fields import ScenarioError
+from .loader import load, load_file
 from .metrics.definitions import METRIC_NAMES, METRICS
 from .patterns import PATTERNS
 from .result import Result, Results, Summary
 from .runner import UnstableLoadWarning, compare, run
-from .scenario import Scenario, ScenarioError, load, load_file
+from .scenario import Scenario
 
 __version__ = "0.1.0"
 

@@ -24,11 +24,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .fields import ScenarioError
+from .loader import load_file
 from .metrics.definitions import METRICS, markdown_table
 from .patterns import PATTERNS
 from .result import Results, jsonable
 from .runner import UnstableLoadWarning, compare
-from .scenario import ScenarioError, load_file, offered_load
+from .scenario import offered_load
 
 __all__ = ["app", "main"]
 

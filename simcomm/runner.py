@@ -12,10 +12,11 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from .loader import load, load_file
 from .metrics.summary import summarise
 from .patterns import PATTERNS
 from .result import Result, Results
-from .scenario import PatternSpec, Scenario, load, load_file, offered_load
+from .scenario import PatternSpec, Scenario, offered_load
 from .world import World
 
 __all__ = ["UnstableLoadWarning", "compare", "run"]

@@ -1,8 +1,9 @@
 """Scenarios: a validated, frozen description of one world and the pattern(s) to run on it.
 
-Load one from YAML (:func:`load_file`) or from the same structure as a Python dict
-(:func:`load`). Quantities take unit strings (see :mod:`simcomm.units`); random quantities take
-a distribution spec (see :mod:`simcomm.dists`). Every problem is reported as a
+This module is the schema; load one from YAML (:func:`simcomm.load_file`) or from the same
+structure as a Python dict (:func:`simcomm.load`), both in :mod:`simcomm.loader`. Quantities
+take unit strings (see :mod:`simcomm.units`); random quantities take a distribution spec (see
+:mod:`simcomm.dists`). Every problem is reported as a
 :class:`ScenarioError` whose ``field`` is the dotted path of the offending key, e.g.
 ``network.bandwidth: must be > 0, got '0Mbps'``.
 
@@ -29,75 +30,28 @@ import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ._suggest import did_you_mean
 from .components.codec import DEFAULT_ENCODINGS, Encoding
-from .dists import Constant, DistError, Distribution, from_spec
-from .units import UnitError, parse_bandwidth, parse_duration, parse_rate, parse_size
+from .dists import Constant
+from .fields import (
+    Bandwidth,
+    DurationDist,
+    NonNegDuration,
+    NonNegSize,
+    PosDuration,
+    PosDurationDist,
+    Rate,
+    ScenarioError,
+    SizeDist,
+)
 
-__all__ = ["PatternSpec", "Scenario", "ScenarioError", "apply_overrides", "load", "load_file"]
-
-
-class ScenarioError(ValueError):
-    """Bad input. ``field`` is the dotted path of the offending key ('' for the whole file)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
-
-
-# ---------------------------------------------------------------------------------------------
-# Field types. A sub-path inside a value (a distribution's ``mean``) travels as "@sub@ message".
-
-def _q(parse, *, positive: bool, what: str):
-    def check(v: Any) -> float:
-        if v is None:
-            raise ValueError(f"a {what} is required here")
-        try:
-            x = parse(v)
-        except UnitError as e:
-            raise ValueError(str(e)) from None
-        if positive and not x > 0:
-            raise ValueError(f"must be > 0, got {v!r}")
-        if not positive and x < 0:
-            raise ValueError(f"must be >= 0, got {v!r}")
-        return x
-    return BeforeValidator(check)
-
-
-def _dist(parse, *, allow_zero: bool):
-    def check(v: Any, info: ValidationInfo) -> Distribution:
-        base = (info.context or {}).get("base_dir")
-        try:
-            return from_spec(v, parse, allow_zero=allow_zero, base_dir=base)
-        except DistError as e:
-            raise ValueError(f"@{e.path}@ {e.message}" if e.path else e.message) from None
-    return BeforeValidator(check)
-
-
-PosDuration = Annotated[float, _q(parse_duration, positive=True, what="duration")]
-NonNegDuration = Annotated[float, _q(parse_duration, positive=False, what="duration")]
-PosSize = Annotated[float, _q(parse_size, positive=True, what="size")]
-NonNegSize = Annotated[float, _q(parse_size, positive=False, what="size")]
-Bandwidth = Annotated[float, _q(parse_bandwidth, positive=True, what="bandwidth")]
-Rate = Annotated[float, _q(parse_rate, positive=True, what="rate")]
-DurationDist = Annotated[Distribution, _dist(parse_duration, allow_zero=True)]
-PosDurationDist = Annotated[Distribution, _dist(parse_duration, allow_zero=False)]
-SizeDist = Annotated[Distribution, _dist(parse_size, allow_zero=False)]
+__all__ = ["PatternSpec", "Scenario", "ScenarioError", "apply_overrides", "offered_load",
+           "read_yaml"]
 
 
 class _Model(BaseModel):
@@ -372,62 +326,6 @@ def _raise(e: ValidationError, model: type[BaseModel], prefix: str = "") -> None
 # ---------------------------------------------------------------------------------------------
 # Loading
 
-def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
-    from .patterns import PATTERNS
-
-    entries = [("pattern", sc.pattern)] if sc.pattern is not None else [
-        (f"patterns.{i}", p) for i, p in enumerate(sc.patterns or [])]
-    specs = []
-    labels: set[str] = set()
-    for where, raw in entries:
-        if not isinstance(raw, dict):
-            raise ScenarioError(where, "must be a mapping with a name, e.g. "
-                                "{name: request_response}")
-        raw = dict(raw)
-        name = raw.pop("name", None)
-        label = raw.pop("label", None)
-        if name is None:
-            raise ScenarioError(f"{where}.name", "missing; known patterns: "
-                                + ", ".join(sorted(PATTERNS)))
-        if not isinstance(name, str) or name not in PATTERNS:
-            raise ScenarioError(f"{where}.name", f"unknown pattern {name!r}"
-                                f"{did_you_mean(name, PATTERNS)} (known: "
-                                f"{', '.join(sorted(PATTERNS))})")
-        cls = PATTERNS[name]
-        try:
-            params = cls.Params.model_validate(raw)
-        except ValidationError as e:
-            _raise(e, cls.Params, where)
-        try:
-            cls.check(params, sc)
-        except ScenarioError as e:
-            raise ScenarioError(f"{where}.{e.field}" if e.field else where, e.message) from None
-        if label is None:
-            label = cls.default_label(params)
-        label = str(label)
-        if label in labels:
-            raise ScenarioError(f"{where}.label", f"{label!r} names two entries; give each "
-                                "a distinct label")
-        labels.add(label)
-        specs.append(PatternSpec(name, label, params))
-    return tuple(specs)
-
-
-def load(raw: dict | Scenario, *, base_dir: Path | None = None) -> Scenario:
-    """Validate a scenario given as a dict (the YAML structure). Raises :class:`ScenarioError`."""
-    if isinstance(raw, Scenario):
-        return raw
-    if not isinstance(raw, dict):
-        raise ScenarioError("", f"a scenario is a mapping of keys to values, got "
-                            f"{type(raw).__name__}")
-    try:
-        sc = Scenario.model_validate(raw, context={"base_dir": base_dir})
-    except ValidationError as e:
-        _raise(e, Scenario)
-    sc._variants = _pattern_specs(sc)
-    return sc
-
-
 def read_yaml(path: str | Path) -> dict:
     p = Path(path)
     if not p.exists():
@@ -448,15 +346,6 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(raw, dict):
         raise ScenarioError(str(path), "must hold a mapping (key: value lines) at the top")
     return raw
-
-
-def load_file(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-              seed: int | None = None) -> Scenario:
-    """Read, override (``path.to.key=value``) and validate a YAML scenario file."""
-    raw = apply_overrides(read_yaml(path), overrides)
-    if seed is not None:
-        raw["seed"] = seed
-    return load(raw, base_dir=Path(path).resolve().parent)
 
 
 def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:

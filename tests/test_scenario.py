@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from simcomm.dists import Constant, Exponential
-from simcomm.scenario import ScenarioError, apply_overrides, load, load_file, read_yaml
+from simcomm.loader import load, load_file
+from simcomm.scenario import ScenarioError, apply_overrides, read_yaml
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "api-under-load.yaml"
 

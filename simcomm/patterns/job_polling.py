@@ -26,9 +26,9 @@ from pydantic import Field
 
 from ..components.workload import drive_requests
 from ..dists import Exponential
+from ..fields import DurationDist, NonNegDuration, PosDuration, ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from ..rng import Buffered
-from ..scenario import DurationDist, NonNegDuration, PosDuration, ScenarioError
 from .base import Pattern, PatternParams, register
 from .steps import work_and_send
 

@@ -26,7 +26,7 @@ import math
 from pydantic import Field
 
 from ..components.updates import Mailbox
-from ..scenario import NonNegDuration, NonNegSize, PosDuration
+from ..fields import NonNegDuration, NonNegSize, PosDuration
 from .base import PatternParams, register
 from .notification import UpdatePattern
 

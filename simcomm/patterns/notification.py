@@ -21,8 +21,8 @@ issued = delivered + lost + still on their way at the end.
 from __future__ import annotations
 
 from ..components.updates import Update
+from ..fields import ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
-from ..scenario import ScenarioError
 from .base import Pattern
 from .steps import trip_parts, work_and_send
 

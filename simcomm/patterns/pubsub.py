@@ -42,9 +42,9 @@ from typing import Literal
 from pydantic import Field
 
 from ..components.broker import Broker
+from ..fields import NonNegDuration, PosDuration, ScenarioError
 from ..metrics.definitions import Kind, Tag
 from ..rng import Buffered
-from ..scenario import NonNegDuration, PosDuration, ScenarioError
 from .base import PatternParams, register
 from .notification import (
     NPARTS,

@@ -28,8 +28,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..fields import ScenarioError
 from ..metrics.definitions import Kind, Tag
-from ..scenario import ScenarioError
 from .base import PatternParams, register
 from .notification import (
     UpdatePattern,

@@ -40,8 +40,8 @@ from typing import Literal
 from pydantic import Field
 
 from ..components.workload import drive_requests
+from ..fields import NonNegDuration, NonNegSize, PosDuration, ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
-from ..scenario import NonNegDuration, NonNegSize, PosDuration, ScenarioError
 from .base import Pattern, PatternParams, register
 
 __all__ = ["RequestResponse"]

@@ -22,8 +22,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..components.updates import Mailbox
+from ..fields import NonNegDuration, PosDuration, ScenarioError
 from ..rng import Buffered
-from ..scenario import NonNegDuration, PosDuration, ScenarioError
 from .base import PatternParams, register
 from .notification import UpdatePattern
 

@@ -40,8 +40,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..fields import NonNegDuration, NonNegSize, PosDuration
 from ..metrics.definitions import Kind, Tag
-from ..scenario import NonNegDuration, NonNegSize, PosDuration
 from .base import PatternParams, register
 from .notification import (
     NPARTS,

@@ -1,0 +1,81 @@
+"""Loading a scenario: validate the schema, then resolve its pattern entries.
+
+:mod:`simcomm.scenario` is the schema alone; the pattern registry is consulted here, so the
+schema and the patterns never import each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ._suggest import did_you_mean
+from .fields import ScenarioError
+from .patterns import PATTERNS
+from .scenario import PatternSpec, Scenario, _raise, apply_overrides, read_yaml
+
+__all__ = ["load", "load_file"]
+
+
+def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
+    entries = [("pattern", sc.pattern)] if sc.pattern is not None else [
+        (f"patterns.{i}", p) for i, p in enumerate(sc.patterns or [])]
+    specs = []
+    labels: set[str] = set()
+    for where, raw in entries:
+        if not isinstance(raw, dict):
+            raise ScenarioError(where, "must be a mapping with a name, e.g. "
+                                "{name: request_response}")
+        raw = dict(raw)
+        name = raw.pop("name", None)
+        label = raw.pop("label", None)
+        if name is None:
+            raise ScenarioError(f"{where}.name", "missing; known patterns: "
+                                + ", ".join(sorted(PATTERNS)))
+        if not isinstance(name, str) or name not in PATTERNS:
+            raise ScenarioError(f"{where}.name", f"unknown pattern {name!r}"
+                                f"{did_you_mean(name, PATTERNS)} (known: "
+                                f"{', '.join(sorted(PATTERNS))})")
+        cls = PATTERNS[name]
+        try:
+            params = cls.Params.model_validate(raw)
+        except ValidationError as e:
+            _raise(e, cls.Params, where)
+        try:
+            cls.check(params, sc)
+        except ScenarioError as e:
+            raise ScenarioError(f"{where}.{e.field}" if e.field else where, e.message) from None
+        if label is None:
+            label = cls.default_label(params)
+        label = str(label)
+        if label in labels:
+            raise ScenarioError(f"{where}.label", f"{label!r} names two entries; give each "
+                                "a distinct label")
+        labels.add(label)
+        specs.append(PatternSpec(name, label, params))
+    return tuple(specs)
+
+
+def load(raw: dict | Scenario, *, base_dir: Path | None = None) -> Scenario:
+    """Validate a scenario given as a dict (the YAML structure). Raises :class:`ScenarioError`."""
+    if isinstance(raw, Scenario):
+        return raw
+    if not isinstance(raw, dict):
+        raise ScenarioError("", f"a scenario is a mapping of keys to values, got "
+                            f"{type(raw).__name__}")
+    try:
+        sc = Scenario.model_validate(raw, context={"base_dir": base_dir})
+    except ValidationError as e:
+        _raise(e, Scenario)
+    sc._variants = _pattern_specs(sc)
+    return sc
+
+
+def load_file(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+              seed: int | None = None) -> Scenario:
+    """Read, override (``path.to.key=value``) and validate a YAML scenario file."""
+    raw = apply_overrides(read_yaml(path), overrides)
+    if seed is not None:
+        raw["seed"] = seed
+    return load(raw, base_dir=Path(path).resolve().parent)
