@@ -16,7 +16,7 @@ import pytest
 
 import simcomm
 import simcomm.plots
-from simcomm.scenario import ScenarioError
+from simcomm import ScenarioError
 from tests.helpers import PARTS, override
 
 matplotlib.use("Agg")
