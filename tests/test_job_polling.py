@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
 import simcomm
 from simcomm.metrics.definitions import PART_NAMES
@@ -89,21 +90,30 @@ def expected_wait(mu: float, T: float, d: float) -> float:
 def test_notice_time_matches_the_polling_closed_form():
     """Mean time to notice = E[wait for the next poll] + s + d (replications, 0.999 t-CI)."""
     mu, T, d, s = 10.0, 1.0, 0.010, 0.005
+    rate, duration, warmup, R = 2.0, 620.0, 20.0, 20
     sc = scenario({"interval": f"{T}s", "job_duration": {"dist": "exponential", "mean": f"{mu}s"}},
-                  duration=620.0, warmup=20.0, detail="summary",
+                  duration=duration, warmup=warmup, detail="summary",
                   clients={"count": 10},
-                  workload={"requests": {"rate": "2/s"}, "response_size": "1KiB",
+                  workload={"requests": {"rate": f"{rate}/s"}, "response_size": "1KiB",
                             "encoding": "none"})
-    theory = expected_wait(mu, T, d) + s + d
-    runs = replicate(sc, 20, seed=2024)
+    theory = expected_wait(mu, T, d) + s + d  # 0.509 + 0.005 + 0.010 = 0.524 s
+    runs = replicate(sc, R, seed=2024)
     est, half = mean_ci([r["notice_mean"] for r in runs], confidence=0.999)
-    # per job the wait is ~uniform on (0, T): variance T²/12; 1 200 jobs per replication and 20
-    # replications plan a half width of 3.88·sqrt(1/12/24000) = 0.72 % of the theory; 2 % is
-    # that with margin for the t factor and the job-duration spread of the number of jobs
-    assert half < 0.02 * theory, "run too short to test anything"
+    # Planned half width: a job completes at a ~uniform point of a polling interval, so its
+    # wait has variance T²/12 (s and d are constant); 2/s × 600 s = 1 200 jobs per replication,
+    # 20 replications: t_{19, 0.9995} · sqrt(T²/12 / 24 000) = 3.88 × 1.86 ms = 7.2 ms, which
+    # is 1.38 % of the theory's 0.524 s (not of T). The interval must be at most 1.4 × that
+    # (1.93 %): room for the spread of s over 20 replications and the ~20 jobs per replication
+    # still running at the end.
+    jobs = rate * (duration - warmup) * R
+    planned = student_t.ppf(0.9995, R - 1) * math.sqrt(T**2 / 12 / jobs)
+    assert planned / theory == pytest.approx(0.0138, abs=0.0001)
+    assert half < 1.4 * planned, "run too short to test anything"
     assert abs(est - theory) <= half
     # polls per job: the first poll comes T after the handle, one more per T until it finds it
     polls = (mu + expected_wait(mu, T, d) - 2 * d) / T
     est, half = mean_ci([r["polls_per_delivery"] for r in runs], confidence=0.999)
+    # planned: a job's poll count varies with its duration, sd ≈ sqrt(mu²/T² + 1/12) = 10.0,
+    # so 3.88 × 10.0 / sqrt(24 000) = 0.25 polls, 2.4 % of the theory's 10.49
     assert half < 0.03 * polls
     assert abs(est - polls) <= half

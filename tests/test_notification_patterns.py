@@ -162,15 +162,23 @@ def test_parked_poll_is_answered_when_the_update_arrives():
 
 def test_parked_poll_latency_adds_serialisation_and_encoding():
     """With headers, bandwidth and json the answer costs d + encode + 8(H+B)/C + parse."""
+    parse_per_kib, serialise_per_kib = 10e-6, 6e-6  # json's costs, set below
     r = simcomm.run(scenario("long_polling", {"timeout": "30s"},
                              network={"latency": "10ms", "bandwidth": "1Mbps"},
                              headers={"request": 100, "response": 200},
+                             encodings={"json": {"size_factor": 1.0,
+                                                 "parse_per_kib": parse_per_kib,
+                                                 "serialise_per_kib": serialise_per_kib}},
                              workload={"updates": {"rate": "1/s", "arrival": "periodic",
                                                    "size": "1000B"}, "encoding": "json"}))
     d = r.frames["deliveries"].sort_values("t_start").iloc[1:]
-    codec = 1000 * (6e-6 + 10e-6) / 1024
-    assert np.allclose(d.latency, 0.010 + 8 * 1200 / 1e6 + codec, rtol=0, atol=1e-12)
-    assert np.allclose(d.parse_s, codec) and np.allclose(d.transmission_s, 8 * 1200 / 1e6)
+    # the server serialises and the client parses 1000 B (size factor 1):
+    # 1000 B × (6 + 10) µs/KiB = 15.625 µs
+    codec = 1000 * (serialise_per_kib + parse_per_kib) / 1024
+    # the answer: 200 B of response headers + 1000 B of payload at 1 Mbps = 9.6 ms
+    tx = 8 * (200 + 1000) / 1e6
+    assert np.allclose(d.latency, 0.010 + tx + codec, rtol=0, atol=1e-12)
+    assert np.allclose(d.parse_s, codec) and np.allclose(d.transmission_s, tx)
 
 
 def test_long_poll_times_out_empty_and_reissues_at_once():
@@ -347,11 +355,29 @@ def test_push_with_prefetch_applies_backpressure_and_acks(prefetch):
 
 
 def test_push_prefetch_survives_a_reconnection():
-    """With prefetch = buffer + 1 a slow client that goes offline and back still loses nothing
-    to its buffer (only to the connection drop)."""
+    """With prefetch = buffer + 1 a slow client that goes offline and comes back gets a new
+    connection, and pushes resume on it at the client's full rate, its buffer never
+    overflowing."""
     sc = slow_client(prefetch=3)
     sc["clients"].update(session="3s", gap="2s")
-    s = simcomm.run(sc).summary
+    r = simcomm.run(sc)
+    s, d = r.summary, r.frames["deliveries"]
+    windows = offline_windows(3.0, 2.0, 20.0)  # away [3, 5), [8, 10), [13, 15), [18, 20)
+    back = [b for _, b in windows if b < 20.0]  # it comes back at 5, 10 and 15 s
+    # one new connection per return; the connection is held only while online: 4 × 3 s
+    assert s["connections_opened"] == len(back) == 3
+    assert s["held_connection_s"] == pytest.approx(4 * 3.0)
+    # Pushes resume on the new connection: the server's prefetch count of the dropped
+    # connection is forgotten, so it sends the backlog (updates pile up at 5/s > 2/s) at
+    # once; the first arrives after d = 10 ms and is processed 1/capacity = 500 ms later, and
+    # the client stays busy: deliveries end at b + 0.51 + 0.5k, k = 0 … 4, within the 3 s
+    # session
+    for b in back:
+        ends = np.sort(d.t_end[(d.t_end >= b) & (d.t_end < b + 3.0)].to_numpy())
+        assert np.allclose(ends, b + 0.51 + 0.5 * np.arange(5), rtol=0, atol=1e-9), (b, ends)
+    # nothing is lost to the client's buffer (at most prefetch - 1 = 2 wait in it): any loss
+    # is an update in flight when the connection dropped
+    assert s["client_buffer_peak"] <= 2
     assert s["lost"] == s["lost_offline"]
 
 

@@ -44,16 +44,24 @@ def test_one_request_costs_one_rtt_plus_service():
 
 def test_the_five_steps_add_up_with_encoding_and_bandwidth():
     """Serialise, send, parse, serve, serialise, send back, parse: each step lands in its part."""
+    # an encoding stated here (not the library's json): 1.5 B on the wire per byte of data,
+    # 10 µs to parse and 6 µs to serialise per KiB of wire bytes
+    factor, parse_per_kib, serialise_per_kib = 1.5, 10e-6, 6e-6
     sc = scenario(network={"latency": "10ms", "bandwidth": "1Mbps"},
                   headers={"request": 100, "response": 200},
+                  encodings={"test": {"size_factor": factor, "parse_per_kib": parse_per_kib,
+                                      "serialise_per_kib": serialise_per_kib}},
                   workload={"requests": {"rate": "1/s", "arrival": "periodic"},
                             "request_size": "1KiB", "response_size": "4KiB",
-                            "encoding": "json"})
+                            "encoding": "test"})
     d = deliveries(sc)
-    req_wire, resp_wire = 1024, 4096
-    parse = (req_wire * 6e-6 + req_wire * 10e-6 + resp_wire * 6e-6 + resp_wire * 10e-6) / 1024
+    req_wire, resp_wire = 1024 * factor, 4096 * factor  # 1536 B and 6144 B on the wire
+    # client serialises + server parses the request; server serialises + client parses the
+    # response: (1536 + 6144) B × (6 + 10) µs/KiB = 7.5 KiB × 16 µs = 120 µs
+    parse = (req_wire + resp_wire) * (serialise_per_kib + parse_per_kib) / 1024
+    # 8 (100 + 1536) / 1 Mbps + 8 (200 + 6144) / 1 Mbps = 13.088 ms + 50.752 ms
     tx = 8 * (100 + req_wire) / 1e6 + 8 * (200 + resp_wire) / 1e6
-    expected = 0.020 + 0.050 + parse + tx
+    expected = 0.020 + 0.050 + parse + tx  # 2d + service + codec + serialisation
     assert np.allclose(d.latency, expected, atol=1e-12)
     assert np.allclose(d.parse_s, parse) and np.allclose(d.transmission_s, tx)
     assert np.allclose(d[PARTS].sum(axis=1), d.latency, atol=1e-12)
@@ -339,11 +347,17 @@ def test_unstable_load_warns_but_runs():
 
 def test_no_delivery_gives_nan_latency_and_zero_counts():
     """A run with nothing delivered reports NaN latency and ratios, zero counts."""
-    r = simcomm.run(scenario(duration=0.5, workload={"requests": {"rate": "0.1/s",
-                                                                   "arrival": "periodic"},
-                                                      "encoding": "none"}))
+    # No request can complete: the fastest exchange is 2d = 2 × 10 ms = 20 ms (service 0,
+    # unlimited link, no encoding) and the run lasts 15 ms. A request is due every 1 ms from a
+    # phase in [0, 1 ms), so exactly 15 are issued, whatever the phase.
+    r = simcomm.run(scenario(duration=0.015, server={"workers": 1, "service_time": 0},
+                             workload={"requests": {"rate": "1000/s", "arrival": "periodic"},
+                                       "encoding": "none"}))
     s = r.summary
-    if s["delivered"] == 0:
-        assert math.isnan(s["latency_p99"]) and math.isnan(s["messages_per_delivery"])
-        assert s["lost"] == 0 and s["duplicates"] == 0
+    assert s["issued"] == 15 and s["delivered"] == 0
+    assert s["messages"] > 0  # messages went out: the ratios are x/0, not 0/0
+    for ratio in ("latency_mean", "latency_p99", "latency_max", "messages_per_delivery",
+                  "bytes_per_delivery"):
+        assert math.isnan(s[ratio]), ratio
+    assert s["throughput"] == 0 and s["lost"] == 0 and s["duplicates"] == 0
     assert set(simcomm.METRIC_NAMES) <= set(s)

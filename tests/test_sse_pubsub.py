@@ -360,15 +360,24 @@ def test_pubsub_delay_is_two_hops_service_per_copy_and_serialisation(encoding):
     """With one subscriber (no fan-out queueing) a copy's delay is 2d + service + per_copy +
     8(H_request + B)/C on the publish link + 8(H_update + B)/C on the client link (+ the
     broker's parse and serialisation and the client's parse under json)."""
-    sc = scenario("pubsub", network={"latency": D, "bandwidth": "1Mbps"},
+    per_copy = 40e-6  # broker worker seconds per copy, set below
+    parse_per_kib, serialise_per_kib = 10e-6, 6e-6  # json's costs, set below
+    sc = scenario("pubsub", {"per_copy": per_copy},
+                  network={"latency": D, "bandwidth": "1Mbps"},
                   headers={"request": 100, "response": 50, "update": 8, "ack": 4},
+                  encodings={"json": {"size_factor": 1.0, "parse_per_kib": parse_per_kib,
+                                      "serialise_per_kib": serialise_per_kib}},
                   workload={"updates": {"rate": "1/s", "arrival": "periodic",
                                         "size": "1000B"}, "encoding": encoding})
     r = simcomm.run(sc)
     d, m = r.frames["deliveries"], r.frames["messages"]
-    per_copy = 20e-6  # the default
+    # publish link: 8 (100 + 1000) / 1 Mbps = 8.8 ms; client link: 8 (8 + 1000) / 1 Mbps =
+    # 8.064 ms (size factor 1: 1000 B of payload on the wire either way)
     tx = 8 * (100 + 1000) / 1e6 + 8 * (8 + 1000) / 1e6
-    codec = 1000 * (10e-6 + 6e-6 + 10e-6) / 1024 if encoding == "json" else 0.0
+    # json: the broker parses the publish, serialises the copy, the client parses it:
+    # 1000 B × (10 + 6 + 10) µs/KiB = 25.39 µs
+    codec = (1000 * (parse_per_kib + serialise_per_kib + parse_per_kib) / 1024
+             if encoding == "json" else 0.0)
     assert len(d) == 20
     assert np.allclose(d.latency, 2 * D + SERVICE + per_copy + tx + codec, rtol=0, atol=1e-12)
     assert np.allclose(d.service_s, SERVICE) and np.allclose(d.propagation_s, 2 * D)
@@ -458,16 +467,36 @@ def test_pubsub_copies_expired_while_offline_count_as_lost_offline():
     assert s["lost_offline"] == s["lost"]
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "simulator bug: when the ack timer fires (c + 300 ms) the broker's retry is dropped by "
+    "retention (age 300 ms > 250 ms) and the message is counted lost; the first copy then "
+    "reaches the online subscriber (c + 400 ms) and pubsub._received discards it as 'a late "
+    "copy of a message already given up on', so 0 of 10 copies are delivered and lost = 10, "
+    "though `lost` is defined as items that never reached their consumer"))
 def test_pubsub_copy_arriving_after_its_redelivered_twin_expired():
-    """A copy still travelling when the broker, having sent it again, drops the second one by
-    retention is either delivered or lost, never both, and the run completes."""
+    """A copy still travelling when the broker's retry of it is dropped by retention reaches
+    its online subscriber and is delivered, not lost."""
+    d = 0.200
     sc = scenario("pubsub", {"delivery": "at_least_once", "ack_timeout": "100ms",
-                             "retention": "250ms"},
-                  network={"latency": "200ms", "bandwidth": "unlimited"},
+                             "retention": "250ms", "per_copy": 0},
+                  network={"latency": d, "bandwidth": "unlimited"},
                   server={"workers": 1, "service_time": 0}, duration=10.0)
-    s = simcomm.run(sc).summary
-    assert s["delivered"] + s["lost"] <= s["issued"]
-    assert s["delivered"] + s["lost"] >= s["issued"] - 1
+    r = simcomm.run(sc)
+    m, s = r.frames["messages"], r.summary
+    # Timeline of an update created at c (no service, no per-copy work, no bytes cost): the
+    # publish reaches the broker at c + d = c + 200 ms, which sends the copy at once; it
+    # reaches the subscriber at c + 2d = c + 400 ms. The ack timer fires at c + 300 ms, before
+    # any ack could come back (c + 600 ms): the broker's retry is then 300 ms old, beyond the
+    # 250 ms retention, so it is dropped. The copy already on its way still arrives, to an
+    # online client with an unbounded buffer: every copy that arrives before the end is
+    # delivered, and none is lost.
+    publishes = of_kind(m, "update")
+    publishes = publishes[publishes.direction == "up"]
+    assert len(publishes) == s["issued"] == 10  # 1/s for 10 s, one subscriber
+    arrived = int((publishes.t_send + 2 * d < 10.0).sum())
+    assert arrived >= 9
+    assert s["delivered"] == arrived
+    assert s["lost"] == 0
 
 
 # -- pubsub: consumers ---------------------------------------------------------------------------
@@ -510,7 +539,9 @@ def test_pubsub_pull_fetch_takes_what_is_queued_at_most_max_batch():
 def test_pubsub_parked_fetch_is_answered_when_a_message_is_queued():
     """A fetch parked at the broker is answered the moment a copy is queued: delay 2d + s +
     per_copy; the first fetch (at a phase in [0, max_wait)) takes everything queued before."""
-    r = simcomm.run(scenario("pubsub", {"consumer": "pull", "max_wait": "30s"}))
+    per_copy = 40e-6  # broker worker seconds per copy, set below
+    r = simcomm.run(scenario("pubsub", {"consumer": "pull", "max_wait": "30s",
+                                        "per_copy": per_copy}))
     d, m, s = r.frames["deliveries"], r.frames["messages"], r.summary
     first = of_kind(m, "response").sort_values("t_send").iloc[0]
     backlog = d[d.pending_s > 0]
@@ -518,7 +549,9 @@ def test_pubsub_parked_fetch_is_answered_when_a_message_is_queued():
     assert np.allclose(backlog.t_end, first.t_arrive, rtol=0, atol=1e-12)
     parked = d[d.pending_s == 0]
     assert len(parked) >= 10
-    assert np.allclose(parked.latency, 2 * D + SERVICE + 20e-6, rtol=0, atol=1e-12)
+    # publish hop d, broker service, one copy's per_copy, answer hop d (no bytes cost: no
+    # headers, unlimited link, encoding none): 10 + 50 + 0.04 + 10 ms = 70.04 ms
+    assert np.allclose(parked.latency, 2 * D + SERVICE + per_copy, rtol=0, atol=1e-12)
     assert s["empty_responses"] == 0 and s["issued"] - s["delivered"] in (0, 1)
 
 

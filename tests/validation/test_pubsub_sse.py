@@ -41,13 +41,17 @@ def column(summaries, key: str) -> list[float]:
 PS_LAT, PS_SVC, PS_SIZE = 0.005, 0.001, 1000
 """One-way latency (s), broker service time per publish (s), payload bytes."""
 PS_PER_COPY = 20e-6
-"""Broker worker seconds per copy (the default)."""
-JSON_PARSE, JSON_SERIALISE = 10e-6 / 1024, 6e-6 / 1024
-"""json codec seconds per byte (simcomm.components.codec)."""
+"""Broker worker seconds per copy (set in every pattern entry of pubsub_scenario)."""
+JSON_PARSE_PER_KIB, JSON_SERIALISE_PER_KIB = 10e-6, 6e-6
+"""json codec seconds per KiB, parse and serialise (set under ``encodings.json`` of
+pubsub_scenario, size factor 1)."""
+JSON_PARSE, JSON_SERIALISE = JSON_PARSE_PER_KIB / 1024, JSON_SERIALISE_PER_KIB / 1024
+"""The same per byte."""
 PS_DELAY = (2 * PS_LAT + PS_SVC + PS_PER_COPY
             + PS_SIZE * (JSON_PARSE + JSON_SERIALISE + JSON_PARSE))
 """2d + s + per_copy + serialisation: the broker parses the publish and serialises each copy,
-the subscriber parses it; 11.045 ms."""
+the subscriber parses it: 10 ms + 1 ms + 0.02 ms + 1000 B × (10 + 6 + 10) µs/KiB (0.0254 ms)
+= 11.045 ms."""
 
 
 def pubsub_scenario(pattern: dict, *, rate: float, window: float, warmup: float,
@@ -64,10 +68,12 @@ def pubsub_scenario(pattern: dict, *, rate: float, window: float, warmup: float,
         "headers": NO_HEADERS,
         "server": {"workers": 64, "service_time": PS_SVC},
         "clients": {"count": clients},
+        "encodings": {"json": {"size_factor": 1.0, "parse_per_kib": JSON_PARSE_PER_KIB,
+                               "serialise_per_kib": JSON_SERIALISE_PER_KIB}},
         "workload": {"updates": {"rate": f"{rate}/s", "arrival": "poisson",
                                  "size": f"{PS_SIZE}B", **(updates or {"scope": "global"})},
                      "encoding": "json"},
-        "pattern": {"name": "pubsub", **pattern},
+        "pattern": {"name": "pubsub", "per_copy": PS_PER_COPY, **pattern},
     }
 
 
