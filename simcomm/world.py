@@ -27,7 +27,9 @@ from collections.abc import Callable
 import simpy
 
 from .components.client import Client, Inbox, presence
+from .components.connection import Connection
 from .components.link import Link
+from .components.path import Path
 from .components.server import Server
 from .components.updates import update_source
 from .metrics.recorder import FullRecorder, Recorder
@@ -55,6 +57,9 @@ class World:
             queue_limit=sc.server.queue_limit,
             recorder=rec,
         )
+        self.path = Path(env, self.server, rec, streams)
+        """Carries every message between the clients and the server (see
+        :mod:`simcomm.components.path`)."""
         n = sc.clients.count
         link = self.new_link
         if sc.network.topology == "shared":
@@ -62,7 +67,8 @@ class World:
             links = [shared] * n
         else:
             links = [link(f"link.{i}") for i in range(n)]
-        self.clients = [Client(env, i, links[i], 1, rec) for i in range(n)]
+        self.clients = [Client(env, i, self.path.connect(links[i], f"conn.{i}"), 1)
+                        for i in range(n)]
         cc = sc.clients
         if cc.session is not None:
             for c in self.clients:
@@ -86,8 +92,12 @@ class World:
     def new_link(self, name: str) -> Link:
         """A link with the scenario's network parameters and streams named after *name*."""
         net = self.scenario.network
-        return Link(self.env, name, bandwidth=net.bandwidth, latency_dist=net.latency,
-                    loss=net.loss, rto=net.rto, streams=self.streams, recorder=self.recorder)
+        return Link(name, bandwidth=net.bandwidth, latency_dist=net.latency, loss=net.loss,
+                    rto=net.rto, streams=self.streams)
+
+    def new_connection(self, name: str) -> Connection:
+        """A connection of the path over a new link of its own (e.g. a publisher's)."""
+        return self.path.connect(self.new_link(name), f"conn.{name}")
 
     def start_updates(self, emit: Callable[[int, float, float], None]) -> None:
         """Start one update source per topic; each update calls ``emit(topic, t, size)``."""

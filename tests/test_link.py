@@ -1,11 +1,15 @@
-"""Links: FIFO transmitters with serialisation, propagation and loss recovered by retransmission."""
+"""Links: FIFO transmitters with serialisation, propagation and loss recovered by
+retransmission (carried through a Connection, the only thing that sends on a link)."""
 
 import math
 
 import pytest
 import simpy
 
-from simcomm.components.link import DOWN, UP, Link, Pipe
+from types import SimpleNamespace
+
+from simcomm.components.connection import DOWN, UP, Connection
+from simcomm.components.link import Link, Pipe
 from simcomm.dists import Constant
 from simcomm.metrics.definitions import Kind, Tag
 from simcomm.metrics.recorder import FullRecorder
@@ -23,15 +27,17 @@ def rec(env):
 
 
 def _pipe(env, rec, *, bandwidth=1e6, latency=0.010, loss=0.0, draws=None, rto=0.2):
+    """A connection whose up direction is one pipe with these figures."""
     it = iter(draws or [])
-    return Pipe(env, UP, bandwidth, lambda: latency, loss,
-                (lambda: next(it)) if draws is not None else None, rto, rec)
+    pipe = Pipe(UP, bandwidth, lambda: latency, loss,
+                (lambda: next(it)) if draws is not None else None, rto)
+    return Connection(env, SimpleNamespace(up=pipe, down=None), rec, name="c")
 
 
-def _send(env, pipe, log, name, size, at=0.0, header=0):
+def _send(env, conn, log, name, size, at=0.0, header=0, direction=UP):
     def proc():
         yield env.timeout(at)
-        parts = pipe.send(size, header, Kind.REQUEST, Tag.USEFUL, 0)
+        parts = conn.send(direction, size, header, Kind.REQUEST, Tag.USEFUL, 0)
         if parts.__class__ is not tuple:
             parts = yield parts
         log.append((name, env.now, parts[:3]))
@@ -94,11 +100,12 @@ def test_unlimited_bandwidth_and_zero_latency_take_no_time(env, rec):
 
 def test_link_directions_are_independent(env, rec):
     """Traffic queued upstream does not delay the downstream direction."""
-    link = Link(env, "link", bandwidth=1e6, latency_dist=Constant(0.010), loss=0.0, rto=0.2,
-                streams=Streams(1), recorder=rec)
+    link = Link("link", bandwidth=1e6, latency_dist=Constant(0.010), loss=0.0, rto=0.2,
+                streams=Streams(1))
+    conn = Connection(env, link, rec, name="c")
     log = []
-    _send(env, link.up, log, "up1", 12500)      # 100 ms of serialisation
-    _send(env, link.down, log, "down", 1250)
+    _send(env, conn, log, "up1", 12500)      # 100 ms of serialisation
+    _send(env, conn, log, "down", 1250, direction=DOWN)
     env.run()
     assert dict((n, round(t, 12)) for n, t, _ in log) == {"up1": 0.110, "down": 0.020}
     assert list(rec.m_dir) == [UP, DOWN]

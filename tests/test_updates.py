@@ -9,7 +9,6 @@ import simpy
 import simcomm
 from simcomm.components.client import Client, Inbox, presence
 from simcomm.components.updates import Mailbox, Update, update_source
-from simcomm.metrics.recorder import Recorder
 from simcomm.scenario import Updates
 from simcomm.world import World
 
@@ -296,7 +295,7 @@ def test_inbox_peak_ignores_the_warmup():
 def test_presence_alternates_session_and_gap():
     """A client is online for session, offline for gap, and so on; listeners see each switch."""
     env = simpy.Environment()
-    client = Client(env, 0, link=None, limit=1, recorder=Recorder(env, 0.0, 20.0))
+    client = Client(env, 0, connection=None, limit=1)
     switches = []
     client.on_presence(lambda c, online: switches.append((env.now, online, c.online)))
     env.process(presence(env, client, lambda: 3.0, lambda: 2.0))
@@ -309,7 +308,7 @@ def test_presence_alternates_session_and_gap():
 def test_set_online_calls_listeners_only_on_change():
     """Setting the state a client is already in notifies nobody."""
     env = simpy.Environment()
-    client = Client(env, 0, link=None, limit=1, recorder=Recorder(env, 0.0, 1.0))
+    client = Client(env, 0, connection=None, limit=1)
     calls = []
     client.on_presence(lambda c, online: calls.append(online))
     client.set_online(True)

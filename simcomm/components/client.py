@@ -1,15 +1,12 @@
-"""Clients and their connections.
+"""Clients: who runs requests, when they are online, and their inbound buffer.
 
 A :class:`Client` runs *jobs* (generator functions supplied by a pattern) with at most
 ``limit`` of them in progress; further jobs wait in FIFO order, so a sync client (``limit=1``)
 that is still busy when its next open-loop request is due makes that request wait, and the
 wait counts in its latency (it is measured from the intended send time).
 
-A :class:`Connection` is a transport connection a client holds. Connections are established
-before the run (keep-alive): that costs nothing and is not counted in ``connections_opened``.
-A connection drops when its client goes offline (or, for SSE, when the server restarts) and a
-new one is opened when it comes back; set-up costs (handshakes) come with later work. It tracks
-how many exchanges are outstanding on it, which gives the held and idle connection-seconds.
+Each client holds one :class:`~simcomm.components.connection.Connection` to the server
+(``client.connection``), made by the world's :class:`~simcomm.components.path.Path`.
 """
 
 from __future__ import annotations
@@ -18,51 +15,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Generator
 
-__all__ = ["Client", "Connection", "Inbox", "presence"]
-
-
-class Connection:
-    """A transport connection a client holds: open or closed, and how many exchanges are
-    outstanding on it (which gives the held and idle connection-seconds)."""
-
-    __slots__ = ("_active", "_held", "_rec", "is_open", "outstanding")
-
-    def __init__(self, recorder) -> None:
-        self._rec = recorder
-        self._held = recorder.conn_held
-        self._active = recorder.conn_active
-        self.outstanding = 0
-        self.is_open = True
-        self._held.add(1)  # established before the run: not counted in connections_opened
-
-    def begin(self) -> None:
-        """An exchange starts using the connection."""
-        if self.outstanding == 0 and self.is_open:
-            self._active.add(1)
-        self.outstanding += 1
-
-    def end(self) -> None:
-        self.outstanding -= 1
-        if self.outstanding == 0 and self.is_open:
-            self._active.add(-1)
-
-    def close(self) -> None:
-        """The connection drops (the client went offline, the server restarted)."""
-        if self.is_open:
-            self.is_open = False
-            self._held.add(-1)
-            if self.outstanding:
-                self._active.add(-1)
-
-    def reopen(self) -> None:
-        """A new connection replaces the dropped one (counted in ``connections_opened``)."""
-        if not self.is_open:
-            self.is_open = True
-            self._held.add(1)
-            if self.outstanding:
-                self._active.add(1)
-            if self._rec.env.now >= self._rec.warmup:
-                self._rec.connections_opened += 1
+__all__ = ["Client", "Inbox", "presence"]
 
 
 Job = Callable[["Client", float], Generator]
@@ -70,18 +23,17 @@ Job = Callable[["Client", float], Generator]
 
 class Client:
     __slots__ = ("_listeners", "_waiting", "connection", "env", "inbox", "index", "limit",
-                 "link", "online", "running")
+                 "online", "running")
 
-    def __init__(self, env, index: int, link, limit: float, recorder) -> None:
+    def __init__(self, env, index: int, connection, limit: float) -> None:
         self.env = env
         self.index = index
-        self.link = link
-        """The :class:`~simcomm.components.link.Link` this client reaches the server through."""
+        self.connection = connection
+        """The :class:`~simcomm.components.connection.Connection` to the server."""
         self.limit = limit
         """Most jobs in progress at once (1 for a sync client, ``inf`` for unlimited)."""
         self.running = 0
         self._waiting: deque = deque()
-        self.connection = Connection(recorder)
         self.online = True
         """False during an offline gap (see :func:`presence`)."""
         self._listeners: list[Callable[[Client, bool], None]] = []

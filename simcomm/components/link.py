@@ -10,7 +10,9 @@ server, ``down``: towards the client). A pipe is a FIFO transmitter:
 
 Because serialisation is deterministic, the transmitter is just the time at which it next falls
 free (``free_at``): no SimPy resource and no process per message. A random propagation delay
-can let a later message overtake an earlier one; simcomm does not reorder them back.
+could let a later message overtake an earlier one; messages travel on a
+:class:`~simcomm.components.connection.Connection`, which keeps each connection's messages in
+the order they were sent (different connections sharing a link may overtake each other).
 
 **Loss.** Each copy is lost with probability ``loss``. The sender notices after the
 retransmission timeout ``rto`` (default 200 ms, TCP's minimum RTO, RFC 6298), counted from the end
@@ -21,9 +23,8 @@ as delay and as extra messages and bytes (tagged ``retry``), never as silently m
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 
-from ..metrics.definitions import Tag
 from ..rng import Buffered
 
 __all__ = ["Link", "Pipe"]
@@ -32,81 +33,30 @@ UP, DOWN = 0, 1
 
 
 class Pipe:
-    """One direction of a link."""
+    """One direction of a link: its transmitter and what a message meets on it.
 
-    __slots__ = ("_bit_time", "_latency", "_loss", "_lossdraw", "_rec", "direction", "env",
-                 "free_at", "rto")
+    A :class:`~simcomm.components.connection.Connection` uses it to carry a message: it
+    reserves the transmitter (``free_at``), serialises (``bit_time`` per byte), draws the
+    propagation latency (:attr:`latency`) and whether a copy is lost (:meth:`lost`)."""
 
-    def __init__(self, env, direction: int, bandwidth: float, latency: Callable[[], float],
-                 loss: float, loss_draw: Callable[[], float] | None, rto: float, recorder) -> None:
-        self.env = env
+    __slots__ = ("_lossdraw", "bit_time", "direction", "free_at", "latency", "loss", "rto")
+
+    def __init__(self, direction: int, bandwidth: float, latency: Callable[[], float],
+                 loss: float, loss_draw: Callable[[], float] | None, rto: float) -> None:
         self.direction = direction
-        self._bit_time = 0.0 if math.isinf(bandwidth) else 8.0 / bandwidth
-        self._latency = latency
-        self._loss = loss
+        self.bit_time = 0.0 if math.isinf(bandwidth) else 8.0 / bandwidth
+        """Seconds of serialisation per byte."""
+        self.latency = latency
+        """Zero-argument callable drawing one propagation latency (seconds)."""
+        self.loss = loss
         self._lossdraw = loss_draw
         self.rto = rto
-        self._rec = recorder
         self.free_at = 0.0
         """Simulated time at which the transmitter finishes everything queued so far."""
 
-    def send(self, size: int, header: int, kind: int, tag: int, flow: int):
-        """Hand one message to the transmitter.
-
-        Returns ``(transmission, propagation, retransmission, row)`` — *row* being the recorder
-        row of the first copy — either directly, when the message arrives at once (no queue, no
-        serialisation, no latency: no event is scheduled), or as the value of an event to
-        ``yield``. Callers write::
-
-            r = pipe.send(...)
-            if r.__class__ is not tuple:
-                r = yield r
-
-        Without loss the event is a single timeout (no process per message)."""
-        if self._loss:
-            return self.env.process(self._lossy(size, header, kind, tag, flow))
-        env = self.env
-        now = env._now
-        start = self.free_at if self.free_at > now else now
-        tx_end = start + size * self._bit_time
-        self.free_at = tx_end
-        prop = self._latency()
-        row = self._rec.message(now, kind, tag, size, header, flow, self.direction,
-                                tx_end + prop)
-        delay = tx_end + prop - now
-        if delay <= 0.0:
-            return (0.0, 0.0, 0.0, row)
-        return env.timeout(delay, (tx_end - now, prop, 0.0, row))
-
-    def _lossy(self, size: int, header: int, kind: int, tag: int, flow: int) -> Generator:
-        env = self.env
-        rec = self._rec
-        t_first = env.now
-        retrans = 0.0
-        row = -1
-        attempt_tag = tag
-        while True:
-            now = env.now
-            start = self.free_at if self.free_at > now else now
-            tx_end = start + size * self._bit_time
-            self.free_at = tx_end
-            if self._lossdraw() < self._loss:
-                r = rec.message(now, kind, attempt_tag, size, header, flow, self.direction,
-                                math.nan)
-                if row < 0:
-                    row = r
-                retrans += self.rto
-                attempt_tag = Tag.RETRY
-                yield env.timeout(tx_end + self.rto - now)
-                continue
-            prop = self._latency()
-            arrive = tx_end + prop
-            r = rec.message(now, kind, attempt_tag, size, header, flow, self.direction, arrive)
-            if row < 0:
-                row = r
-            yield env.timeout(arrive - now)
-            # transmission = everything that was neither propagation nor waiting for an RTO
-            return (env.now - t_first - prop - retrans, prop, retrans, row)
+    def lost(self) -> bool:
+        """Draw whether one copy is lost."""
+        return self._lossdraw() < self.loss
 
 
 class Link:
@@ -114,8 +64,8 @@ class Link:
 
     __slots__ = ("down", "name", "up")
 
-    def __init__(self, env, name: str, *, bandwidth: float, latency_dist, loss: float, rto: float,
-                 streams, recorder) -> None:
+    def __init__(self, name: str, *, bandwidth: float, latency_dist, loss: float, rto: float,
+                 streams) -> None:
         self.name = name
         pipes = []
         for direction, label in ((UP, "up"), (DOWN, "down")):
@@ -124,5 +74,5 @@ class Link:
             if loss:
                 g = streams.generator(f"{name}.{label}.loss")
                 loss_draw = Buffered(g, lambda gen, n: gen.random(n))
-            pipes.append(Pipe(env, direction, bandwidth, lat, loss, loss_draw, rto, recorder))
+            pipes.append(Pipe(direction, bandwidth, lat, loss, loss_draw, rto))
         self.up, self.down = pipes

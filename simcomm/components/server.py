@@ -14,6 +14,12 @@ With ``queue_limit`` set, a request that arrives when all workers are busy and `
 requests are already waiting is rejected at once; the caller answers it with an error and no
 worker time is spent.
 
+**Restarts.** :meth:`Server.restart` takes the server down for a downtime: every listener
+registered with :meth:`Server.on_restart` is told at once (the path drops every connection to
+the server, so state held per connection is gone), and requests that arrive while it is down
+are refused (:meth:`Server.admit` returns None, :attr:`Server.down` is True). Work already on a
+worker finishes; work the server gives itself (``bounded=False``) is not refused.
+
 Busy time is accounted when work starts, since its length is known then: the overlap of
 ``[start, start + busy)`` with the measurement window is added to ``server_busy_s``, so work
 still running at the end of the run counts up to the end.
@@ -21,6 +27,7 @@ still running at the end of the run counts up to the end.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 
 import simpy
@@ -40,12 +47,47 @@ class Server:
         self._rec = recorder
         self._w0 = recorder.warmup
         self._end = recorder.duration
+        self.down_until = -math.inf
+        """Requests arriving before this time are refused (the server is restarting)."""
+        self.restarts = 0
+        """Restarts so far."""
+        self.last_restart = math.nan
+        """Time of the latest restart (NaN: none yet)."""
+        self._on_restart: list[Callable[[], None]] = []
+
+    # -- restarts ------------------------------------------------------------------------------
+    def on_restart(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` at every restart, in the order listeners were registered."""
+        self._on_restart.append(listener)
+
+    @property
+    def down(self) -> bool:
+        """True while the server is down after a restart."""
+        return self.env._now < self.down_until
+
+    def restart(self, downtime: float = 0.0) -> None:
+        """Restart now: connections drop, and the server refuses requests for *downtime*."""
+        now = self.env.now
+        self.down_until = now + downtime
+        self.restarts += 1
+        self.last_restart = now
+        for listener in self._on_restart:
+            listener()
+
+    def restart_at(self, t: float, downtime: float = 0.0) -> None:
+        """Schedule a :meth:`restart` at simulated time *t*."""
+        def at() -> Generator:
+            yield self.env.timeout(t - self.env.now)
+            self.restart(downtime)
+        self.env.process(at())
 
     def admit(self, bounded: bool = True) -> simpy.resources.resource.Request | None:
-        """Ask for a worker: an event to yield, or None if the bounded queue is full.
-        *bounded* False bypasses the queue limit (work the server gives itself, such as
-        answering a request it already accepted, is never turned away)."""
+        """Ask for a worker: an event to yield, or None if the bounded queue is full or the
+        server is down after a restart. *bounded* False bypasses both (work the server gives
+        itself, such as answering a request it already accepted, is never turned away)."""
         pool = self.pool
+        if bounded and self.env._now < self.down_until:
+            return None
         if (bounded and self.queue_limit is not None and pool.count >= self.workers
                 and len(pool.queue) >= self.queue_limit):
             return None

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import NamedTuple
 
+from simpy.events import Event
+
 from ..rng import Buffered
 
 __all__ = ["Mailbox", "Update", "update_source"]
@@ -85,11 +87,18 @@ class Mailbox:
     def ready(self, min_bytes: int = 1) -> bool:
         return bool(self.items) and self.bytes >= min_bytes
 
+    def put_back(self, items: list[Update]) -> None:
+        """Return a snapshot that was not sent (the request was refused) to the front."""
+        if items:
+            self.items[:0] = items
+            self.bytes += sum(u.size for u in items)
+
     def wait(self, min_bytes: int = 1):
-        """An event that fires when at least *min_bytes* are pending (one waiter at a time)."""
+        """An event that fires when at least *min_bytes* are pending (one waiter at a time).
+        ``ev.cancel()`` forgets it (its timeout won)."""
         if self._waiter is not None:
             raise RuntimeError("a mailbox holds one parked waiter at a time")
-        ev = self._env.event()
+        ev = _Waiter(self._env, self)
         self._waiter = ev
         self._min_bytes = max(1, min_bytes)
         return ev
@@ -98,3 +107,14 @@ class Mailbox:
         """Forget the parked waiter *ev* (its timeout won)."""
         if self._waiter is ev:
             self._waiter = None
+
+
+class _Waiter(Event):
+    """A parked waiter of a :class:`Mailbox`: an event that can forget itself."""
+
+    def __init__(self, env, mailbox: Mailbox) -> None:
+        super().__init__(env)
+        self._mailbox = mailbox
+
+    def cancel(self) -> None:
+        self._mailbox.cancel(self)

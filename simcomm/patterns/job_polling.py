@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ..components.path import Trip
 from ..components.workload import drive_requests
 from ..dists import Exponential
 from ..fields import DurationDist, NonNegDuration, PosDuration, ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from ..rng import Buffered
 from .base import Pattern, PatternParams, register
-from .steps import work_and_send
 
 __all__ = ["JobPolling"]
 
@@ -77,70 +77,58 @@ class JobPolling(Pattern):
             c.limit = float("inf")  # a client may have several jobs going
         drive_requests(world, self._job, callers_per_client=1)
 
-    def _serve(self, client, flow: int, row: int, t_req: float, req_bytes: int,
-               resp_bytes: int, empty: bool):
-        """``yield from``, once a request has reached the server: a worker parses it, runs the
-        service time and serialises *resp_bytes*; the answer travels down and is parsed.
-        Returns ``(queue, service, cpu, down, client_parse, t_work_end)`` or None if the
-        bounded queue turned the request away. An *empty* answer is tagged so and wasted."""
-        env, world, rec = self.env, self.world, self.rec
-        hq, hr = world.request_header, world.response_header
-        t_arr = env.now
-        req = world.server.admit()
-        if req is None:
-            rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, hq + req_bytes, hq)
-            rec.reject(t_req)
-            r = client.link.down.send(hr, hr, RESPONSE, CONTROL, flow)
-            if r.__class__ is not tuple:
-                yield r
+    def _serve(self, conn, poll, req_bytes: int, resp_bytes: int, empty: bool):
+        """``yield from``, once the request *poll* has reached the server: a worker parses it,
+        runs the service time and serialises *resp_bytes*; the answer travels down and is
+        parsed. Returns the answer's :class:`Trip` (its worker visit, its way down and the
+        client's parsing), or None if the bounded queue turned the request away. An *empty*
+        answer is tagged so and its worker time wasted."""
+        env, world, path = self.env, self.world, self.world.path
+        hr = world.response_header
+        ans = Trip(poll.flow)
+        if not (yield from path.work(ans, req_bytes * self._parse, resp_bytes * self._ser)):
+            self.rec.reject(poll.request[1])
+            yield from path.refuse(conn, poll, hr)
             return None
-        cpu_in, cpu_out = req_bytes * self._parse, resp_bytes * self._ser
-        t_work, service, busy, r = yield from work_and_send(
-            world, client, resp_bytes, RESPONSE, EMPTY if empty else USEFUL, flow, hr,
-            cpu_before=cpu_in, cpu_after=cpu_out, serve=True, req=req)
+        yield from path.down(conn, ans, hr + resp_bytes, hr, RESPONSE,
+                             EMPTY if empty else USEFUL)
         if empty:
-            rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq + req_bytes, hq)
-            rec.waste(t_work, t_work + busy)
+            path.settle(poll, EMPTY)
+            path.waste(ans.t_work, ans.t_work + ans.busy)
         cp = resp_bytes * self._parse
         if cp:
             yield env.timeout(cp)
-        return t_work - t_arr, service, cpu_in + cpu_out, r, cp, t_work + busy
-
-    def _up(self, client, flow: int, req_bytes: int):
-        """``yield from``: send a request up. Returns ``(trip, row, t_sent)``."""
-        hq = self.world.request_header
-        t = self.env.now
-        r = client.link.up.send(hq + req_bytes, hq, REQUEST, USEFUL, flow)
-        if r.__class__ is not tuple:
-            r = yield r
-        return r, r[3], t
+            ans.parts[P["parse"]] += cp
+        return ans
 
     def _job(self, client, t0: float):
-        env, world, rec, p = self.env, self.world, self.rec, self.p
+        env, world, rec, p, path = self.env, self.world, self.rec, self.p, self.world.path
         flow = next(world.flow_ids)
         size = round(world.request_size() * self._factor)
         result = round(world.response_size() * self._factor)
-        parts = [0.0] * NPARTS
+        hq = world.request_header
+        conn = client.connection
+        trip = Trip(flow)
+        parts = trip.parts
         parts[P["client_wait"]] = env.now - t0
-        client.connection.begin()
+        conn.begin()
         ser = size * self._ser
         if ser:
             yield env.timeout(ser)
+        parts[P["parse"]] += ser
         # 1. submit; the answer is a handle (headers only), off the critical path
-        up, row, t_req = yield from self._up(client, flow, size)
-        out = yield from self._serve(client, flow, row, t_req, size, 0, False)
-        if out is None:
-            client.connection.end()
+        yield from path.up(conn, trip, hq + size, hq)
+        handle = yield from self._serve(conn, trip, size, 0, False)
+        if handle is None:
+            conn.end()
             return
-        queue, service, cpu, _down, _cp, t_accepted = out
+        t_accepted = handle.t_work + handle.busy
+        parts[P["server_queue"]] += handle.parts[P["server_queue"]]
+        parts[P["service"]] += handle.service
+        parts[P["parse"]] += handle.busy - handle.service
         # 2. the job runs in the background
         t_finished = t_accepted + self._duration()
-        parts[P["parse"]] += ser + cpu
-        parts[P["transmission"]] += up[0]
-        parts[P["propagation"]] += up[1]
-        parts[P["retransmission"]] += up[2]
-        parts[P["server_queue"]] += queue
-        parts[P["service"]] += service + (t_finished - t_accepted)
+        parts[P["service"]] += t_finished - t_accepted
         # 3. poll the status until a poll reaches the server after the job finished
         polls = 0
         due = env.now  # the handle has arrived: polls are due every interval from now
@@ -149,22 +137,17 @@ class JobPolling(Pattern):
             if due > env.now:
                 yield env.timeout(due - env.now)
             polls += 1
-            _, row, t_req = yield from self._up(client, flow, 0)
+            poll = Trip(flow)
+            yield from path.up(conn, poll, hq, hq)
             t_arr = env.now
             done = t_arr >= t_finished
-            out = yield from self._serve(client, flow, row, t_req, 0, result if done else 0,
-                                         not done)
-            if out is not None and done:
+            ans = yield from self._serve(conn, poll, 0, result if done else 0, not done)
+            if ans is not None and done:
                 break
-        client.connection.end()
-        queue, service, cpu, down, cp, _ = out
+        conn.end()
         parts[P["pending"]] += t_arr - t_finished
-        parts[P["server_queue"]] += queue
-        parts[P["service"]] += service
-        parts[P["parse"]] += cpu + cp
-        parts[P["transmission"]] += down[0]
-        parts[P["propagation"]] += down[1]
-        parts[P["retransmission"]] += down[2]
+        for i, v in enumerate(ans.parts):
+            parts[i] += v
         now = env.now
         if t0 >= rec.warmup:
             rec.notice_sum += now - t_finished

@@ -78,38 +78,21 @@ class LongPolling(UpdatePattern):
                 yield env.timeout(p.retry_delay)
 
     def _poll(self, c):
-        env, p, server = self.env, self.p, self.world.server
-        flow = next(self.world.flow_ids)
+        env, p = self.env, self.p
         c.connection.begin()
-        row, t_req = yield from self.poll_up(c, flow)
-        t_arrived = env.now
-        req = server.admit()
-        if req is None:
-            yield from self.reject_poll(c, flow, row, t_req)
-            c.connection.end()
-            return
-        yield req
-        t_check = env.now
-        _, busy = server.work(0.0, 0.0)
-        yield env.timeout(busy)
-        server.release(req)
+        poll = yield from self.poll_up(c, next(self.world.flow_ids))
         mb = self.mailboxes[c.index]
         # min_bytes counts encoded bytes (as Kafka counts stored bytes); the mailbox counts
         # JSON-sized bytes
         need = max(1, math.ceil(p.min_bytes / self.size_factor))
-        if not mb.ready(need):
-            left = t_arrived + p.timeout - env.now
-            if left > 0 and c.online:
-                woken = mb.wait(need)
-                gone = self._gone[c.index] = env.event()
-                yield woken | gone | env.timeout(left)
-                mb.cancel(woken)
-                self._gone[c.index] = None
-                if gone.triggered:  # the client left: no answer, updates stay pending
-                    c.connection.end()
-                    return
-        t_snap = env.now
-        items = mb.take()
-        yield from self.answer(c, flow, items, t_snap, row, t_req, serve=False,
-                               waste=((t_check, t_check + busy),))
+        span = yield from self.held_poll(
+            c, poll, timeout=p.timeout, ready=lambda: mb.ready(need),
+            wait=lambda: mb.wait(need), bounded=True, gone=lambda: self._parked(c))
+        self._gone[c.index] = None
+        if span is not None:
+            yield from self.answer(c, poll, mb.take(), env.now, serve=False, waste=(span,))
         c.connection.end()
+
+    def _parked(self, c):
+        gone = self._gone[c.index] = self.env.event()
+        return gone

@@ -20,11 +20,11 @@ issued = delivered + lost + still on their way at the end.
 
 from __future__ import annotations
 
+from ..components.path import Trip
 from ..components.updates import Update
 from ..fields import ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from .base import Pattern
-from .steps import trip_parts, work_and_send
 
 __all__ = ["UpdatePattern"]
 
@@ -102,7 +102,7 @@ class UpdatePattern(Pattern):
 
     def _presence(self, client, online: bool) -> None:
         if not online:
-            client.connection.close()
+            client.connection.drop()
         elif self.reconnects_on_presence:
             client.connection.reopen()
         if online:
@@ -132,68 +132,88 @@ class UpdatePattern(Pattern):
             if not inbox.offer((u, parts), now):
                 self.rec.lose(u.t_created)
 
-    # -- polls: shared by short and long polling -------------------------------------------
+    # -- polls: shared by short polling, long polling and pub/sub's pull consumer ------------
     def poll_up(self, client, flow: int):
-        """``yield from``: send a poll (headers only). Returns ``(row, t_sent)`` on arrival."""
+        """``yield from``: send a poll (headers only) to the server. Returns its :class:`Trip`
+        (whose request can later be settled ``empty`` or ``control``)."""
         h = self.world.request_header
-        t = self.env.now
-        r = client.link.up.send(h, h, REQUEST, USEFUL, flow)
-        if r.__class__ is not tuple:
-            r = yield r
-        return r[3], t
+        trip = Trip(flow)
+        yield from self.world.path.up(client.connection, trip, h, h)
+        return trip
 
-    def reject_poll(self, client, flow: int, row: int, t_req: float):
-        """``yield from``: the server's queue is full; answer the poll with an error."""
-        h, hr = self.world.request_header, self.world.response_header
-        self.rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, h, h)
-        self.rec.reject(t_req)
-        r = client.link.down.send(hr, hr, RESPONSE, CONTROL, flow)
-        if r.__class__ is not tuple:
-            yield r
+    def refuse_poll(self, client, poll):
+        """``yield from``: the server turned the poll away; it answers with an error."""
+        self.rec.reject(poll.request[1])
+        yield from self.world.path.refuse(client.connection, poll, self.world.response_header)
 
-    def answer(self, client, flow: int, items, t_snap: float, row: int, t_req: float, *,
-               serve: bool, req=None, waste=()):
+    def held_poll(self, client, poll, *, timeout: float, ready, wait, bounded: bool,
+                  gone=None):
+        """``yield from``: a poll the server may hold (long polling, a broker fetch). It has
+        just arrived; a worker checks it (one service time), then, unless ``ready()``, the
+        server parks it **without a worker** until the event ``wait()`` fires or *timeout*
+        has passed since its arrival — or, with *gone* (a callable giving an event), until the
+        client's connection is gone. Returns the ``(start, end)`` of the check's worker time,
+        or None if the poll was refused (answered with an error) or its client left (no
+        answer)."""
+        env, path = self.env, self.world.path
+        t_arrived = env.now
+        check = Trip(poll.flow)
+        if not (yield from path.work(check, bounded=bounded)):
+            yield from self.refuse_poll(client, poll)
+            return None
+        span = (check.t_work, check.t_work + check.busy)
+        if not ready():
+            left = t_arrived + timeout - env.now
+            if left > 0 and (gone is None or client.online):
+                woken = wait()
+                gone_ev = gone() if gone is not None else None
+                if gone_ev is None:
+                    yield woken | env.timeout(left)
+                else:
+                    yield woken | gone_ev | env.timeout(left)
+                woken.cancel()
+                if gone_ev is not None and gone_ev.triggered:
+                    return None  # the client left: no answer
+        return span
+
+    def answer(self, client, poll, items, t_snap: float, *, serve: bool, bounded: bool = False,
+               cpu: float = 0.0, waste=()):
         """``yield from``: answer a poll with *items* (the snapshot taken at *t_snap*).
 
-        A worker (*req* if already granted) serialises the updates — and runs the service
-        time too when *serve* — then the response travels down and the client parses it. An
-        empty answer is tagged ``empty`` (request too) and its worker time, with the earlier
-        intervals in *waste*, is wasted."""
-        rec, world = self.rec, self.world
+        A worker serialises the updates — and runs the service time too when *serve*; with
+        *bounded* it may refuse (the poll is then answered with an error and False returned)
+        — then the response travels down and the client parses it. An empty answer is tagged
+        ``empty`` (its poll too) and its worker time, with the earlier intervals in *waste*,
+        is wasted. Returns the answer's :class:`Trip` (None if refused)."""
+        world, path = self.world, self.world.path
         payload = 0
         for u in items:
             payload += self.wire(u.size)
-        t_work, service, busy, trip = yield from self.work_and_send(
-            client, payload, RESPONSE, USEFUL if items else EMPTY, flow,
-            world.response_header, serve=serve, req=req)
+        trip = Trip(poll.flow)
+        if not (yield from path.work(trip, cpu, payload * self.ser_per_byte, serve=serve,
+                                     bounded=bounded)):
+            yield from self.refuse_poll(client, poll)
+            return None
+        hr = world.response_header
+        delivered = yield from path.down(client.connection, trip, hr + payload, hr, RESPONSE,
+                                         USEFUL if items else EMPTY)
         if not items:
-            hq = world.request_header
-            rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq, hq)
-            for a, b in (*waste, (t_work, t_work + busy)):
-                rec.waste(a, b)
-            return
-        if not client.online:
+            path.settle(poll, EMPTY)
+            for a, b in (*waste, (trip.t_work, trip.t_work + trip.busy)):
+                path.waste(a, b)
+            return trip
+        if not delivered or not client.online:
             # the client went offline while the answer travelled: it never reads it, and the
             # server already took these updates from its store
             for u in items:
-                rec.lose(u.t_created, offline=True)
-            return
+                self.rec.lose(u.t_created, offline=True)
+            return trip
         cp = payload * self.parse_per_byte
         if cp:
             yield self.env.timeout(cp)
-        self.arrive(client, items, t_snap, self.trip_parts(t_snap, t_work, service, busy, trip,
-                                                           cp))
-
-    def work_and_send(self, client, payload: int, kind: int, tag: int, flow: int, header: int,
-                      *, cpu: float = 0.0, serve: bool = False, req=None):
-        """``yield from``: :func:`~simcomm.patterns.steps.work_and_send` with the serialisation
-        of *payload* in this run's encoding added to *cpu*."""
-        return (yield from work_and_send(self.world, client, payload, kind, tag, flow, header,
-                                         cpu_before=cpu,
-                                         cpu_after=payload * self.ser_per_byte,
-                                         serve=serve, req=req))
-
-    trip_parts = staticmethod(trip_parts)
+            trip.parts[PARSE] += cp
+        self.arrive(client, items, t_snap, trip.parts)
+        return trip
 
     def _processed(self, client, item, arrived: float) -> None:
         u, parts = item

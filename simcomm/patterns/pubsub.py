@@ -42,21 +42,11 @@ from typing import Literal
 from pydantic import Field
 
 from ..components.broker import Broker
+from ..components.path import Trip
 from ..fields import NonNegDuration, PosDuration, ScenarioError
 from ..metrics.definitions import Kind, Tag
-from ..rng import Buffered
 from .base import PatternParams, register
-from .notification import (
-    NPARTS,
-    PARSE,
-    PENDING,
-    PROPAGATION,
-    RETRANSMISSION,
-    SERVER_QUEUE,
-    SERVICE,
-    TRANSMISSION,
-    UpdatePattern,
-)
+from .notification import PARSE, PENDING, UpdatePattern
 
 __all__ = ["PubSub"]
 
@@ -120,8 +110,7 @@ class PubSub(UpdatePattern):
         self.broker = Broker(self.env, n, retention=p.retention,
                              ack_timeout=p.ack_timeout if self.acks else None,
                              on_expired=self._expired, on_redeliver=self._redeliver)
-        self.publish_link = world.new_link("pubsub.publish")
-        self.epoch = [0] * n
+        self.publisher = world.new_connection("pubsub.publish")
         self.seen: list[set[int]] = [set() for _ in range(n)]
         """Per subscriber: messages it has received (to spot duplicates)."""
         self.lost_for: list[set[int]] = [set() for _ in range(n)]
@@ -130,8 +119,6 @@ class PubSub(UpdatePattern):
         """Per subscriber: the last time it was offline (now, while it is)."""
         self._hop: dict[int, tuple[list[float], float, int]] = {}
         """Per message: the parts of its trip to the broker, when it was queued, copies left."""
-        self._ack_lost = Buffered(world.streams.generator("pubsub.ack_loss"),
-                                  lambda g, k: g.random(k))
         if p.consumer == "pull":
             for c in world.clients:
                 self.env.process(self._fetcher(c))
@@ -144,26 +131,14 @@ class PubSub(UpdatePattern):
         """Copies are made by the broker when the publish arrives (see _publish)."""
 
     def _publish(self, u):
-        env, server, world = self.env, self.world.server, self.world
+        env, world, path = self.env, self.world, self.world.path
         payload = self.wire(u.size)
         h = world.request_header
-        r = self.publish_link.up.send(h + payload, h, UPDATE, USEFUL, u.uid)
-        if r.__class__ is not tuple:
-            r = yield r
-        t_arrived = env.now
-        req = server.admit(bounded=False)
-        yield req
-        t_work = env.now
-        service, busy = server.work(payload * self.parse_per_byte, 0.0)
-        yield env.timeout(busy)
-        server.release(req)
-        parts = [0.0] * NPARTS
-        parts[TRANSMISSION], parts[PROPAGATION], parts[RETRANSMISSION] = r[0], r[1], r[2]
-        parts[SERVER_QUEUE] = t_work - t_arrived
-        parts[SERVICE] = service
-        parts[PARSE] = busy - service
+        trip = Trip(u.uid)
+        yield from path.up(self.publisher, trip, h + payload, h, UPDATE, USEFUL)
+        yield from path.work(trip, payload * self.parse_per_byte, 0.0, bounded=False)
         subs = world.subscribers[u.topic]
-        self._hop[u.uid] = (parts, env.now, len(subs))
+        self._hop[u.uid] = (trip.parts, env.now, len(subs))
         for ci in subs:
             self.broker.publish(ci, u)
             if self.p.consumer == "push":
@@ -208,64 +183,58 @@ class PubSub(UpdatePattern):
             if not taken:
                 return
             for u in taken:
-                self.env.process(self._push_copy(client, u, self.epoch[ci]))
+                self.env.process(self._push_copy(client, u, client.connection.epoch))
 
     def _push_copy(self, client, u, epoch: int):
         t_taken = self.env.now
-        t_work, service, busy, trip = yield from self.work_and_send(
-            client, self.wire(u.size), UPDATE, USEFUL, u.uid, self.world.update_header,
-            cpu=self.p.per_copy)
-        shared = self.trip_parts(t_taken, t_work, service, busy, trip)
-        yield from self._received(client, (u,), epoch, t_taken, shared)
+        h = self.world.update_header
+        payload = self.wire(u.size)
+        trip = Trip(u.uid)
+        yield from self.world.path.push(client.connection, trip, h + payload, h, UPDATE,
+                                        cpu_before=self.p.per_copy,
+                                        cpu_after=payload * self.ser_per_byte)
+        yield from self._received(client, (u,), epoch, t_taken, trip.parts)
 
     # -- broker → subscriber: pull (long-poll fetch) ----------------------------------------------
     def _fetcher(self, client):
-        env, p, server, world = self.env, self.p, self.world.server, self.world
+        env, p, world, path = self.env, self.p, self.world, self.world.path
         ci = client.index
+        conn = client.connection
         q = self.broker.queues[ci]
         yield env.timeout(float(world.streams.generator(f"pubsub.fetch.{ci}").uniform(
             0.0, p.max_wait)))
         while True:
             if not client.online:
                 yield self.wait_online(client)
-            epoch = self.epoch[ci]
-            flow = next(world.flow_ids)
-            client.connection.begin()
-            row, t_req = yield from self.poll_up(client, flow)
-            t_arrived = env.now
-            req = server.admit(bounded=False)
-            yield req
-            t_check = env.now
-            _, check = server.work(0.0, 0.0)   # the broker handles the fetch request
-            yield env.timeout(check)
-            server.release(req)
-            if not q.items:
-                left = t_arrived + p.max_wait - env.now
-                if left > 0:
-                    woken = q.wait(1)
-                    yield woken | env.timeout(left)
-                    q.cancel(woken)
+            epoch = conn.epoch
+            conn.begin()
+            poll = yield from self.poll_up(client, next(world.flow_ids))
+            # the broker handles the fetch (one service time), then holds it until a message
+            span = yield from self.held_poll(client, poll, timeout=p.max_wait,
+                                             ready=lambda: bool(q.items),
+                                             wait=lambda: q.wait(1), bounded=False)
             t_taken = env.now
             taken = self.broker.take(ci, p.max_batch)
             payload = sum(self.wire(u.size) for u in taken)
-            t_work, service, busy, trip = yield from self.work_and_send(
-                client, payload, RESPONSE, USEFUL if taken else EMPTY, flow,
-                world.response_header, cpu=p.per_copy * len(taken))
+            hr = world.response_header
+            ans = Trip(poll.flow)
+            yield from path.push(conn, ans, hr + payload, hr, RESPONSE,
+                                 cpu_before=p.per_copy * len(taken),
+                                 cpu_after=payload * self.ser_per_byte,
+                                 tag=USEFUL if taken else EMPTY)
             if taken:
-                shared = self.trip_parts(t_taken, t_work, service, busy, trip)
-                yield from self._received(client, taken, epoch, t_taken, shared)
+                yield from self._received(client, taken, epoch, t_taken, ans.parts)
             else:
-                hq = world.request_header
-                self.rec.retag(row, t_req, REQUEST, USEFUL, EMPTY, hq, hq)
-                self.rec.waste(t_check, t_check + check)
-                self.rec.waste(t_work, t_work + busy)
-            client.connection.end()
+                path.settle(poll, EMPTY)
+                path.waste(*span)
+                path.waste(ans.t_work, ans.t_work + ans.busy)
+            conn.end()
 
     # -- at the subscriber ---------------------------------------------------------------------
     def _received(self, client, messages, epoch: int, t_taken: float, shared: list[float]):
         """``yield from``: copies reach the subscriber; parse, dedupe, queue for processing."""
         ci = client.index
-        if self.epoch[ci] != epoch or not client.online:
+        if client.connection.epoch != epoch or not client.online:
             if not self.acks:  # at-most-once: nobody will send it again
                 for u in messages:
                     if u.uid not in self.lost_for[ci]:
@@ -305,20 +274,15 @@ class PubSub(UpdatePattern):
             self.env.process(self._ack(client, update))
 
     def _ack(self, client, u):
-        h = self.world.ack_header
-        r = client.link.up.send(h, h, ACK, CONTROL, u.uid)
-        if self.p.ack_loss and self._ack_lost() < self.p.ack_loss:
+        arrived = yield from self.world.path.ack(client.connection, u.uid,
+                                                 self.world.ack_header, drop=self.p.ack_loss)
+        if not arrived:
             return  # the ack never reaches the broker: the copy will be sent again
-        if r.__class__ is not tuple:
-            yield r
         if self.broker.ack(client.index, u.uid) and self.p.consumer == "push":
             self._dispatch(client)
 
     def presence_changed(self, client, online: bool) -> None:
         ci = client.index
         self.offline_mark[ci] = self.env.now
-        if online:
-            if self.p.consumer == "push":
-                self._dispatch(client)
-        else:
-            self.epoch[ci] += 1
+        if online and self.p.consumer == "push":
+            self._dispatch(client)

@@ -28,12 +28,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..components.path import Trip
 from ..fields import ScenarioError
 from ..metrics.definitions import Kind, Tag
 from .base import PatternParams, register
-from .notification import (
-    UpdatePattern,
-)
+from .notification import PARSE, UpdatePattern
 
 __all__ = ["Push"]
 
@@ -74,8 +73,6 @@ class Push(UpdatePattern):
         self.backlog: list[deque] = [deque() for _ in range(n)]
         """Updates held by the server per client (offline, or waiting for a prefetch slot)."""
         self.unacked = [0] * n
-        self.epoch = [0] * n
-        """Connection generation per client: bumped when it drops, so late arrivals are lost."""
         self._received_in: list[dict[int, int]] = [{} for _ in range(n)]
         """Per client: epoch of the connection each update in its inbox arrived on (an ack
         only counts on that connection)."""
@@ -116,8 +113,7 @@ class Push(UpdatePattern):
         if online:
             self._drain(client)
         else:
-            self.epoch[ci] += 1      # the connection dropped: what is in flight is lost
-            self.unacked[ci] = 0
+            self.unacked[ci] = 0     # the connection dropped: what is in flight is lost
 
     def _send(self, client, update) -> None:
         if self.p.prefetch is not None:
@@ -126,36 +122,36 @@ class Push(UpdatePattern):
 
     def _push(self, client, u):
         ci = client.index
-        epoch = self.epoch[ci]
+        conn = client.connection
+        epoch = conn.epoch
         t_carried = self.env.now
         payload = self.wire(u.size)
-        t_work, service, busy, trip = yield from self.work_and_send(
-            client, payload, UPDATE, USEFUL, u.uid, self.world.update_header)
-        if self.epoch[ci] != epoch or not client.online:
+        trip = Trip(u.uid)
+        delivered = yield from self.world.path.push(
+            conn, trip, payload + self.world.update_header, self.world.update_header, UPDATE,
+            cpu_after=payload * self.ser_per_byte)
+        if not delivered or not client.online:
             self.rec.lose(u.t_created, offline=True)
             return
         cp = payload * self.parse_per_byte
         if cp:
             yield self.env.timeout(cp)
+            trip.parts[PARSE] += cp
         if self.p.prefetch is not None:
             self._received_in[ci][u.uid] = epoch
-        self.arrive(client, (u,), t_carried,
-                    self.trip_parts(t_carried, t_work, service, busy, trip, cp))
+        self.arrive(client, (u,), t_carried, trip.parts)
 
     # -- client side: acknowledgements ---------------------------------------------------------
     def processed(self, client, update) -> None:
         if self.p.prefetch is not None:
             epoch = self._received_in[client.index].pop(update.uid)
-            if epoch == self.epoch[client.index] and client.online:
+            if epoch == client.connection.epoch and client.online:
                 self.env.process(self._ack(client, update, epoch))
             # else: that connection is gone, and with it the server's count of unacked updates
 
     def _ack(self, client, u, epoch: int):
-        ci = client.index
-        h = self.world.ack_header
-        r = client.link.up.send(h, h, ACK, CONTROL, u.uid)
-        if r.__class__ is not tuple:
-            yield r
-        if self.epoch[ci] == epoch:
-            self.unacked[ci] -= 1
+        conn = client.connection
+        yield from self.world.path.ack(conn, u.uid, self.world.ack_header)
+        if conn.epoch == epoch:
+            self.unacked[client.index] -= 1
             self._drain(client)

@@ -28,8 +28,11 @@ delivery; its decomposition follows the critical path (the chain of chunks that 
 another), so the parts still add up to its latency. A rejected chunk aborts the upload: its
 messages are re-tagged ``control`` and the worker time spent on its chunks is wasted.
 
-Connections are established keep-alive connections, one per client; concurrent requests share
-it without head-of-line blocking (multiplexing and pools come later).
+Connections are established keep-alive connections, one per client, carried by the world's
+path (:mod:`simcomm.components.path`). Concurrent requests of an async client share it; its
+messages arrive in the order they were sent in each direction (a response that would overtake
+an earlier one waits for it, as on one TCP connection), so with a random latency concurrent
+requests see head-of-line blocking. Pools and HTTP/2-style streams come later.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..components.path import Trip
 from ..components.workload import drive_requests
 from ..fields import NonNegDuration, NonNegSize, PosDuration, ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
@@ -159,16 +163,16 @@ class RequestResponse(Pattern):
             if self._pending[ci] == 0:
                 self._since[ci] = env.now
             self._pending[ci] += 1
-        parts = [0.0] * NPARTS
-        parts[CLIENT_WAIT] = env.now - t0
+        trip = Trip(flow)
+        trip.parts[CLIENT_WAIT] = env.now - t0
         size = self.world.request_size()
         resp = self.world.response_size()
         conn = client.connection
         conn.begin()
         if p.chunks == 1:
-            ok = yield from self._exchange(client, flow, size, resp, parts, None)
+            ok = yield from self._exchange(conn, trip, size, resp)
         else:
-            ok = yield from self._upload(client, flow, size, resp, parts)
+            ok = yield from self._upload(conn, trip, size, resp)
         conn.end()
         if mode == "sync":
             rec.client_blocked.add(-1)
@@ -182,7 +186,7 @@ class RequestResponse(Pattern):
             now = env.now
             tick = ph + math.ceil((now - ph) / iv) * iv
             if tick > now:
-                parts[NOTIFY] = tick - now
+                trip.parts[NOTIFY] = tick - now
                 yield env.timeout(tick - now)
             self._pending[ci] -= 1
             if self._pending[ci] == 0:
@@ -191,79 +195,53 @@ class RequestResponse(Pattern):
                     rec.client_checks += (math.floor((tick - ph) / iv + 1e-9)
                                           - math.floor((lo - ph) / iv + 1e-9))
         if ok:
-            rec.delivery(t0, env.now, flow, client.index, parts)
+            rec.delivery(t0, env.now, flow, client.index, trip.parts)
         else:
             rec.reject(t0)
 
     # -- one request and its response on the wire -------------------------------------------
-    def _exchange(self, client, flow: int, size: float, resp_size: float, parts: list,
-                  sent: list | None):
-        """Adds its times to *parts*; returns False if the server rejected the request.
-        With *sent* (a list), appends what is needed to re-tag its messages later."""
+    def _exchange(self, conn, trip, size: float, resp_size: float):
+        """``yield from``: the client serialises, the path carries the exchange, the client
+        parses. Adds its times to ``trip.parts``; returns False if the server refused it."""
         env, world = self.env, self.world
-        link, server = client.link, world.server
-        h_req, h_resp = world.request_header, world.response_header
         factor, ser_b, parse_b = self._costs  # Encoding.wire / serialise_cost / parse_cost
         req_b, resp_b = round(size * factor), round(resp_size * factor)
         ser = req_b * ser_b
         if ser:
             yield env.timeout(ser)
-        t_req = env._now
-        r = link.up.send(h_req + req_b, h_req, REQUEST, USEFUL, flow)
-        if r.__class__ is not tuple:
-            r = yield r
-        tx, prop, rt, row = r
-        t_srv = env._now
-        req = server.admit()
-        if req is None:
-            self.rec.retag(row, t_req, REQUEST, USEFUL, CONTROL, h_req + req_b, h_req)
-            r = link.down.send(h_resp, h_resp, RESPONSE, CONTROL, flow)
-            if r.__class__ is not tuple:
-                yield r
+        h_req, h_resp = world.request_header, world.response_header
+        ok = yield from world.path.exchange(conn, trip, h_req + req_b, h_req, h_resp + resp_b,
+                                            h_resp, req_b * parse_b, resp_b * ser_b)
+        if not ok:
             return False
-        yield req
-        t_work = env._now
-        cpu_in, cpu_out = req_b * parse_b, resp_b * ser_b
-        service, busy = server.work(cpu_in, cpu_out)
-        yield env.timeout(busy)
-        server.release(req)
-        t_resp = env._now
-        r = link.down.send(h_resp + resp_b, h_resp, RESPONSE, USEFUL, flow)
-        if r.__class__ is not tuple:
-            r = yield r
-        tx2, prop2, rt2, row2 = r
-        if sent is not None:
-            sent.append((row, t_req, REQUEST, h_req + req_b, h_req, t_work, t_resp))
-            sent.append((row2, t_resp, RESPONSE, h_resp + resp_b, h_resp, 0.0, 0.0))
         cp = resp_b * parse_b
         if cp:
             yield env.timeout(cp)
-        parts[TRANSMISSION] += tx + tx2
-        parts[PROPAGATION] += prop + prop2
-        parts[RETRANSMISSION] += rt + rt2
-        parts[SERVER_QUEUE] += t_work - t_srv
-        parts[SERVICE] += service
-        parts[PARSE] += ser + cpu_in + cpu_out + cp
+        trip.parts[PARSE] += ser + cp
         return True
 
-    def _upload(self, client, flow: int, size: float, resp_size: float, parts: list):
+    def _upload(self, conn, trip, size: float, resp_size: float):
         """k chunks, up to *window* in flight; decomposition along the critical path."""
         env, p = self.env, self.p
         k, w = p.chunks, p.window
         chunk = size / k
-        sent: list = []
+        log: list = []
         t_up = env.now
         ends = [0.0] * k
         trigger = [-1] * k
-        cparts: list[list[float]] = [[0.0] * NPARTS for _ in range(k)]
+        ctrips = [Trip(trip.flow, log) for _ in range(k)]
+        works: list[tuple[float, float]] = []
         state = {"next": 0, "running": 0, "ok": True, "last": -1}
         done = env.event()
 
         def run_chunk(i: int, trig: int):
             start_ref = t_up if trig < 0 else ends[trig]
-            cparts[i][CLIENT_WAIT] = env.now - start_ref
+            ct = ctrips[i]
+            ct.parts[CLIENT_WAIT] = env.now - start_ref
             r = resp_size if i == k - 1 else p.chunk_response_size
-            ok = yield from self._exchange(client, flow, chunk, r, cparts[i], sent)
+            ok = yield from self._exchange(conn, ct, chunk, r)
+            if ok:
+                works.append((ct.t_work, ct.t_work + ct.busy))
             ends[i] = env.now
             trigger[i] = trig
             state["running"] -= 1
@@ -283,15 +261,16 @@ class RequestResponse(Pattern):
         for i in range(min(w, k)):
             launch(i, -1)
         yield done
+        path = self.world.path
         if not state["ok"]:
-            for row, t, kind, sz, hdr, w0, w1 in sent:
-                self.rec.retag(row, t, kind, USEFUL, CONTROL, sz, hdr)
-                if w1 > w0:
-                    self.rec.waste(w0, w1)
+            path.settle_log(ctrips[0], CONTROL)
+            for w0, w1 in works:
+                path.waste(w0, w1)
             return False
+        parts = trip.parts
         i = state["last"]
         while i >= 0:
-            for j, v in enumerate(cparts[i]):
+            for j, v in enumerate(ctrips[i].parts):
                 parts[j] += v
             i = trigger[i]
         return True

@@ -74,14 +74,12 @@ class ShortPolling(UpdatePattern):
                 due = env.now
 
     def _poll(self, c):
-        flow = next(self.world.flow_ids)
         c.connection.begin()
-        row, t_req = yield from self.poll_up(c, flow)
-        req = self.world.server.admit()
-        if req is None:
-            yield from self.reject_poll(c, flow, row, t_req)
-        else:
-            t_snap = self.env.now
-            items = self.mailboxes[c.index].take()   # snapshot on arrival at the server
-            yield from self.answer(c, flow, items, t_snap, row, t_req, serve=True, req=req)
+        poll = yield from self.poll_up(c, next(self.world.flow_ids))
+        mb = self.mailboxes[c.index]
+        t_snap = self.env.now
+        items = mb.take()   # snapshot on arrival at the server
+        ans = yield from self.answer(c, poll, items, t_snap, serve=True, bounded=True)
+        if ans is None:     # refused: the updates stay pending
+            mb.put_back(items)
         c.connection.end()

@@ -40,18 +40,12 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..components.connection import DOWN
+from ..components.path import Trip
 from ..fields import NonNegDuration, NonNegSize, PosDuration
 from ..metrics.definitions import Kind, Tag
 from .base import PatternParams, register
-from .notification import (
-    NPARTS,
-    PARSE,
-    PROPAGATION,
-    RETRANSMISSION,
-    SERVER_QUEUE,
-    TRANSMISSION,
-    UpdatePattern,
-)
+from .notification import PARSE, SERVER_QUEUE, UpdatePattern
 
 __all__ = ["ServerSentEvents"]
 
@@ -100,30 +94,28 @@ class ServerSentEvents(UpdatePattern):
         """Per topic: the last events, as (seq, update)."""
         self.created = [[] for _ in range(topics)]
         """Per topic: creation time of every event, by seq (to count losses in the window)."""
-        self.connected = [True] * n
-        self.epoch = [0] * n
         self.last_seq = [-1] * n
         """Client side: id of the last event received (its Last-Event-ID)."""
         self.lost_upto = [-1] * n
         """Server side: events up to this id are known lost for the client."""
-        self.held: list[dict[int, tuple]] = [{} for _ in range(n)]
-        """Client side: events that overtook an earlier one on the link, held until the gap
-        fills (a stream is one ordered connection, as TCP delivers it)."""
         self.offline_since_drop = [False] * n
         """The client was offline at some time since its stream last dropped."""
         self.outq = [deque() for _ in range(n)]
         self._wake = [None] * n
         self.reconnecting = [False] * n
-        self.down_until = -math.inf
         self._target: dict[int, int] = {}
         self._restart_t = math.nan
+        self._restarts_seen = 0
         self._backoff = world.streams.generator("sse.backoff")
         for c in world.clients:
-            env.process(self._sender(c, 0))
+            c.connection.on_drop(lambda _conn, c=c: self._dropped(c))
+            env.process(self._sender(c, c.connection.epoch))
             if self.p.heartbeat:
                 env.process(self._heartbeats(c))
+        server = world.server
+        server.on_restart(self._restarted)  # after the path has dropped every stream
         for t in sorted(self.p.restart_at):
-            env.process(self._restart(t))
+            server.restart_at(t, self.p.restart_downtime)
 
     # -- events ------------------------------------------------------------------------------
     def on_created(self, update) -> None:
@@ -132,9 +124,8 @@ class ServerSentEvents(UpdatePattern):
         self.created[topic].append(update.t_created)
 
     def on_update(self, client, update) -> None:
-        ci = client.index
-        if self.connected[ci]:
-            self._enqueue(ci, len(self.created[update.topic]) - 1, update)
+        if client.connection.is_open:
+            self._enqueue(client.index, len(self.created[update.topic]) - 1, update)
 
     def _enqueue(self, ci: int, seq: int, update) -> None:
         self.outq[ci].append((seq, update, self.env.now))
@@ -144,102 +135,90 @@ class ServerSentEvents(UpdatePattern):
             wake.succeed()
 
     def _sender(self, c, epoch: int):
-        """Writes one stream's events in order; ends when that stream drops."""
-        env, server = self.env, self.world.server
+        """Writes one stream's events in order, without waiting for each to arrive; ends when
+        that stream drops."""
+        env, path = self.env, self.world.path
         ci = c.index
+        conn = c.connection
         q = self.outq[ci]
         h = round(self.p.framing)
-        while self.epoch[ci] == epoch:
+        while conn.epoch == epoch:
             if not q:
                 self._wake[ci] = env.event()
                 yield self._wake[ci]
                 continue
             seq, u, t_queued = q.popleft()
             payload = self.wire(u.size)
-            req = server.admit(bounded=False)
-            yield req
-            t_work = env.now
-            _, busy = server.work(0.0, payload * self.ser_per_byte, serve=False)
-            yield env.timeout(busy)
-            server.release(req)
-            if self.epoch[ci] != epoch:
+            trip = Trip(u.uid)
+            trip.parts[SERVER_QUEUE] += env.now - t_queued  # behind earlier events
+            yield from path.work(trip, 0.0, payload * self.ser_per_byte, serve=False,
+                                 bounded=False)
+            if conn.epoch != epoch:
                 return  # dropped meanwhile: the event will be replayed
-            t_sent = env.now
-            r = c.link.down.send(h + payload, h, UPDATE, USEFUL, u.uid)
-            done = (seq, u, t_queued, t_work, busy, t_sent, epoch, r)
-            if r.__class__ is tuple:
-                self._event_arrived(c, done)
-            else:
-                r.callbacks.append(lambda _ev, c=c, done=done: self._event_arrived(c, done))
+            path.post(conn, trip, h + payload, h, UPDATE, USEFUL,
+                      lambda trip, ok, seq=seq, u=u, t=t_queued: self._arrived(c, seq, u, t,
+                                                                               trip, ok))
 
-    def _event_arrived(self, c, done) -> None:
-        seq = done[0]
+    def _arrived(self, c, seq: int, u, t_queued: float, trip, delivered: bool) -> None:
         ci = c.index
-        if self.epoch[ci] != done[6] or not c.online:
+        if not delivered or not c.online:
             return  # the stream dropped while it travelled: replayed after reconnecting
         if seq <= self.last_seq[ci]:
-            self.rec.duplicate(done[1].t_created)
+            self.rec.duplicate(u.t_created)
             return
-        held = self.held[ci]
-        held[seq] = (done, self.env.now)
-        # hand over, in order, every event whose predecessors have all arrived
-        while True:
-            nxt = max(self.last_seq[ci], self.lost_upto[ci]) + 1
-            if nxt not in held:
-                break
-            self._deliver(c, *held.pop(nxt))
-        self._check_caught_up(ci)
-
-    def _deliver(self, c, done, arrived: float) -> None:
-        seq, u, t_queued, t_work, busy, _t_sent, _epoch, r = done
-        self.last_seq[c.index] = seq
-        if r.__class__ is not tuple:
-            r = r.value
+        # one stream is one connection: events arrive in the order they were written
+        self.last_seq[ci] = seq
         cp = self.wire(u.size) * self.parse_per_byte
-        shared = [0.0] * NPARTS
-        shared[SERVER_QUEUE] = t_work - t_queued
-        shared[PARSE] = busy + cp
-        # waiting behind an earlier event that was still on the link counts as transmission
-        shared[TRANSMISSION] = r[0] + (self.env.now - arrived)
-        shared[PROPAGATION], shared[RETRANSMISSION] = r[1], r[2]
+        trip.parts[PARSE] += cp
         if cp:
             ev = self.env.timeout(cp)
-            ev.callbacks.append(lambda _e: self.arrive(c, (u,), t_queued, shared))
+            ev.callbacks.append(lambda _e: self.arrive(c, (u,), t_queued, trip.parts))
         else:
-            self.arrive(c, (u,), t_queued, shared)
+            self.arrive(c, (u,), t_queued, trip.parts)
+        self._check_caught_up(ci)
 
     def _heartbeats(self, c):
-        env, p = self.env, self.p
+        env, p, path = self.env, self.p, self.world.path
         size = round(p.heartbeat_size)
-        ci = c.index
-        yield env.timeout(float(self.world.streams.generator(f"sse.heartbeat.{ci}").uniform(
-            0.0, p.heartbeat)))
+        conn = c.connection
+        yield env.timeout(float(self.world.streams.generator(f"sse.heartbeat.{c.index}")
+                                .uniform(0.0, p.heartbeat)))
         while True:
-            if self.connected[ci]:  # fire and forget: a heartbeat carries nothing
-                c.link.down.send(size, size, HEARTBEAT, T_HEARTBEAT, -1)
+            if conn.is_open:  # fire and forget: a heartbeat carries nothing
+                path.fire(conn, DOWN, size, size, HEARTBEAT, T_HEARTBEAT)
             yield env.timeout(p.heartbeat)
 
     # -- disconnection and reconnection ---------------------------------------------------------
-    def _drop(self, c) -> None:
+    def _dropped(self, c) -> None:
+        """The stream's connection dropped (the client left, or the server restarted)."""
         ci = c.index
-        if self.connected[ci]:
-            self.connected[ci] = False
-            c.connection.close()
-            self.epoch[ci] += 1
-            self.outq[ci].clear()
-            self.held[ci].clear()  # never handed over: they will be replayed
-            wake = self._wake[ci]
-            if wake is not None:
-                self._wake[ci] = None
-                wake.succeed()
+        server = self.world.server
+        if server.last_restart == self.env.now and server.restarts != self._restarts_seen:
+            # the first stream dropped by a new restart: the catch-up clock starts
+            self._restarts_seen = server.restarts
+            self._restart_t = self.env.now
+            self._target = {}
+        if server.last_restart == self.env.now:
+            self._target[ci] = len(self.created[self.topic_of[ci]]) - 1
+        self.outq[ci].clear()
+        wake = self._wake[ci]
+        if wake is not None:
+            self._wake[ci] = None
+            wake.succeed()
         if not self.reconnecting[ci]:
             self.reconnecting[ci] = True
             self.env.process(self._reconnect(c))
 
+    def _restarted(self) -> None:
+        if self._restarts_seen != self.world.server.restarts:  # no stream was open
+            self._restarts_seen = self.world.server.restarts
+            self._restart_t = self.env.now
+            self._target = {}
+        self._check_caught_up(None)
+
     def presence_changed(self, client, online: bool) -> None:
         if not online:
             self.offline_since_drop[client.index] = True
-            self._drop(client)
             # a client that leaves is no longer waited for by the catch-up clock
             if self._target.pop(client.index, None) is not None:
                 self._check_caught_up(None)
@@ -265,33 +244,23 @@ class ServerSentEvents(UpdatePattern):
                 return
 
     def _handshake(self, c):
-        env, world, server, rec = self.env, self.world, self.world.server, self.rec
+        env, world, path, rec = self.env, self.world, self.world.path, self.rec
         ci = c.index
-        flow = next(world.flow_ids)
+        conn = c.connection
+        trip = Trip(next(world.flow_ids))
         h, hr = world.request_header, world.response_header
-        r = c.link.up.send(h, h, REQUEST, CONTROL, flow)
-        if r.__class__ is not tuple:
-            yield r
+        yield from path.up(conn, trip, h, h, REQUEST, CONTROL)
         rec.reconnect_t.append(env.now)
-        req = None if env.now < self.down_until else server.admit()
-        if req is None:  # server down, or its queue full: refused
-            if env.now >= self.down_until:
+        if not (yield from path.work(trip)):  # server down, or its queue full: refused
+            if not world.server.down:
                 rec.reject(env.now)
-            r = c.link.down.send(hr, hr, RESPONSE, CONTROL, flow)
-            if r.__class__ is not tuple:
-                yield r
+            yield from path.down(conn, Trip(trip.flow), hr, hr, RESPONSE, CONTROL)
             return False
-        yield req
-        _, busy = server.work(0.0, 0.0)
-        yield env.timeout(busy)
-        server.release(req)
         if not c.online:
             return False
         # the stream restarts: headers, then the replay, then live events
-        self.connected[ci] = True
-        self.epoch[ci] += 1
-        c.connection.reopen()
-        c.link.down.send(hr, hr, RESPONSE, CONTROL, flow)
+        conn.reopen()
+        path.fire(conn, DOWN, hr, hr, RESPONSE, CONTROL, trip.flow)
         topic = self.topic_of[ci]
         log = self.log[topic]
         first_kept = log[0][0] if log else len(self.created[topic])
@@ -302,30 +271,19 @@ class ServerSentEvents(UpdatePattern):
         self.offline_since_drop[ci] = False
         if first_kept - 1 > self.lost_upto[ci]:
             self.lost_upto[ci] = first_kept - 1
-        env.process(self._sender(c, self.epoch[ci]))
+        env.process(self._sender(c, conn.epoch))
         for seq, u in log:
             if seq > self.last_seq[ci]:
                 self._enqueue(ci, seq, u)
         self._check_caught_up(ci)
         return True
 
-    # -- restarts and catch-up ------------------------------------------------------------------
-    def _restart(self, t: float):
-        yield self.env.timeout(t)
-        self.down_until = self.env.now + self.p.restart_downtime
-        self._restart_t = self.env.now
-        self._target = {}
-        for c in self.world.clients:
-            if self.connected[c.index]:
-                self._target[c.index] = len(self.created[self.topic_of[c.index]]) - 1
-                self._drop(c)
-        self._check_caught_up(None)
-
+    # -- catch-up after a restart ----------------------------------------------------------------
     def _check_caught_up(self, ci: int | None) -> None:
         target = self._target
         if not target:
             return
-        if ci is not None and ci in target and self.connected[ci] and \
+        if ci is not None and ci in target and self.world.clients[ci].connection.is_open and \
                 max(self.last_seq[ci], self.lost_upto[ci]) >= target[ci]:
             del target[ci]
         if not target and self._restart_t >= self.rec.warmup:

@@ -1,0 +1,272 @@
+"""The path between a client and the server: client → connection → hops → server.
+
+Patterns decide *when* and *what* to send; a :class:`Path` carries it. Its primitives are all
+a pattern needs, each a generator to ``yield from``:
+
+=====================  =====================================================================
+:meth:`Path.up`        one message from the client end to the server end
+:meth:`Path.work`      a server worker: wait for one (bounded queue or not), then spend CPU
+                       before, a service time (optionally) and CPU after
+:meth:`Path.down`      one message from the server end to the client end; says whether it
+                       was delivered (False: its connection dropped while it travelled)
+:meth:`Path.exchange`  request up, the server's work, response down (or a refusal: the
+                       request re-tagged ``control`` and an error answer)
+:meth:`Path.push`      a worker's work, then a message down (a pushed update, an event)
+:meth:`Path.post`      a message down without waiting for it; a callback on arrival
+:meth:`Path.ack`       an acknowledgement up, possibly lost for good
+:meth:`Path.fire`      a message nobody waits for (a heartbeat)
+=====================  =====================================================================
+
+Each fills a :class:`Trip`: the latency parts the message or exchange spent on the way (queueing
+and serialisation, propagation, retransmissions, waiting for and using a worker) and what is
+needed to settle its tags later (:meth:`Path.settle`). Messages are recorded where they are
+handed to a connection, with their kind and tag.
+
+**Hops.** A hop is anything a message passes through between the client's connection and the
+server (a proxy, a load balancer, a sidecar): a :class:`Hop` plugged in with
+:meth:`Path.add_hop`. Requests pass the hops in order on the way up, responses in reverse order
+on the way down; a hop adds its own time to the trip. Patterns never see hops: a new hop is one
+component, with no change to any pattern.
+
+**Restarts.** When the server restarts, every connection of the path drops (see
+:meth:`~simcomm.components.server.Server.restart`); the patterns that reconnect learn of it
+from the connection (:meth:`~simcomm.components.connection.Connection.on_drop`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
+from .connection import DOWN, UP, Connection
+
+__all__ = ["Hop", "Path", "Trip"]
+
+NPARTS = len(PART_NAMES)
+TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
+RETRANSMISSION, SERVER_QUEUE = int(Part.RETRANSMISSION), int(Part.SERVER_QUEUE)
+SERVICE, PARSE = int(Part.SERVICE), int(Part.PARSE)
+REQUEST, RESPONSE, ACK = int(Kind.REQUEST), int(Kind.RESPONSE), int(Kind.ACK)
+USEFUL, EMPTY, CONTROL = int(Tag.USEFUL), int(Tag.EMPTY), int(Tag.CONTROL)
+
+
+class Trip:
+    """What one exchange (or one carried message) cost, and how to settle its tags.
+
+    ``parts`` is the latency decomposition (indexed by :data:`~simcomm.metrics.Part`); the
+    path adds to it, the pattern adds the client-side parts (``client_wait``, ``pending``,
+    client parsing …). ``request`` is the last message sent up — ``(row, t, kind, size,
+    header)`` — so that the pattern can re-tag it once the outcome is known; ``t_work`` and
+    ``busy`` are the start and length of the last worker visit. With a *log* list, every
+    message the trip sends up or down is appended to it as ``(row, t, kind, size, header)``
+    (to re-tag a whole multi-message exchange, such as an aborted upload)."""
+
+    __slots__ = ("busy", "flow", "log", "parts", "request", "service", "t_work")
+
+    def __init__(self, flow: int, log: list | None = None) -> None:
+        self.flow = flow
+        self.parts = [0.0] * NPARTS
+        self.request: tuple | None = None
+        self.t_work = 0.0
+        self.busy = 0.0
+        self.service = 0.0
+        self.log = log
+
+
+class Hop:
+    """A component a message passes through between a client's connection and the server.
+
+    Subclasses implement :meth:`carry`; it runs for every message in both directions and adds
+    its time to ``trip.parts``."""
+
+    def carry(self, trip: Trip, direction: int, size: float) -> Generator:
+        """``yield from``: the message of *size* bytes going *direction* (UP or DOWN)."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+
+class Path:
+    """How messages get between the clients and the server, and the server's work on them."""
+
+    def __init__(self, env, server, recorder, streams) -> None:
+        self.env = env
+        self.server = server
+        self._rec = recorder
+        self._streams = streams
+        self.hops: list[Hop] = []
+        self.connections: list[Connection] = []
+        server.on_restart(self._server_restarted)
+
+    def connect(self, link, name: str) -> Connection:
+        """A connection over *link*, established before the run."""
+        conn = Connection(self.env, link, self._rec, name=name, streams=self._streams)
+        self.connections.append(conn)
+        return conn
+
+    def add_hop(self, hop: Hop) -> None:
+        """Plug *hop* in, after the hops already there (nearer the server)."""
+        self.hops.append(hop)
+
+    def _server_restarted(self) -> None:
+        for conn in self.connections:
+            conn.drop()
+
+    # -- primitives ----------------------------------------------------------------------------
+    def up(self, conn: Connection, trip: Trip, size: float, header: float, kind: int = REQUEST,
+           tag: int = USEFUL) -> Generator:
+        """``yield from``: one message from the client end to the server end."""
+        t = self.env._now
+        r = conn.send(UP, size, header, kind, tag, trip.flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        parts = trip.parts
+        parts[TRANSMISSION] += r[0]
+        parts[PROPAGATION] += r[1]
+        parts[RETRANSMISSION] += r[2]
+        trip.request = msg = (r[3], t, kind, size, header)
+        if trip.log is not None:
+            trip.log.append(msg)
+        if self.hops:
+            for hop in self.hops:
+                yield from hop.carry(trip, UP, size)
+
+    def down(self, conn: Connection, trip: Trip, size: float, header: float,
+             kind: int = RESPONSE, tag: int = USEFUL) -> Generator:
+        """``yield from``: one message from the server end to the client end. Returns True if
+        it was delivered, False if its connection dropped before it arrived."""
+        if self.hops:
+            for hop in reversed(self.hops):
+                yield from hop.carry(trip, DOWN, size)
+        epoch = conn.epoch
+        t = self.env._now
+        r = conn.send(DOWN, size, header, kind, tag, trip.flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        if trip.log is not None:
+            trip.log.append((r[3], t, kind, size, header))
+        parts = trip.parts
+        parts[TRANSMISSION] += r[0]
+        parts[PROPAGATION] += r[1]
+        parts[RETRANSMISSION] += r[2]
+        return conn.epoch == epoch
+
+    def work(self, trip: Trip, cpu_before: float = 0.0, cpu_after: float = 0.0, *,
+             serve: bool = True, bounded: bool = True) -> Generator:
+        """``yield from``: wait for a server worker, then spend *cpu_before* + a service time
+        (when *serve*) + *cpu_after* on it. Returns False, at once, when the server refuses
+        (its bounded queue is full, or it is down; *bounded* False: work the server gives
+        itself, never refused for a full queue)."""
+        env, server = self.env, self.server
+        t_arr = env._now
+        req = server.admit(bounded)
+        if req is None:
+            return False
+        yield req
+        t_work = env._now
+        service, busy = server.work(cpu_before, cpu_after, serve)
+        yield env.timeout(busy)
+        server.release(req)
+        parts = trip.parts
+        parts[SERVER_QUEUE] += t_work - t_arr
+        parts[SERVICE] += service
+        parts[PARSE] += busy - service
+        trip.t_work = t_work
+        trip.busy = busy
+        trip.service = service
+        return True
+
+    def refuse(self, conn: Connection, trip: Trip, header: float) -> Generator:
+        """``yield from``: the server turned the trip's request away: re-tag it ``control`` and
+        answer with an error (*header* bytes, tagged ``control``)."""
+        self.settle(trip, CONTROL)
+        if trip.log is not None:
+            trip.log.remove(trip.request)  # settled already: not useful any more
+        r = conn.send(DOWN, header, header, RESPONSE, CONTROL, trip.flow)
+        if r.__class__ is not tuple:
+            yield r
+
+    def exchange(self, conn: Connection, trip: Trip, req_size: float, req_header: float,
+                 resp_size: float, resp_header: float, cpu_before: float = 0.0,
+                 cpu_after: float = 0.0, *, bounded: bool = True, tag: int = USEFUL
+                 ) -> Generator:
+        """``yield from``: request up, the server's work (parse *cpu_before*, a service time,
+        serialise *cpu_after*), response down tagged *tag*. Returns False if the server
+        refused the request (answered with an error, see :meth:`refuse`)."""
+        yield from self.up(conn, trip, req_size, req_header)
+        ok = yield from self.work(trip, cpu_before, cpu_after, bounded=bounded)
+        if not ok:
+            yield from self.refuse(conn, trip, resp_header)
+            return False
+        yield from self.down(conn, trip, resp_size, resp_header, RESPONSE, tag)
+        return True
+
+    def push(self, conn: Connection, trip: Trip, size: float, header: float, kind: int, *,
+             cpu_before: float = 0.0, cpu_after: float = 0.0, serve: bool = False,
+             tag: int = USEFUL) -> Generator:
+        """``yield from``: a worker (never refused) spends its CPU, then a message goes down.
+        Returns True if it was delivered (see :meth:`down`)."""
+        yield from self.work(trip, cpu_before, cpu_after, serve=serve, bounded=False)
+        return (yield from self.down(conn, trip, size, header, kind, tag))
+
+    def ack(self, conn: Connection, flow: int, header: float, drop: float = 0.0) -> Generator:
+        """``yield from``: an acknowledgement (*header* bytes, tagged ``control``) goes up.
+        With *drop* it is lost for good with that probability. Returns True if it arrived."""
+        r = conn.send(UP, header, header, ACK, CONTROL, flow, drop)
+        if r is None:
+            return False
+        if r.__class__ is not tuple:
+            yield r
+        if self.hops:
+            trip = Trip(flow)
+            for hop in self.hops:
+                yield from hop.carry(trip, UP, header)
+        return True
+
+    def post(self, conn: Connection, trip: Trip, size: float, header: float, kind: int,
+             tag: int, then) -> None:
+        """Hand a message to the client end without waiting for it (a stream that writes event
+        after event): ``then(trip, delivered)`` is called when it arrives, its parts added to
+        the trip; *delivered* is False if its connection dropped meanwhile. No process runs
+        for it unless hops or a loss need one."""
+        if self.hops:
+            def via_hops() -> Generator:
+                ok = yield from self.down(conn, trip, size, header, kind, tag)
+                then(trip, ok)
+            self.env.process(via_hops())
+            return
+        epoch = conn.epoch
+        r = conn.send(DOWN, size, header, kind, tag, trip.flow)
+        if r.__class__ is tuple:
+            self._posted(conn, trip, epoch, r, then)
+        else:
+            r.callbacks.append(lambda ev: self._posted(conn, trip, epoch, ev.value, then))
+
+    @staticmethod
+    def _posted(conn, trip, epoch, r, then) -> None:
+        parts = trip.parts
+        parts[TRANSMISSION] += r[0]
+        parts[PROPAGATION] += r[1]
+        parts[RETRANSMISSION] += r[2]
+        then(trip, conn.epoch == epoch)
+
+    def fire(self, conn: Connection, direction: int, size: float, header: float, kind: int,
+             tag: int, flow: int = -1) -> None:
+        """Hand over a message nobody waits for (a heartbeat): it is recorded and takes its
+        place on the connection; hops are not modelled for it."""
+        conn.send(direction, size, header, kind, tag, flow)
+
+    # -- settling tags and waste ---------------------------------------------------------------
+    def settle(self, trip: Trip, tag: int) -> None:
+        """Re-tag the trip's last request *tag* (it turned out ``empty``, or was refused)."""
+        row, t, kind, size, header = trip.request
+        self._rec.retag(row, t, kind, USEFUL, tag, size, header)
+
+    def settle_log(self, trip: Trip, tag: int) -> None:
+        """Re-tag every ``useful`` message in the trip's log *tag*."""
+        retag = self._rec.retag
+        for row, t, kind, size, header in trip.log:
+            retag(row, t, kind, USEFUL, tag, size, header)
+
+    def waste(self, start: float, end: float) -> None:
+        """Worker time [start, end) delivered nothing."""
+        self._rec.waste(start, end)
