@@ -48,7 +48,8 @@ def requests_at(env, server, arrivals, log, bounded=None):
         if req is None:
             log[name] = (env.now, None, None)
             return
-        yield req
+        if req is not True:
+            yield req
         start = env.now
         _, busy = server.work(CPU_IN, CPU_OUT)
         yield env.timeout(busy)

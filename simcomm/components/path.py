@@ -161,7 +161,8 @@ class Path:
         req = server.admit(bounded)
         if req is None:
             return False
-        yield req
+        if req is not True:
+            yield req
         t_work = env._now
         service, busy = server.work(cpu_before, cpu_after, serve)
         yield env.timeout(busy)
@@ -191,13 +192,57 @@ class Path:
                  ) -> Generator:
         """``yield from``: request up, the server's work (parse *cpu_before*, a service time,
         serialise *cpu_after*), response down tagged *tag*. Returns False if the server
-        refused the request (answered with an error, see :meth:`refuse`)."""
-        yield from self.up(conn, trip, req_size, req_header)
-        ok = yield from self.work(trip, cpu_before, cpu_after, bounded=bounded)
-        if not ok:
+        refused the request (answered with an error, see :meth:`refuse`).
+
+        The same steps as :meth:`up`, :meth:`work` and :meth:`down`, written out in one frame:
+        this is the hot path of request-driven patterns (see ``benchmarks/``)."""
+        if self.hops:
+            yield from self.up(conn, trip, req_size, req_header)
+            ok = yield from self.work(trip, cpu_before, cpu_after, bounded=bounded)
+            if not ok:
+                yield from self.refuse(conn, trip, resp_header)
+                return False
+            yield from self.down(conn, trip, resp_size, resp_header, RESPONSE, tag)
+            return True
+        env, server = self.env, self.server
+        parts = trip.parts
+        t = env._now
+        r = conn.send(UP, req_size, req_header, REQUEST, USEFUL, trip.flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        tx, prop, rt = r[0], r[1], r[2]
+        trip.request = msg = (r[3], t, REQUEST, req_size, req_header)
+        if trip.log is not None:
+            trip.log.append(msg)
+        t_arr = env._now
+        req = server.admit(bounded)
+        if req is None:
+            parts[TRANSMISSION] += tx
+            parts[PROPAGATION] += prop
+            parts[RETRANSMISSION] += rt
             yield from self.refuse(conn, trip, resp_header)
             return False
-        yield from self.down(conn, trip, resp_size, resp_header, RESPONSE, tag)
+        if req is not True:
+            yield req
+        t_work = env._now
+        service, busy = server.work(cpu_before, cpu_after)
+        yield env.timeout(busy)
+        server.release(req)
+        t = env._now
+        r = conn.send(DOWN, resp_size, resp_header, RESPONSE, tag, trip.flow)
+        if r.__class__ is not tuple:
+            r = yield r
+        if trip.log is not None:
+            trip.log.append((r[3], t, RESPONSE, resp_size, resp_header))
+        parts[TRANSMISSION] += tx + r[0]
+        parts[PROPAGATION] += prop + r[1]
+        parts[RETRANSMISSION] += rt + r[2]
+        parts[SERVER_QUEUE] += t_work - t_arr
+        parts[SERVICE] += service
+        parts[PARSE] += busy - service
+        trip.t_work = t_work
+        trip.busy = busy
+        trip.service = service
         return True
 
     def push(self, conn: Connection, trip: Trip, size: float, header: float, kind: int, *,

@@ -2,8 +2,9 @@
 
 A :class:`Server` knows nothing of patterns. One request's life on it, in three calls::
 
-    req = server.admit()          # None: rejected (bounded queue full); else yield it
-    yield req                     # waiting for a worker (FIFO)
+    req = server.admit()          # None: rejected (bounded queue full or server down)
+    if req is not True:           # True: a worker was free and is taken, no event needed
+        yield req                 # waiting for a worker (FIFO)
     service, busy = server.work(cpu_before, cpu_after)
     yield env.timeout(busy)       # parse + service + serialise on that worker
     server.release(req)
@@ -28,9 +29,10 @@ still running at the end of the run counts up to the end.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Generator
 
-import simpy
+from simpy.events import Event
 
 __all__ = ["Server"]
 
@@ -40,7 +42,10 @@ class Server:
                  queue_limit: int | None, recorder) -> None:
         self.env = env
         self.workers = workers
-        self.pool = simpy.Resource(env, capacity=workers)
+        self.in_use = 0
+        """Workers busy now."""
+        self._waiting: deque[Event] = deque()
+        """Requests waiting for a worker, first come first served."""
         self.service = service
         """Zero-argument callable drawing one service time (seconds)."""
         self.queue_limit = queue_limit
@@ -81,17 +86,23 @@ class Server:
             self.restart(downtime)
         self.env.process(at())
 
-    def admit(self, bounded: bool = True) -> simpy.resources.resource.Request | None:
-        """Ask for a worker: an event to yield, or None if the bounded queue is full or the
-        server is down after a restart. *bounded* False bypasses both (work the server gives
-        itself, such as answering a request it already accepted, is never turned away)."""
-        pool = self.pool
+    def admit(self, bounded: bool = True) -> Event | bool | None:
+        """Ask for a worker: ``True`` if one is free now (it is taken; nothing to wait for),
+        an event to yield that fires when one is handed over (FIFO), or None if the bounded
+        queue is full or the server is down after a restart. *bounded* False bypasses both
+        (work the server gives itself, such as answering a request it already accepted, is
+        never turned away)."""
         if bounded and self.env._now < self.down_until:
             return None
-        if (bounded and self.queue_limit is not None and pool.count >= self.workers
-                and len(pool.queue) >= self.queue_limit):
+        if self.in_use < self.workers:
+            self.in_use += 1
+            return True
+        if (bounded and self.queue_limit is not None
+                and len(self._waiting) >= self.queue_limit):
             return None
-        return pool.request()
+        ev = Event(self.env)
+        self._waiting.append(ev)
+        return ev
 
     def work(self, cpu_before: float, cpu_after: float,
              serve: bool = True) -> tuple[float, float]:
@@ -109,8 +120,12 @@ class Server:
             self._rec.server_busy_s += hi - lo
         return service, busy
 
-    def release(self, req) -> None:
-        self.pool.release(req)
+    def release(self, req=None) -> None:
+        """The worker taken by *req* is done: it goes to the next request in line, if any."""
+        if self._waiting:
+            self._waiting.popleft().succeed()
+        else:
+            self.in_use -= 1
 
     def serve(self, cpu_before: float, cpu_after: float) -> Generator:
         """``yield from`` it: the three steps in one. Returns ``(queue_wait, service)``, or
@@ -120,7 +135,8 @@ class Server:
         req = self.admit()
         if req is None:
             return None
-        yield req
+        if req is not True:
+            yield req
         waited = env.now - t0
         service, busy = self.work(cpu_before, cpu_after)
         yield env.timeout(busy)
