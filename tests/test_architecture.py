@@ -105,3 +105,18 @@ def test_components_know_no_patterns():
             bad = {t for t in targets if t.startswith(("simcomm.patterns", "simcomm.world",
                                                         "simcomm.runner"))}
             assert not bad, (mod, bad)
+
+
+def test_patterns_ask_the_path():
+    """No pattern sends on a link or connection, or takes a server worker, by itself: they
+    ask the world's path (DESIGN.md: patterns are policies; hops plug into the path)."""
+    import re
+
+    forbidden = re.compile(r"\.(up|down)\.send\(|\.send\((UP|DOWN)|\.link\b|\.pipes\b|"
+                           r"server\.(admit|work|release)\(|\bPipe\b")
+    offenders = []
+    for path in sorted((PKG / "patterns").glob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if forbidden.search(line):
+                offenders.append(f"{path.name}:{n}: {line.strip()}")
+    assert offenders == []

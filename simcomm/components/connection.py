@@ -46,10 +46,13 @@ class Connection:
     """One transport connection over *link*; ``send(UP | DOWN, …)`` carries one message."""
 
     __slots__ = ("_active", "_drop", "_held", "_last", "_listeners", "_rec", "_seq", "_tail",
-                 "env", "epoch", "is_open", "link", "name", "outstanding", "pipes")
+                 "env", "epoch", "index", "is_open", "link", "name", "outstanding", "pipes")
 
-    def __init__(self, env, link, recorder, *, name: str, streams=None) -> None:
+    def __init__(self, env, link, recorder, *, name: str, streams=None, index: int = -1
+                 ) -> None:
         self.env = env
+        self.index = index
+        """Number of the connection in its path (the ``connection`` column of messages)."""
         self.link = link
         self.name = name
         self.pipes = (link.up, link.down)
@@ -123,7 +126,7 @@ class Connection:
         first copy (for re-tagging once its outcome is known)."""
         if drop and self._drop() < drop:
             self._rec.message(self.env._now, kind, tag, size, header, flow, direction,
-                              math.nan)
+                              math.nan, self.index)
             return None
         pipe = self.pipes[direction]
         tail = self._tail[direction]
@@ -140,12 +143,13 @@ class Connection:
         pipe.free_at = tx_end
         prop = pipe.latency()
         arrive = tx_end + prop
-        row = self._rec.message(now, kind, tag, size, header, flow, direction, arrive)
         last = self._last[direction]
         if last > arrive:
             arrive = last  # held behind an earlier message of this connection
         else:
             self._last[direction] = arrive
+        row = self._rec.message(now, kind, tag, size, header, flow, direction, arrive,
+                                self.index)
         delay = arrive - now
         if delay <= 0.0:
             return (0.0, 0.0, 0.0, row)
@@ -167,7 +171,8 @@ class Connection:
             tx_end = start + size * pipe.bit_time
             pipe.free_at = tx_end
             if pipe.loss and pipe.lost():
-                r = rec.message(now, kind, attempt, size, header, flow, direction, math.nan)
+                r = rec.message(now, kind, attempt, size, header, flow, direction, math.nan,
+                                self.index)
                 if row < 0:
                     row = r
                 retrans += pipe.rto
@@ -176,10 +181,12 @@ class Connection:
                 continue
             prop = pipe.latency()
             arrive = tx_end + prop
-            r = rec.message(now, kind, attempt, size, header, flow, direction, arrive)
+            r = rec.message(now, kind, attempt, size, header, flow, direction, arrive,
+                            self.index)
             if row < 0:
                 row = r
             break
+        t_link = arrive
         if epoch == self.epoch:
             last = self._last[direction]
             if last > arrive:
@@ -188,6 +195,8 @@ class Connection:
             yield env.timeout(arrive - env._now)
         if before is not None and not before.triggered and epoch == self.epoch:
             yield before  # in order: not before the message handed over earlier
+        if env._now > t_link:
+            rec.arrived(r, env._now)  # held for a message handed over before it
         if epoch == self.epoch:
             if env._now > self._last[direction]:
                 self._last[direction] = env._now

@@ -99,7 +99,8 @@ class Path:
 
     def connect(self, link, name: str) -> Connection:
         """A connection over *link*, established before the run."""
-        conn = Connection(self.env, link, self._rec, name=name, streams=self._streams)
+        conn = Connection(self.env, link, self._rec, name=name, streams=self._streams,
+                          index=len(self.connections))
         self.connections.append(conn)
         return conn
 

@@ -129,14 +129,19 @@ class Recorder:
 
     # -- hot path ------------------------------------------------------------------------------
     def message(self, t: float, kind: int, tag: int, size: int, header: int,
-                flow: int, direction: int, t_arrive: float) -> int:
-        """A message handed to a link at *t*. Returns its row (-1 when rows are not kept)."""
+                flow: int, direction: int, t_arrive: float, conn: int = -1) -> int:
+        """A message handed to connection *conn* at *t*, reaching the far end at *t_arrive*
+        (NaN: lost). Returns its row (-1 when rows are not kept)."""
         if t >= self.warmup:
             i = kind * NT + tag
             self.msg_n[i] += 1
             self.msg_bytes[i] += size
             self.msg_header[i] += header
         return -1
+
+    def arrived(self, row: int, t: float) -> None:
+        """The message of *row* reached the far end at *t* (known only once a loss before
+        it was recovered)."""
 
     def retag(self, row: int, t: float, kind: int, old: int, new: int, size: int,
               header: int) -> None:
@@ -205,11 +210,12 @@ class FullRecorder(Recorder):
         self.m_header = array("q")
         self.m_flow = array("q")
         self.m_dir = array("b")
+        self.m_conn = array("l")
         self.d_flow = array("q")
         self.d_client = array("q")
         self.d_parts = [array("d") for _ in range(NPARTS)]
 
-    def message(self, t, kind, tag, size, header, flow, direction, t_arrive):
+    def message(self, t, kind, tag, size, header, flow, direction, t_arrive, conn=-1):
         Recorder.message(self, t, kind, tag, size, header, flow, direction, t_arrive)
         self.m_t.append(t)
         self.m_arrive.append(t_arrive)
@@ -219,7 +225,12 @@ class FullRecorder(Recorder):
         self.m_header.append(header)
         self.m_flow.append(flow)
         self.m_dir.append(direction)
+        self.m_conn.append(conn)
         return len(self.m_t) - 1
+
+    def arrived(self, row, t):
+        if row >= 0:
+            self.m_arrive[row] = t
 
     def retag(self, row, t, kind, old, new, size, header):
         Recorder.retag(self, row, t, kind, old, new, size, header)

@@ -116,6 +116,7 @@ def frames(rec: Recorder) -> dict[str, pd.DataFrame]:
         "flow": _col(rec.m_flow, np.int64)[keep],
         "direction": pd.Categorical.from_codes(_col(rec.m_dir, np.int8)[keep],
                                                categories=["up", "down"]),
+        "connection": _col(rec.m_conn, np.int64)[keep],
     })
     d_t0 = _col(rec.d_t0, float)
     dkeep = d_t0 >= w
