@@ -59,8 +59,9 @@ PARTS: tuple[tuple[str, str], ...] = (
      "the next poll, for a parked poll to be answered, for a prefetch slot, or for an offline "
      "client to come back"),
     ("handshake", "connection set-up (0 on an established keep-alive connection)"),
-    ("transmission", "queueing behind other messages on a link direction plus serialisation "
-     "(bytes·8/bandwidth)"),
+    ("transmission", "queueing behind other messages on a link direction, serialisation "
+     "(bytes·8/bandwidth), and waiting behind an earlier message of the same connection "
+     "(in-order delivery)"),
     ("propagation", "one-way link latency, drawn per message"),
     ("retransmission", "time lost to lost messages: from the end of a lost copy's "
      "serialisation to the retransmission timeout"),
