@@ -119,16 +119,22 @@ def test_a_drop_bumps_the_epoch_and_forgets_the_old_order():
     assert rec.conn_held.area == pytest.approx(1.0)  # dropped and reopened at the same instant
 
 
-def test_a_datagram_lost_for_good_is_on_the_wire_without_arrival():
-    """An acknowledgement sent with drop = 1 is recorded (tag control, no arrival time) and
-    never arrives; with drop = 0 it arrives."""
+def _path_world(latency: str):
+    """A bare world: one worker with no service time, a path, and a link of *latency*."""
     env = simpy.Environment()
     rec = FullRecorder(env, 0.0, 10.0)
     server = Server(env, workers=1, service=lambda: 0.0, queue_limit=None, recorder=rec)
     path = Path(env, server, rec, Streams(1))
-    link = Link("l", bandwidth=math.inf, latency_dist=from_spec("10ms", parse_duration,
+    link = Link("l", bandwidth=math.inf, latency_dist=from_spec(latency, parse_duration,
                                                                  allow_zero=True),
                 loss=0.0, rto=0.2, streams=Streams(1))
+    return env, rec, server, path, link
+
+
+def test_a_datagram_lost_for_good_is_on_the_wire_without_arrival():
+    """An acknowledgement sent with drop = 1 is recorded (tag control, no arrival time) and
+    never arrives; with drop = 0 it arrives."""
+    env, rec, _server, path, link = _path_world("10ms")
     conn = path.connect(link, "c")
     out = []
 
@@ -145,13 +151,7 @@ def test_a_datagram_lost_for_good_is_on_the_wire_without_arrival():
 def test_a_server_restart_drops_every_connection_and_refuses_during_downtime():
     """restart(downtime): connections drop at once; a bounded request in the downtime is
     refused, one after it is served; own work is never refused."""
-    env = simpy.Environment()
-    rec = FullRecorder(env, 0.0, 10.0)
-    server = Server(env, workers=1, service=lambda: 0.0, queue_limit=None, recorder=rec)
-    path = Path(env, server, rec, Streams(1))
-    link = Link("l", bandwidth=math.inf, latency_dist=from_spec("0s", parse_duration,
-                                                                 allow_zero=True),
-                loss=0.0, rto=0.2, streams=Streams(1))
+    env, _rec, server, path, link = _path_world("0s")
     conns = [path.connect(link, f"c{i}") for i in range(3)]
     server.restart_at(1.0, downtime=0.5)
     out = []
