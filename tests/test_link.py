@@ -2,11 +2,10 @@
 retransmission (carried through a Connection, the only thing that sends on a link)."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import simpy
-
-from types import SimpleNamespace
 
 from simcomm.components.connection import DOWN, UP, Connection
 from simcomm.components.link import Link, Pipe
