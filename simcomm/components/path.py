@@ -152,11 +152,18 @@ class Path:
         return conn.epoch == epoch
 
     def work(self, trip: Trip, cpu_before: float = 0.0, cpu_after: float = 0.0, *,
-             serve: bool = True, bounded: bool = True) -> Generator:
+             serve: bool = True, bounded: bool = True, work: float = 0.0,
+             then=None) -> Generator:
         """``yield from``: wait for a server worker, then spend *cpu_before* + a service time
-        (when *serve*) + *cpu_after* on it. Returns False, at once, when the server refuses
-        (its bounded queue is full, or it is down; *bounded* False: work the server gives
-        itself, never refused for a full queue)."""
+        (when *serve*) + *work* seconds of business logic + *cpu_after* on it. Returns False,
+        at once, when the server refuses (its bounded queue is full, or it is down; *bounded*
+        False: work the server gives itself, never refused for a full queue).
+
+        *then*, a callable, runs on the same worker once that work is done (e.g. to read what
+        is pending after the service time) and returns ``(work, cpu)``: more seconds of
+        business logic and of encoding to spend before the worker is released. With *then*,
+        the trip's parts count only what follows it (the earlier work is the request's, not
+        the answer's); ``trip.t_work`` and ``trip.busy`` still span the whole visit."""
         env, server = self.env, self.server
         t_arr = env._now
         req = server.admit(bounded)
@@ -165,16 +172,25 @@ class Path:
         if req is not True:
             yield req
         t_work = env._now
-        service, busy = server.work(cpu_before, cpu_after, serve)
+        service, busy = server.work(cpu_before, cpu_after, serve, work)
         yield env.timeout(busy)
-        server.release(req)
         parts = trip.parts
-        parts[SERVER_QUEUE] += t_work - t_arr
-        parts[SERVICE] += service
-        parts[PARSE] += busy - service
+        trip.service = service
+        if then is None:
+            parts[SERVER_QUEUE] += t_work - t_arr
+            parts[SERVICE] += service
+            parts[PARSE] += busy - service
+        else:
+            more_work, more_cpu = then()
+            if more_work or more_cpu:
+                more_service, more = server.work(0.0, more_cpu, False, more_work)
+                yield env.timeout(more)
+                busy += more
+                parts[SERVICE] += more_service
+                parts[PARSE] += more - more_service
+        server.release(req)
         trip.t_work = t_work
         trip.busy = busy
-        trip.service = service
         return True
 
     def refuse(self, conn: Connection, trip: Trip, header: float) -> Generator:
@@ -248,10 +264,12 @@ class Path:
 
     def push(self, conn: Connection, trip: Trip, size: float, header: float, kind: int, *,
              cpu_before: float = 0.0, cpu_after: float = 0.0, serve: bool = False,
-             tag: int = USEFUL) -> Generator:
-        """``yield from``: a worker (never refused) spends its CPU, then a message goes down.
-        Returns True if it was delivered (see :meth:`down`)."""
-        yield from self.work(trip, cpu_before, cpu_after, serve=serve, bounded=False)
+             work: float = 0.0, tag: int = USEFUL) -> Generator:
+        """``yield from``: a worker (never refused) spends its CPU and *work* seconds of
+        business logic, then a message goes down. Returns True if it was delivered (see
+        :meth:`down`)."""
+        yield from self.work(trip, cpu_before, cpu_after, serve=serve, bounded=False,
+                             work=work)
         return (yield from self.down(conn, trip, size, header, kind, tag))
 
     def ack(self, conn: Connection, flow: int, header: float, drop: float = 0.0) -> Generator:

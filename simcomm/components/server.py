@@ -104,12 +104,13 @@ class Server:
         self._waiting.append(ev)
         return ev
 
-    def work(self, cpu_before: float, cpu_after: float,
-             serve: bool = True) -> tuple[float, float]:
+    def work(self, cpu_before: float, cpu_after: float, serve: bool = True,
+             extra: float = 0.0) -> tuple[float, float]:
         """Start work on the worker just obtained: draws a service time (unless *serve* is
-        False: pure encoding work) and returns ``(service, busy)``, busy = cpu_before +
-        service + cpu_after seconds to hold the worker."""
-        service = self.service() if serve else 0.0
+        False: pure encoding work), adds *extra* seconds of business logic to it, and returns
+        ``(service, busy)``, busy = cpu_before + service + cpu_after seconds to hold the
+        worker."""
+        service = (self.service() if serve else 0.0) + extra
         busy = cpu_before + service + cpu_after
         now = self.env._now
         lo = now if now > self._w0 else self._w0

@@ -1,11 +1,23 @@
 """Long polling: the server holds the poll until there is something to say, or a timeout.
 
 The client keeps one poll outstanding and re-issues it as soon as the answer is parsed (after
-``retry_delay``). On arrival a worker parses and checks the poll (the service time). If updates
-are pending the server answers at once; otherwise it parks the poll **without holding a
-worker** (an event-driven server) until an update arrives or ``timeout`` has passed since the
-poll arrived, then a worker serialises the answer. A poll that times out empty wastes the
-worker time of its check and its empty answer.
+``retry_delay``). On arrival a worker checks the poll (the service time). If updates are
+pending the server answers at once; otherwise it parks the poll **without holding a worker**
+(an event-driven server) until an update arrives or ``timeout`` has passed since the poll
+arrived; then a worker builds the answer: ``answer_work`` (business logic, a distribution,
+default 0) when it carries updates, plus their serialisation. A poll that times out empty
+wastes the worker time of its check and its empty answer.
+
+**When the pending set is first read** (``snapshot``):
+
+* ``served`` (default): after the check — updates created while the poll was being checked are
+  in its answer;
+* ``arrival``: as the poll arrives — if enough is pending then, that is the answer (sent after
+  the check, the updates' wait in ``server_queue``/``service``), and updates created during
+  the check wait for the next poll; otherwise the poll is parked as above.
+
+With Poisson updates at rate λ, a parked poll is answered by the first update, d + w (+
+serialisation) after it was created (one-way latency d, answer work w), in both designs.
 
 **Kafka-style fetch**: with ``min_bytes`` the server answers only once that many payload bytes
 are pending, or when ``timeout`` (Kafka's ``fetch.max.wait.ms``) has passed — with whatever is
@@ -22,11 +34,13 @@ still on its way when the client leaves is lost with the updates it carries (``l
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from pydantic import Field
 
 from ..components.updates import Mailbox
-from ..fields import NonNegDuration, NonNegSize, PosDuration
+from ..dists import Constant
+from ..fields import DurationDist, NonNegDuration, NonNegSize, PosDuration
 from .base import PatternParams, register
 from .notification import UpdatePattern
 
@@ -40,6 +54,12 @@ class LongPollingParams(PatternParams):
                                   "bytes are pending (Kafka fetch.min.bytes); 0: on the first "
                                   "update")
     retry_delay: NonNegDuration = Field(0.0, description="client pause before re-polling")
+    snapshot: Literal["arrival", "served"] = Field(
+        "served", description="when the server first reads the pending updates: as the poll "
+        "arrives, or after the poll's check (its service time)")
+    answer_work: DurationDist = Field(Constant(0.0), description="worker seconds of business "
+                                      "logic per answer that carries updates (a "
+                                      "distribution; 0: only serialisation)")
 
 
 @register("long_polling")
@@ -51,6 +71,8 @@ class LongPolling(UpdatePattern):
 
     def setup(self, world) -> None:
         self.mailboxes = [Mailbox(self.env) for _ in world.clients]
+        self._work = self.p.answer_work.sampler(world.streams.generator(
+            "long_polling.answer_work"))
         self._gone = [None] * len(world.clients)
         """Per client: an event that fires if the client goes offline while its poll is parked
         (the connection is gone; the server stops holding the poll)."""
@@ -85,12 +107,23 @@ class LongPolling(UpdatePattern):
         # min_bytes counts encoded bytes (as Kafka counts stored bytes); the mailbox counts
         # JSON-sized bytes
         need = max(1, math.ceil(p.min_bytes / self.size_factor))
+        t_arrived = env.now
+        # snapshot: arrival — what is pending as the poll arrives is its answer, if enough
+        early = mb.take() if p.snapshot == "arrival" and mb.ready(need) else []
         span = yield from self.held_poll(
-            c, poll, timeout=p.timeout, ready=lambda: mb.ready(need),
+            c, poll, timeout=p.timeout, ready=lambda: bool(early) or mb.ready(need),
             wait=lambda: mb.wait(need), bounded=True, gone=lambda: self._parked(c))
         self._gone[c.index] = None
-        if span is not None:
-            yield from self.answer(c, poll, mb.take(), env.now, serve=False, waste=(span,))
+        if span is None:
+            mb.put_back(early)  # refused, or the client left: the updates stay pending
+        elif early:
+            # the updates waited on the server while the poll was checked
+            yield from self.answer(c, poll, early, t_arrived, serve=False, work=self._work,
+                                   before=(span[0] - t_arrived, span[1] - span[0]),
+                                   waste=(span,))
+        else:
+            yield from self.answer(c, poll, mb.take(), env.now, serve=False, work=self._work,
+                                   waste=(span,))
         c.connection.end()
 
     def _parked(self, c):

@@ -176,24 +176,45 @@ class UpdatePattern(Pattern):
                     return None  # the client left: no answer
         return span
 
-    def answer(self, client, poll, items, t_snap: float, *, serve: bool, bounded: bool = False,
-               cpu: float = 0.0, waste=()):
-        """``yield from``: answer a poll with *items* (the snapshot taken at *t_snap*).
+    def answer(self, client, poll, items=None, t_snap: float = 0.0, *, serve: bool,
+               bounded: bool = False, cpu: float = 0.0, work=None, read=None, before=None,
+               waste=()):
+        """``yield from``: answer a poll with the updates it finds.
 
-        A worker serialises the updates — and runs the service time too when *serve*; with
-        *bounded* it may refuse (the poll is then answered with an error and False returned)
-        — then the response travels down and the client parses it. An empty answer is tagged
-        ``empty`` (its poll too) and its worker time, with the earlier intervals in *waste*,
-        is wasted. Returns the answer's :class:`Trip` (None if refused)."""
-        world, path = self.world, self.world.path
-        payload = 0
-        for u in items:
-            payload += self.wire(u.size)
+        Either *items* (the snapshot taken at *t_snap*) are given, or *read* is: a callable
+        that takes the snapshot on the worker, once its service time is done (the server
+        reads what is pending after serving the poll). A worker runs the service time when
+        *serve*, *work()* seconds of business logic for an answer that carries updates (*work*
+        None: none), and serialises the updates; with *bounded* it may refuse (the poll is then
+        answered with an error and None returned). The response travels down and the client
+        parses it. An empty answer is tagged ``empty`` (its poll too) and its worker time, with
+        the earlier intervals in *waste*, is wasted. *before* = ``(queue, service)``: what the
+        updates already waited on the server between *t_snap* and this answer (a long poll's
+        check). Returns the answer's :class:`Trip`."""
+        env, world, path = self.env, self.world, self.world.path
         trip = Trip(poll.flow)
-        if not (yield from path.work(trip, cpu, payload * self.ser_per_byte, serve=serve,
-                                     bounded=bounded)):
+        ser = self.ser_per_byte
+        snap = [items, t_snap]
+        if read is None:
+            payload = sum(self.wire(u.size) for u in items)
+            w = work() if work is not None and items else 0.0
+            ok = yield from path.work(trip, cpu, payload * ser, serve=serve, bounded=bounded,
+                                      work=w)
+        else:
+            def then():
+                got = snap[0] = read()
+                snap[1] = env.now
+                w = work() if work is not None and got else 0.0
+                return w, sum(self.wire(u.size) for u in got) * ser
+            ok = yield from path.work(trip, cpu, 0.0, serve=serve, bounded=bounded, then=then)
+        if not ok:
             yield from self.refuse_poll(client, poll)
             return None
+        items, t_snap = snap
+        payload = sum(self.wire(u.size) for u in items)
+        if before is not None:
+            trip.parts[SERVER_QUEUE] += before[0]
+            trip.parts[SERVICE] += before[1]
         hr = world.response_header
         delivered = yield from path.down(client.connection, trip, hr + payload, hr, RESPONSE,
                                          USEFUL if items else EMPTY)
@@ -210,7 +231,7 @@ class UpdatePattern(Pattern):
             return trip
         cp = payload * self.parse_per_byte
         if cp:
-            yield self.env.timeout(cp)
+            yield env.timeout(cp)
             trip.parts[PARSE] += cp
         self.arrive(client, items, t_snap, trip.parts)
         return trip

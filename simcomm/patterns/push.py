@@ -1,6 +1,7 @@
 """Push over a persistent bidirectional connection (WebSocket-like).
 
-The server sends each update the moment it is created: a worker serialises it, and it travels
+The server sends each update the moment it is created: a worker spends ``event_work`` on it
+(business logic, a distribution, default 0) and serialises it, and it travels
 down the client's established connection as one ``update`` message (``headers.update`` bytes
 of framing + payload). Nothing is asked, so there are no empty answers — but the client must
 be online and able to keep up:
@@ -18,7 +19,7 @@ be online and able to keep up:
   slot frees — backpressure instead of drops.
 
 Over an established connection with enough workers and no prefetch, an update's delay is
-d + 8·(bytes)/C and it costs exactly one message.
+w + d + 8·(bytes)/C (w: event work, plus serialisation) and it costs exactly one message.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from typing import Literal
 from pydantic import Field
 
 from ..components.path import Trip
-from ..fields import ScenarioError
+from ..dists import Constant
+from ..fields import DurationDist, ScenarioError
 from ..metrics.definitions import Kind, Tag
 from .base import PatternParams, register
 from .notification import PARSE, UpdatePattern
@@ -45,6 +47,9 @@ class PushParams(PatternParams):
                                  "flight per client (acks on); null: no acks, no limit")
     offline: Literal["drop", "buffer"] = Field("buffer", description="what the server does "
                                                "with updates for an offline client")
+    event_work: DurationDist = Field(Constant(0.0), description="worker seconds of business "
+                                     "logic per pushed update, besides its serialisation (a "
+                                     "distribution)")
     server_buffer: int | None = Field(None, ge=0, description="most updates the server holds "
                                       "per client (offline, or waiting for a prefetch slot); "
                                       "null: unbounded")
@@ -70,6 +75,7 @@ class Push(UpdatePattern):
 
     def setup(self, world) -> None:
         n = len(world.clients)
+        self._work = self.p.event_work.sampler(world.streams.generator("push.event_work"))
         self.backlog: list[deque] = [deque() for _ in range(n)]
         """Updates held by the server per client (offline, or waiting for a prefetch slot)."""
         self.unacked = [0] * n
@@ -129,7 +135,7 @@ class Push(UpdatePattern):
         trip = Trip(u.uid)
         delivered = yield from self.world.path.push(
             conn, trip, payload + self.world.update_header, self.world.update_header, UPDATE,
-            cpu_after=payload * self.ser_per_byte)
+            cpu_after=payload * self.ser_per_byte, work=self._work())
         if not delivered or not client.online:
             self.rec.lose(u.t_created, offline=True)
             return

@@ -1,15 +1,24 @@
 """Short polling: the client asks every ``interval``; the server answers at once.
 
-Each poll is a request (headers only). The server takes its **snapshot of pending updates
-when the poll arrives** (before waiting for a worker), then a worker runs the service time
-and serialises the pending updates into the response — or an empty response, whose worker
-time is wasted (``wasted_server_s``) and whose request and response are tagged ``empty``.
+Each poll is a request (headers only). A worker handles it: one service time (parsing,
+authentication, reading the store), ``answer_work`` more when the answer carries updates (the
+business logic of building it: a distribution, default 0), and the serialisation of the updates
+it carries — or an empty response, whose worker time is wasted (``wasted_server_s``) and whose
+request and response are tagged ``empty``.
 
-With Poisson updates at rate λ per client, polls every T, one-way latency d, service s and
-enough workers: P(empty poll) = e^(−λT); an update waits T/2 on average for the next
-snapshot, so its mean delay is T/2 + s + d (plus serialisation); messages per delivery are
-2/(λT). Taking the snapshot after the service time instead would remove s from the delay:
-this choice is documented here and in the metric definitions (``pending``).
+**When the pending set is read** (``snapshot``) — both are real server designs:
+
+* ``arrival`` (default): as the poll arrives at the server, before it waits for a worker and is
+  served; an update created during that time waits for the next poll;
+* ``served``: on the worker, after the poll's service time (a handler that authenticates, then
+  queries the store).
+
+With Poisson updates at rate λ per client, polls every T, one-way latency d, service s, answer
+work w and enough workers, the snapshots are T apart in both designs, so P(empty poll) =
+e^(−λT) and messages per delivery are 2/(λT); an update waits T/2 on average for the next
+snapshot, so its mean delay is T/2 + s + w + d (``arrival``) or T/2 + w + d (``served``), plus
+serialisation. (With w > 0, s and w are on one worker visit: the answer's ``service`` part holds
+s + w for ``arrival``, w for ``served``.)
 
 Polls are timer-driven: the next poll is due ``interval`` (± uniform ``jitter``) after the
 previous one was due, or at once if the previous poll took longer. An offline client skips its
@@ -19,10 +28,13 @@ is lost, with the updates it carries (``lost_offline``).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from ..components.updates import Mailbox
-from ..fields import NonNegDuration, PosDuration, ScenarioError
+from ..dists import Constant
+from ..fields import DurationDist, NonNegDuration, PosDuration, ScenarioError
 from ..rng import Buffered
 from .base import PatternParams, register
 from .notification import UpdatePattern
@@ -34,6 +46,12 @@ class ShortPollingParams(PatternParams):
     interval: PosDuration = Field(1.0, description="seconds between polls")
     jitter: NonNegDuration = Field(0.0, description="each interval is drawn uniformly in "
                                    "interval ± jitter (must be < interval)")
+    snapshot: Literal["arrival", "served"] = Field(
+        "arrival", description="when the server reads the pending updates: as the poll "
+        "arrives, or on the worker after the poll's service time")
+    answer_work: DurationDist = Field(Constant(0.0), description="worker seconds of business "
+                                      "logic per answer that carries updates (a "
+                                      "distribution; 0: only serialisation)")
 
 
 @register("short_polling")
@@ -52,6 +70,8 @@ class ShortPolling(UpdatePattern):
 
     def setup(self, world) -> None:
         self.mailboxes = [Mailbox(self.env) for _ in world.clients]
+        self._work = self.p.answer_work.sampler(world.streams.generator(
+            "short_polling.answer_work"))
         for c in world.clients:
             self.env.process(self._client(c))
 
@@ -77,9 +97,13 @@ class ShortPolling(UpdatePattern):
         c.connection.begin()
         poll = yield from self.poll_up(c, next(self.world.flow_ids))
         mb = self.mailboxes[c.index]
-        t_snap = self.env.now
-        items = mb.take()   # snapshot on arrival at the server
-        ans = yield from self.answer(c, poll, items, t_snap, serve=True, bounded=True)
-        if ans is None:     # refused: the updates stay pending
-            mb.put_back(items)
+        if self.p.snapshot == "arrival":
+            items = mb.take()   # the pending set, read as the poll arrives
+            ans = yield from self.answer(c, poll, items, self.env.now, serve=True,
+                                         bounded=True, work=self._work)
+            if ans is None:     # refused: the updates stay pending
+                mb.put_back(items)
+        else:                   # read on the worker, after the poll's service time
+            yield from self.answer(c, poll, serve=True, bounded=True, work=self._work,
+                                   read=mb.take)
         c.connection.end()

@@ -3,7 +3,9 @@
 Every client holds one SSE stream (established before the run, like a keep-alive
 connection). The server writes each update of the client's topic to the stream as an event
 framed with its id (``framing`` bytes of ``id:``/``data:`` lines + the payload); one stream is
-written in order, event after event, each serialised by a worker. Keep-alive comments
+written in order, event after event, each on a worker: ``event_work`` (business logic, a
+distribution, default 0) and its serialisation. With enough workers an event's delay is
+w + d (+ serialisation). Keep-alive comments
 (``heartbeat_size`` bytes every ``heartbeat``) count as messages, tagged ``heartbeat``.
 
 **Disconnects and resumption.** When the stream drops — the client goes offline, or the
@@ -42,7 +44,8 @@ from pydantic import Field
 
 from ..components.connection import DOWN
 from ..components.path import Trip
-from ..fields import NonNegDuration, NonNegSize, PosDuration
+from ..dists import Constant
+from ..fields import DurationDist, NonNegDuration, NonNegSize, PosDuration
 from ..metrics.definitions import Kind, Tag
 from .base import PatternParams, register
 from .notification import PARSE, SERVER_QUEUE, UpdatePattern
@@ -64,6 +67,9 @@ class SSEParams(PatternParams):
     heartbeat: PosDuration | None = Field(15.0, description="seconds between keep-alive "
                                           "comments (null: none)")
     heartbeat_size: NonNegSize = Field(3.0, description="bytes of one keep-alive comment")
+    event_work: DurationDist = Field(Constant(0.0), description="worker seconds of business "
+                                     "logic per event written, besides its serialisation (a "
+                                     "distribution)")
     framing: NonNegSize = Field(24.0, description="bytes of SSE framing per event "
                                 "(id:, data:, blank line)")
     replay_buffer: int = Field(1000, ge=0, description="events per topic kept for "
@@ -107,6 +113,7 @@ class ServerSentEvents(UpdatePattern):
         self._restart_t = math.nan
         self._restarts_seen = 0
         self._backoff = world.streams.generator("sse.backoff")
+        self._work = self.p.event_work.sampler(world.streams.generator("sse.event_work"))
         for c in world.clients:
             c.connection.on_drop(lambda _conn, c=c: self._dropped(c))
             env.process(self._sender(c, c.connection.epoch))
@@ -152,7 +159,7 @@ class ServerSentEvents(UpdatePattern):
             trip = Trip(u.uid)
             trip.parts[SERVER_QUEUE] += env.now - t_queued  # behind earlier events
             yield from path.work(trip, 0.0, payload * self.ser_per_byte, serve=False,
-                                 bounded=False)
+                                 bounded=False, work=self._work())
             if conn.epoch != epoch:
                 return  # dropped meanwhile: the event will be replayed
             path.post(conn, trip, h + payload, h, UPDATE, USEFUL,

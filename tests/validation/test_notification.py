@@ -120,6 +120,60 @@ def test_short_poll_messages_per_delivery(short_polling):
     check(short_polling, "messages_per_delivery", theory, 0.02)
 
 
+# Short polling with the pending set read after the service time, and answer work.
+
+SP_WORK = 0.030
+"""Answer work per non-empty answer (s): 15 half widths of the delay test below."""
+
+
+@pytest.fixture(scope="module")
+def short_polling_served():
+    """Short-polling replications with ``snapshot: served`` and a constant answer work."""
+    # The same sizes as `short_polling` (80 000 updates, 100 000 polls), so the same variance
+    # constants and half widths apply.
+    sc = scenario({"name": "short_polling", "interval": SP_T, "jitter": 0,
+                   "snapshot": "served", "answer_work": SP_WORK},
+                  rate=SP_LAM, window=250.0, warmup=2.0, latency=SP_LAT, service=SP_SVC)
+    return replicate(sc, R, seed=20240702)
+
+
+def test_short_poll_served_snapshot_empty_ratio(short_polling_served):
+    """Reading after the (constant) service time shifts every snapshot by s: they stay T
+    apart, so a poll is still empty with probability e^(-lam T); answer work on non-empty
+    answers does not move the polls (they are timer-driven)."""
+    # Same derivation as test_short_poll_empty_ratio: half 1.4 % of p -> REL 2 %.
+    check(short_polling_served, "empty_ratio", analytic.short_poll_empty_ratio(SP_LAM, SP_T),
+          0.02)
+
+
+def test_short_poll_served_snapshot_delay_excludes_service(short_polling_served):
+    """Read after the service time, an update waits T/2 for the snapshot, then the answer
+    work and the way down: T/2 + w + d (no s)."""
+    # Same variance constant as test_short_poll_mean_delay_includes_service (T^2/12 per
+    # update): half = 2.0 ms = 0.69 % of 290 ms -> REL 1 %. Counting s (20 ms, 10 half widths)
+    # or leaving out w (30 ms, 15 half widths) would fail.
+    theory = analytic.short_poll_mean_wait(SP_T) + SP_WORK + SP_LAT
+    check(short_polling_served, "latency_mean", theory, 0.01)
+
+
+def test_short_poll_served_snapshot_messages_per_delivery(short_polling_served):
+    """Two messages per poll, lam T updates per poll: 2/(lam T) either way."""
+    # As test_short_poll_messages_per_delivery: REL 2 %.
+    theory = analytic.short_poll_messages_per_delivery(SP_LAM, SP_T)
+    check(short_polling_served, "messages_per_delivery", theory, 0.02)
+
+
+def test_short_poll_arrival_snapshot_delay_adds_answer_work():
+    """Read on arrival, an update also waits for the poll's service time: T/2 + s + w + d."""
+    # 10 clients x 250 s x 20 replications, as above: half 2.0 ms = 0.63 % of 320 ms -> REL 1 %.
+    sc = scenario({"name": "short_polling", "interval": SP_T, "jitter": 0,
+                   "answer_work": SP_WORK},
+                  rate=SP_LAM, window=250.0, warmup=2.0, latency=SP_LAT, service=SP_SVC)
+    runs = replicate(sc, R, seed=20240703)
+    theory = analytic.short_poll_mean_wait(SP_T) + SP_SVC + SP_WORK + SP_LAT
+    check(runs, "latency_mean", theory, 0.01)
+
+
 # ---------------------------------------------------------------------------------------------
 # Long polling
 
