@@ -467,15 +467,10 @@ def test_pubsub_copies_expired_while_offline_count_as_lost_offline():
     assert s["lost_offline"] == s["lost"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "simulator bug: when the ack timer fires (c + 300 ms) the broker's retry is dropped by "
-    "retention (age 300 ms > 250 ms) and the message is counted lost; the first copy then "
-    "reaches the online subscriber (c + 400 ms) and pubsub._received discards it as 'a late "
-    "copy of a message already given up on', so 0 of 10 copies are delivered and lost = 10, "
-    "though `lost` is defined as items that never reached their consumer"))
 def test_pubsub_copy_arriving_after_its_redelivered_twin_expired():
     """A copy still travelling when the broker's retry of it is dropped by retention reaches
-    its online subscriber and is delivered, not lost."""
+    its online subscriber and is delivered, not lost; the dropped retry was never sent, so it
+    is no redelivery."""
     d = 0.200
     sc = scenario("pubsub", {"delivery": "at_least_once", "ack_timeout": "100ms",
                              "retention": "250ms", "per_copy": 0},
@@ -497,6 +492,55 @@ def test_pubsub_copy_arriving_after_its_redelivered_twin_expired():
     assert arrived >= 9
     assert s["delivered"] == arrived
     assert s["lost"] == 0
+    # the only retry of each message was dropped at the broker, not sent: one copy went down
+    # per publish that reached the broker, so no redelivery and no duplicate
+    copies = of_kind(m, "update")
+    copies = copies[copies.direction == "down"]
+    assert len(copies) == int((publishes.t_send + d < 10.0).sum())
+    assert s["redeliveries"] == s["duplicates"] == 0
+
+
+def test_pubsub_message_is_lost_only_when_no_copy_can_reach_its_subscriber():
+    """At least once with retention, a subscriber that comes and goes: a message is lost only
+    when the broker has dropped it and no copy of it is still on its way — counted once,
+    when that is known — and delivered whenever a copy reaches the online subscriber."""
+    d, end = 0.200, 17.0
+    sc = scenario("pubsub", {"delivery": "at_least_once", "ack_timeout": "100ms",
+                             "retention": "250ms", "per_copy": 0},
+                  network={"latency": d, "bandwidth": "unlimited"},
+                  server={"workers": 1, "service_time": 0}, duration=end,
+                  clients={"count": 1, "session": "3s", "gap": "2s"},
+                  workload=updates(rate="20/s"))
+    r = simcomm.run(sc)
+    m, s = r.frames["messages"], r.summary
+    windows = offline_windows(3.0, 2.0, end)
+    # An update created at c reaches the broker at c + d. Online then, its copy goes at once,
+    # arrives at c + 2d, and the ack timer (c + 300 ms) finds a retry 300 ms old: dropped by
+    # retention (250 ms) if the subscriber is online to take it, else kept queued until it
+    # returns and dropped then. Offline at c + d, the copy waits for the return b and goes if
+    # it is at most 250 ms old then (its retry, at b + 100 ms, is older than that: dropped).
+    # A copy is processed unless its subscriber goes offline while it travels. So:
+    #   delivered — a copy travelled while the subscriber stayed online;
+    #   lost — no copy sent (too old at the return), or the only copy travelled into an
+    #          offline start o: lost at c + 2d if o > c + 300 ms (the retry was dropped while
+    #          the copy flew), else at the return (the queued retry expires then).
+    c = of_kind(m, "update")
+    c = np.sort(c[c.direction == "up"].t_send.to_numpy())
+    delivered = lost = lost_in_flight = 0
+    for t in c:
+        off = [(a, b) for a, b in windows if a <= t + d < b]
+        sent = t + d if not off else (off[0][1] if off[0][1] - t <= 0.25 else None)
+        into = [a for a, _ in windows if sent is not None and sent < a <= sent + d]
+        if sent is None or into:
+            lost += 1
+            lost_in_flight += bool(into and into[0] > t + 0.3)
+        elif sent + d < end:
+            delivered += 1
+    assert lost_in_flight >= 3 * 2  # 20/s: two of each offline start in (c + 300, c + 400]
+    assert s["delivered"] == delivered
+    assert s["lost"] == s["lost_offline"] == lost
+    assert s["issued"] == len(c) and in_flight(s) == len(c) - delivered - lost
+    assert s["redeliveries"] == s["duplicates"] == 0  # every retry was dropped, none sent
 
 
 # -- pubsub: consumers ---------------------------------------------------------------------------

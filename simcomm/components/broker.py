@@ -10,7 +10,11 @@ so a consumer can park a fetch on it). Messages wait there until a consumer take
   until :meth:`Broker.ack` is called for it; if that does not happen within ``ack_timeout``
   the message goes back to the front of its queue (``on_redeliver(subscriber, message)``) and
   will be handed out again. Without ``ack_timeout`` a message is forgotten once handed out
-  (at-most-once).
+  (at-most-once);
+* **redeliveries** — a message that went back to its queue is a *retry*: when :meth:`take`
+  hands it out again, ``on_resend(subscriber, message)`` is called (a redelivery actually
+  sent); a retry dropped by retention instead is never sent again, and only ``on_expired``
+  is called for it.
 
 The CPU a broker spends per message and per copy is spent by the pattern on the world's
 server workers; the broker itself knows nothing of patterns.
@@ -29,15 +33,21 @@ class Broker:
     def __init__(self, env, subscribers: int, *, retention: float | None,
                  ack_timeout: float | None,
                  on_expired: Callable[[int, Update], None],
-                 on_redeliver: Callable[[int, Update], None]) -> None:
+                 on_redeliver: Callable[[int, Update], None],
+                 on_resend: Callable[[int, Update], None] | None = None) -> None:
+        """*on_redeliver* is called when an unacknowledged message goes back to its queue (at
+        the ack timeout), *on_resend* when such a message is handed out again."""
         self.env = env
         self.queues = [Mailbox(env) for _ in range(subscribers)]
         self.unacked: list[dict[int, tuple[Update, int]]] = [{} for _ in range(subscribers)]
         """Per subscriber: delivery tag → (message, hand-out generation)."""
+        self.retries: list[set[int]] = [set() for _ in range(subscribers)]
+        """Per subscriber: queued messages that were handed out before (retries)."""
         self.retention = retention
         self.ack_timeout = ack_timeout
         self._on_expired = on_expired
         self._on_redeliver = on_redeliver
+        self._on_resend = on_resend
         self._gen = 0
 
     def publish(self, subscriber: int, message: Update) -> None:
@@ -46,18 +56,25 @@ class Broker:
 
     def take(self, subscriber: int, limit: int | None = None) -> list[Update]:
         """Hand out up to *limit* queued messages (oldest first), dropping expired ones. With
-        acknowledgements on, each becomes unacked and its redelivery timer starts now."""
+        acknowledgements on, each becomes unacked and its redelivery timer starts now; each
+        retry handed out is reported to ``on_resend``."""
         q = self.queues[subscriber]
         out: list[Update] = []
         now = self.env.now
         keep: list[Update] = []
+        retries = self.retries[subscriber]
         for m in q.take():
             if limit is not None and len(out) >= limit:
                 keep.append(m)
             elif self.retention is not None and now - m.t_created > self.retention:
+                retries.discard(m.uid)
                 self._on_expired(subscriber, m)
             else:
                 out.append(m)
+                if retries and m.uid in retries:
+                    retries.discard(m.uid)
+                    if self._on_resend is not None:
+                        self._on_resend(subscriber, m)
         for m in keep:
             q.put(m)
         if self.ack_timeout is not None:
@@ -81,6 +98,7 @@ class Broker:
         if entry is None or entry[1] != gen:
             return  # acknowledged (or handed out again) in time
         del self.unacked[subscriber][uid]
+        self.retries[subscriber].add(uid)
         q = self.queues[subscriber]
         rest = q.take()
         q.put(entry[0])

@@ -19,11 +19,18 @@ wasted); at most ``max_batch`` per answer. Fetchers start at a random moment wit
 processed (the subscriber went offline while it travelled, its buffer was full) it is lost.
 ``at_least_once`` — the subscriber acknowledges each message after processing it (an ``ack``
 message); a copy not acknowledged within ``ack_timeout`` goes back to the queue and is sent
-again (``redeliveries``), so nothing is lost, but a subscriber can receive a message twice
-(``duplicates``: e.g. when its ack is lost, ``ack_loss``, or arrives late).
+again (``redeliveries``, counted when the retry is actually sent), so nothing is lost unless
+retention drops it, but a subscriber can receive a message twice (``duplicates``: e.g. when
+its ack is lost, ``ack_loss``, or arrives late).
 
 **Retention.** Copies for an offline subscriber wait in its broker queue; with ``retention``
-set, copies older than that are dropped (lost) instead of being delivered.
+set, copies older than that are dropped instead of being sent.
+
+**Lost** means the message never reached its subscriber: it is counted when no copy of it can
+reach the subscriber any more — the broker has dropped or forgotten it *and* no copy sent
+earlier is still travelling. A copy already on its way when the broker drops its retry is
+waited for: if it arrives and is taken into the subscriber's buffer it is delivered, not
+lost; if it cannot be processed (connection gone, buffer full) the message is lost then.
 
 Decomposition of a copy's latency: the publish trip and the broker's per-message work sit in
 ``transmission``/``propagation``/``service``/``parse`` like any other hop; ``pending`` is the
@@ -107,19 +114,25 @@ class PubSub(UpdatePattern):
     def setup(self, world) -> None:
         p, n = self.p, len(world.clients)
         self.acks = p.delivery == "at_least_once"
+        self.push = p.consumer == "push"
         self.broker = Broker(self.env, n, retention=p.retention,
                              ack_timeout=p.ack_timeout if self.acks else None,
-                             on_expired=self._expired, on_redeliver=self._redeliver)
+                             on_expired=self._expired, on_redeliver=self._requeued,
+                             on_resend=self._resent)
         self.publisher = world.new_connection("pubsub.publish")
         self.seen: list[set[int]] = [set() for _ in range(n)]
-        """Per subscriber: messages it has received (to spot duplicates)."""
-        self.lost_for: list[set[int]] = [set() for _ in range(n)]
-        """Per subscriber: messages counted lost (a late copy of one is discarded)."""
+        """Per subscriber: messages taken into its buffer (to spot duplicates)."""
+        self.flying: list[dict[int, int]] = [{} for _ in range(n)]
+        """Per subscriber: message → copies sent (taken from the broker) and not yet
+        resolved at the subscriber (arrived, or found the connection gone)."""
+        self.abandoned: list[set[int]] = [set() for _ in range(n)]
+        """Per subscriber: messages the broker dropped (retention) while a copy was flying:
+        lost if no flying copy gets through."""
         self.offline_mark = [-1.0] * n
         """Per subscriber: the last time it was offline (now, while it is)."""
         self._hop: dict[int, tuple[list[float], float, int]] = {}
         """Per message: the parts of its trip to the broker, when it was queued, copies left."""
-        if p.consumer == "pull":
+        if not self.push:
             for c in world.clients:
                 self.env.process(self._fetcher(c))
 
@@ -141,7 +154,7 @@ class PubSub(UpdatePattern):
         self._hop[u.uid] = (trip.parts, env.now, len(subs))
         for ci in subs:
             self.broker.publish(ci, u)
-            if self.p.consumer == "push":
+            if self.push:
                 self._dispatch(world.clients[ci])
 
     def _settled(self, uid: int) -> None:
@@ -152,23 +165,36 @@ class PubSub(UpdatePattern):
         else:
             self._hop[uid] = (parts, t_q, left - 1)
 
+    def _taken(self, ci: int, messages) -> None:
+        """Copies of *messages* leave the broker for subscriber *ci*."""
+        flying = self.flying[ci]
+        for u in messages:
+            flying[u.uid] = flying.get(u.uid, 0) + 1
+
     def _expired(self, ci: int, u) -> None:
-        if u.uid in self.seen[ci] or u.uid in self.lost_for[ci]:
-            return  # delivered (a redelivery after a lost ack), or already counted lost
+        """The broker dropped *u*'s queued copy for *ci* (retention)."""
+        if u.uid in self.seen[ci]:
+            return  # it reached the subscriber already (this was a retry after a lost ack)
+        if self.flying[ci].get(u.uid):
+            self.abandoned[ci].add(u.uid)  # a copy is still on its way: wait for it
+            return
         client = self.world.clients[ci]
         offline = not client.online or self.offline_mark[ci] >= u.t_created
         self._lose(ci, u, offline)
 
     def _lose(self, ci: int, u, offline: bool) -> None:
-        self.lost_for[ci].add(u.uid)
         self.rec.lose(u.t_created, offline=offline)
         self._settled(u.uid)
 
-    def _redeliver(self, ci: int, u) -> None:
+    def _requeued(self, ci: int, u) -> None:
+        """An unacknowledged copy went back to the broker's queue."""
+        if self.push:
+            self._dispatch(self.world.clients[ci])
+
+    def _resent(self, ci: int, u) -> None:
+        """The broker hands a retry out: a redelivery is sent."""
         if self.env.now >= self.rec.warmup:
             self.rec.redeliveries += 1
-        if self.p.consumer == "push":
-            self._dispatch(self.world.clients[ci])
 
     # -- broker → subscriber: push -------------------------------------------------------------
     def _dispatch(self, client) -> None:
@@ -182,6 +208,7 @@ class PubSub(UpdatePattern):
             taken = self.broker.take(ci, room)
             if not taken:
                 return
+            self._taken(ci, taken)
             for u in taken:
                 self.env.process(self._push_copy(client, u, client.connection.epoch))
 
@@ -215,6 +242,7 @@ class PubSub(UpdatePattern):
                                              wait=lambda: q.wait(1), bounded=False)
             t_taken = env.now
             taken = self.broker.take(ci, p.max_batch)
+            self._taken(ci, taken)
             payload = sum(self.wire(u.size) for u in taken)
             hr = world.response_header
             ans = Trip(poll.flow)
@@ -231,30 +259,47 @@ class PubSub(UpdatePattern):
             conn.end()
 
     # -- at the subscriber ---------------------------------------------------------------------
+    def _landed(self, ci: int, uid: int) -> bool:
+        """A copy of *uid* is resolved at subscriber *ci*; True if it was the last one flying
+        and the broker has given up on the message (so no copy can come any more)."""
+        flying = self.flying[ci]
+        left = flying[uid] - 1
+        if left:
+            flying[uid] = left
+            return False
+        del flying[uid]
+        abandoned = self.abandoned[ci]
+        if uid in abandoned:
+            abandoned.discard(uid)
+            return True
+        return False
+
     def _received(self, client, messages, epoch: int, t_taken: float, shared: list[float]):
-        """``yield from``: copies reach the subscriber; parse, dedupe, queue for processing."""
+        """``yield from``: copies reach the subscriber; parse, dedupe, queue for processing.
+
+        A copy that cannot be processed (connection gone, buffer full) makes its message lost
+        when no other copy can come: at-most-once (never sent again), or at-least-once when
+        the broker has dropped the message and this was the last copy flying."""
         ci = client.index
+        seen = self.seen[ci]
         if client.connection.epoch != epoch or not client.online:
-            if not self.acks:  # at-most-once: nobody will send it again
-                for u in messages:
-                    if u.uid not in self.lost_for[ci]:
-                        self._lose(ci, u, True)
+            for u in messages:
+                last = self._landed(ci, u.uid)
+                if u.uid not in seen and (last or not self.acks):
+                    self._lose(ci, u, True)
             return
         payload = sum(self.wire(u.size) for u in messages)
         cp = payload * self.parse_per_byte
         if cp:
             yield self.env.timeout(cp)
-        seen = self.seen[ci]
         inbox = client.inbox
         now = self.env.now
-        lost = self.lost_for[ci]
         for u in messages:
+            last = self._landed(ci, u.uid)
             if u.uid in seen:
                 self.rec.duplicate(u.t_created)
                 if self.acks:
                     self.env.process(self._ack(client, u))
-                continue
-            if u.uid in lost:  # a late copy of a message already given up on: discard
                 continue
             hop, t_queued, _ = self._hop[u.uid]
             parts = [a + b for a, b in zip(hop, shared, strict=True)]
@@ -262,7 +307,8 @@ class PubSub(UpdatePattern):
             parts[PENDING] = t_taken - t_queued  # queued at the broker → taken for this copy
             if inbox.offer((u, parts), now):
                 seen.add(u.uid)
-            elif not self.acks:
+                self.abandoned[ci].discard(u.uid)
+            elif last or not self.acks:
                 self._lose(ci, u, False)
 
     def arrive(self, client, updates, t_carried, shared) -> None:  # pragma: no cover
@@ -278,11 +324,11 @@ class PubSub(UpdatePattern):
                                                  self.world.ack_header, drop=self.p.ack_loss)
         if not arrived:
             return  # the ack never reaches the broker: the copy will be sent again
-        if self.broker.ack(client.index, u.uid) and self.p.consumer == "push":
+        if self.broker.ack(client.index, u.uid) and self.push:
             self._dispatch(client)
 
     def presence_changed(self, client, online: bool) -> None:
         ci = client.index
         self.offline_mark[ci] = self.env.now
-        if online and self.p.consumer == "push":
+        if online and self.push:
             self._dispatch(client)
