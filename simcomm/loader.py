@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from ._suggest import did_you_mean
 from .fields import ScenarioError
 from .patterns import PATTERNS
-from .scenario import PatternSpec, Scenario, _raise, apply_overrides, read_yaml
+from .scenario import Headers, PatternSpec, Scenario, _raise, apply_overrides, read_yaml
 
 __all__ = ["load", "load_file"]
 
@@ -30,6 +30,7 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
         raw = dict(raw)
         name = raw.pop("name", None)
         label = raw.pop("label", None)
+        own_headers = raw.pop("headers", None)
         if name is None:
             raise ScenarioError(f"{where}.name", "missing; known patterns: "
                                 + ", ".join(sorted(PATTERNS)))
@@ -53,8 +54,21 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
             raise ScenarioError(f"{where}.label", f"{label!r} names two entries; give each "
                                 "a distinct label")
         labels.add(label)
-        specs.append(PatternSpec(name, label, params))
+        specs.append(PatternSpec(name, label, params, _headers(sc, own_headers, where)))
     return tuple(specs)
+
+
+def _headers(sc: Scenario, own, where: str) -> Headers:
+    """The headers of one entry: the scenario's, with the entry's ``headers:`` on top."""
+    if own is None:
+        return sc.headers
+    if not isinstance(own, dict):
+        raise ScenarioError(f"{where}.headers", "must be a mapping of message kinds to sizes, "
+                            "e.g. {request: 200B}")
+    try:
+        return Headers.model_validate({**sc.headers.model_dump(), **own})
+    except ValidationError as e:
+        _raise(e, Headers, f"{where}.headers")
 
 
 def load(raw: dict | Scenario, *, base_dir: Path | None = None) -> Scenario:

@@ -190,6 +190,12 @@ class Headers(_Model):
     bytes)."""
     ack: NonNegSize = 8.0
     """An acknowledgement message (a small frame; no payload)."""
+    body: NonNegSize = 2.0
+    """Framing of a response body that lists items — a poll or fetch answer, empty or not
+    (a JSON array's ``[`` and ``]``)."""
+    item: NonNegSize = 1.0
+    """Framing per item listed in such a body (a JSON separator; n items cost body + n·item,
+    one byte more than JSON's n − 1 commas)."""
 
 
 class EncodingCfg(_Model):
@@ -200,11 +206,13 @@ class EncodingCfg(_Model):
 
 @dataclass(frozen=True)
 class PatternSpec:
-    """A validated pattern entry: the registered *name*, its *params* and a row *label*."""
+    """A validated pattern entry: the registered *name*, its *params*, a row *label* and the
+    *headers* its messages carry (the scenario's, or the entry's own ``headers:``)."""
 
     name: str
     label: str
     params: Any
+    headers: Headers | None = None
 
 
 class Scenario(_Model):

@@ -9,8 +9,8 @@ Stream names (stable, so adding a component shifts nobody's numbers):
 =============================  =================================================
 ``arrivals``, ``arrivals.*``   open-loop arrival times and client choice
 ``workload.think.<i>``         think times of client *i* (closed loop)
-``workload.request_size``      request payload sizes
-``workload.response_size``     response payload sizes
+``workload.request_size.<i>``  request payload sizes of client *i*
+``workload.response_size.<i>`` response payload sizes of client *i*
 ``server.service``             service times
 ``link.up.latency`` …          per link and direction: latency, loss
 ``updates.<t>``, ``.size`` …   update times and sizes of topic *t* (``.on``/``.off``: bursts)
@@ -34,13 +34,14 @@ from .components.server import Server
 from .components.updates import update_source
 from .metrics.recorder import FullRecorder, Recorder
 from .rng import Streams
-from .scenario import Scenario
+from .scenario import Headers, Scenario
 
 __all__ = ["World"]
 
 
 class World:
-    def __init__(self, scenario: Scenario, *, encoding: str | None = None) -> None:
+    def __init__(self, scenario: Scenario, *, encoding: str | None = None,
+                 headers: Headers | None = None) -> None:
         sc = scenario
         self.scenario = sc
         self.env = env = simpy.Environment()
@@ -48,8 +49,10 @@ class World:
         rec_cls = FullRecorder if sc.detail == "full" else Recorder
         self.recorder = rec = rec_cls(env, sc.warmup, sc.duration)
         self.encoding = sc.encoding_table[encoding or sc.workload.encoding]
-        self.request_header = round(sc.headers.request)
-        self.response_header = round(sc.headers.response)
+        self.headers = h = headers or sc.headers
+        """Header and framing bytes of this run's messages (sizes as given, not rounded)."""
+        self.request_header = h.request
+        self.response_header = h.response
         self.server = Server(
             env,
             workers=sc.server.workers,
@@ -76,6 +79,8 @@ class World:
                     env, c, cc.session.sampler(streams.generator(f"clients.session.{c.index}")),
                     cc.gap.sampler(streams.generator(f"clients.gap.{c.index}"))))
         w = sc.workload
+        self._sizes: dict[int, tuple] = {}
+        # (transitional: request_response still draws sizes from one stream for all clients)
         self.request_size = (w.request_size.sampler(streams.generator("workload.request_size"))
                              if w.request_size else (lambda: 0.0))
         self.response_size = (
@@ -84,10 +89,23 @@ class World:
         up = w.updates
         self.subscribers: list[list[int]] = up.subscribers(n) if up is not None else []
         """Client indices subscribed to each topic."""
-        self.update_header = round(sc.headers.update)
-        self.ack_header = round(sc.headers.ack)
+        self.update_header = h.update
+        self.ack_header = h.ack
         self.flow_ids = itertools.count()
         """Source of flow ids: one per exchange/upload/update, shared by its messages."""
+
+    def sizes(self, ci: int) -> tuple[Callable[[], float], Callable[[], float]]:
+        """Samplers of client *ci*'s request and response payload sizes, from streams of its
+        own (``workload.request_size.<i>``, ``workload.response_size.<i>``, made on first
+        use), so that adding a client shifts no other client's sizes."""
+        got = self._sizes.get(ci)
+        if got is None:
+            w, g = self.scenario.workload, self.streams.generator
+            got = self._sizes[ci] = tuple(
+                dist.sampler(g(f"workload.{name}.{ci}")) if dist else (lambda: 0.0)
+                for name, dist in (("request_size", w.request_size),
+                                   ("response_size", w.response_size)))
+        return got
 
     def new_link(self, name: str) -> Link:
         """A link with the scenario's network parameters and streams named after *name*."""

@@ -165,7 +165,8 @@ def test_parked_poll_latency_adds_serialisation_and_encoding():
     parse_per_kib, serialise_per_kib = 10e-6, 6e-6  # json's costs, set below
     r = simcomm.run(scenario("long_polling", {"timeout": "30s"},
                              network={"latency": "10ms", "bandwidth": "1Mbps"},
-                             headers={"request": 100, "response": 200},
+                             headers={"request": 100, "response": 200, "body": 2,
+                                      "item": 1},
                              encodings={"json": {"size_factor": 1.0,
                                                  "parse_per_kib": parse_per_kib,
                                                  "serialise_per_kib": serialise_per_kib}},
@@ -175,8 +176,9 @@ def test_parked_poll_latency_adds_serialisation_and_encoding():
     # the server serialises and the client parses 1000 B (size factor 1):
     # 1000 B × (6 + 10) µs/KiB = 15.625 µs
     codec = 1000 * (serialise_per_kib + parse_per_kib) / 1024
-    # the answer: 200 B of response headers + 1000 B of payload at 1 Mbps = 9.6 ms
-    tx = 8 * (200 + 1000) / 1e6
+    # the answer: 200 B of response headers + 2 + 1 B of body framing (one item) + 1000 B of
+    # payload at 1 Mbps = 9.624 ms
+    tx = 8 * (200 + 2 + 1 + 1000) / 1e6
     assert np.allclose(d.latency, 0.010 + tx + codec, rtol=0, atol=1e-12)
     assert np.allclose(d.parse_s, codec) and np.allclose(d.transmission_s, tx)
 

@@ -85,7 +85,7 @@ def test_invariants_of_any_run(w):
     # conservation: every issued request is delivered, rejected, or still in flight at the end
     in_flight = s["issued"] - s["delivered"] - s["rejected"]
     assert in_flight >= 0
-    assert s["messages"] == len(m) and s["bytes"] == int(m.bytes.sum())
+    assert s["messages"] == len(m) and s["bytes"] == pytest.approx(m.bytes.sum(), rel=1e-12)
     assert (m.bytes >= m.header_bytes).all()
     assert 0 <= s["server_utilization"] <= 1 + 1e-9
     assert 0 <= s["idle_connection_s"] <= s["held_connection_s"] + 1e-9
@@ -198,7 +198,7 @@ def test_invariants_of_any_update_run(w):
     assert not d.duplicated(["flow", "client"]).any()
     assert s["delivered"] + s["lost"] <= s["issued"]
     assert s["lost_offline"] <= s["lost"]
-    assert s["messages"] == len(m) and s["bytes"] == int(m.bytes.sum())
+    assert s["messages"] == len(m) and s["bytes"] == pytest.approx(m.bytes.sum(), rel=1e-12)
     assert 0 <= s["server_utilization"] <= 1 + 1e-9
     assert 0 <= s["idle_connection_s"] <= s["held_connection_s"] + 1e-9
     assert s["wasted_server_s"] <= s["server_busy_s"] + 1e-9

@@ -41,9 +41,10 @@ class Encoding:
     serialise_per_kib: float
     """Seconds of CPU to serialise one KiB of encoded bytes."""
 
-    def wire(self, size: float) -> int:
-        """Encoded size in bytes of *size* bytes of JSON-sized data (rounded to whole bytes)."""
-        return round(size * self.size_factor)
+    def wire(self, size: float) -> float:
+        """Encoded size in bytes of *size* bytes of JSON-sized data (not rounded: sizes are
+        kept as given, fractions of a byte included, so that averages stay exact)."""
+        return size * self.size_factor
 
     def parse_cost(self, wire_bytes: int) -> float:
         return wire_bytes * self.parse_per_kib / 1024.0

@@ -26,7 +26,7 @@ class Update(NamedTuple):
     uid: int
     topic: int
     t_created: float
-    size: int
+    size: float
     """Payload bytes as JSON-sized data (before the encoding's size factor)."""
 
 
@@ -73,7 +73,7 @@ class Mailbox:
         self.items.append(update)
         self.bytes += update.size
         w = self._waiter
-        if w is not None and self.bytes >= self._min_bytes:
+        if w is not None and self.bytes >= self._min_bytes:  # any update wakes a 0-byte waiter
             self._waiter = None
             w.succeed()
 
@@ -84,7 +84,8 @@ class Mailbox:
         self.bytes = 0
         return items
 
-    def ready(self, min_bytes: int = 1) -> bool:
+    def ready(self, min_bytes: float = 0.0) -> bool:
+        """At least one update is pending, and at least *min_bytes* of them."""
         return bool(self.items) and self.bytes >= min_bytes
 
     def put_back(self, items: list[Update]) -> None:
@@ -93,14 +94,15 @@ class Mailbox:
             self.items[:0] = items
             self.bytes += sum(u.size for u in items)
 
-    def wait(self, min_bytes: int = 1):
-        """An event that fires when at least *min_bytes* are pending (one waiter at a time).
-        ``ev.cancel()`` forgets it (its timeout won)."""
+    def wait(self, min_bytes: float = 0.0):
+        """An event that fires when an update is put and at least *min_bytes* are then
+        pending (0: any update, whatever its size); one waiter at a time. ``ev.cancel()``
+        forgets it (its timeout won)."""
         if self._waiter is not None:
             raise RuntimeError("a mailbox holds one parked waiter at a time")
         ev = _Waiter(self._env, self)
         self._waiter = ev
-        self._min_bytes = max(1, min_bytes)
+        self._min_bytes = min_bytes
         return ev
 
     def cancel(self, ev) -> None:

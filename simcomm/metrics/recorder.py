@@ -121,8 +121,8 @@ class Recorder:
         self.wasted_s = 0.0
         # messages by kind*NT + tag
         self.msg_n = [0] * (NK * NT)
-        self.msg_bytes = [0] * (NK * NT)
-        self.msg_header = [0] * (NK * NT)
+        self.msg_bytes = [0.0] * (NK * NT)
+        self.msg_header = [0.0] * (NK * NT)
         # deliveries
         self.d_t0 = array("d")
         self.d_latency = array("d")
@@ -206,8 +206,8 @@ class FullRecorder(Recorder):
         self.m_arrive = array("d")
         self.m_kind = array("b")
         self.m_tag = array("b")
-        self.m_bytes = array("q")
-        self.m_header = array("q")
+        self.m_bytes = array("d")
+        self.m_header = array("d")
         self.m_flow = array("q")
         self.m_dir = array("b")
         self.m_conn = array("l")

@@ -103,8 +103,8 @@ def frames(rec: Recorder) -> dict[str, pd.DataFrame]:
     keep = m_t >= w
     kinds = [k.name.lower() for k in Kind]
     tags = [t.name.lower() for t in Tag]
-    m_bytes = _col(rec.m_bytes, np.int64)[keep]
-    m_header = _col(rec.m_header, np.int64)[keep]
+    m_bytes = _col(rec.m_bytes, float)[keep]
+    m_header = _col(rec.m_header, float)[keep]
     messages = pd.DataFrame({
         "t_send": m_t[keep],
         "t_arrive": _col(rec.m_arrive, float)[keep],

@@ -68,14 +68,20 @@ class JobPolling(Pattern):
         enc = world.encoding
         self._factor = enc.size_factor
         self._ser, self._parse = enc.serialise_per_kib / 1024.0, enc.parse_per_kib / 1024.0
-        self._duration = self.p.job_duration.sampler(world.streams.generator("jobs.duration"))
-        j = self.p.jitter
-        self._jitter = (Buffered(world.streams.generator("jobs.jitter"),
-                                 lambda g, n: g.uniform(-j, j, n)) if j else (lambda: 0.0))
+        # per client streams (jobs.duration.<i>, jobs.jitter.<i>), made on a client's first job:
+        # adding a client shifts no other client's draws
+        self._draws: dict[int, tuple] = {}
         self.rec.status_polls = 0
         for c in world.clients:
             c.limit = float("inf")  # a client may have several jobs going
         drive_requests(world, self._job, callers_per_client=1)
+
+    def _streams_of(self, ci: int) -> tuple:
+        streams, j = self.world.streams, self.p.jitter
+        duration = self.p.job_duration.sampler(streams.generator(f"jobs.duration.{ci}"))
+        jitter = (Buffered(streams.generator(f"jobs.jitter.{ci}"),
+                           lambda g, n: g.uniform(-j, j, n)) if j else (lambda: 0.0))
+        return duration, jitter
 
     def _serve(self, conn, poll, req_bytes: int, resp_bytes: int, empty: bool):
         """``yield from``, once the request *poll* has reached the server: a worker parses it,
@@ -104,10 +110,15 @@ class JobPolling(Pattern):
     def _job(self, client, t0: float):
         env, world, rec, p, path = self.env, self.world, self.rec, self.p, self.world.path
         flow = next(world.flow_ids)
-        size = round(world.request_size() * self._factor)
-        result = round(world.response_size() * self._factor)
+        req_size, resp_size = world.sizes(client.index)
+        size = req_size() * self._factor
+        result = resp_size() * self._factor
         hq = world.request_header
         conn = client.connection
+        draws = self._draws.get(client.index)
+        if draws is None:
+            draws = self._draws[client.index] = self._streams_of(client.index)
+        duration, jitter = draws
         trip = Trip(flow)
         parts = trip.parts
         parts[P["client_wait"]] = env.now - t0
@@ -127,13 +138,13 @@ class JobPolling(Pattern):
         parts[P["service"]] += handle.service
         parts[P["parse"]] += handle.busy - handle.service
         # 2. the job runs in the background
-        t_finished = t_accepted + self._duration()
+        t_finished = t_accepted + duration()
         parts[P["service"]] += t_finished - t_accepted
         # 3. poll the status until a poll reaches the server after the job finished
         polls = 0
         due = env.now  # the handle has arrived: polls are due every interval from now
         while True:
-            due += p.interval + self._jitter()
+            due += p.interval + jitter()
             if due > env.now:
                 yield env.timeout(due - env.now)
             polls += 1

@@ -33,7 +33,6 @@ still on its way when the client leaves is lost with the updates it carries (``l
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import Field
@@ -105,8 +104,8 @@ class LongPolling(UpdatePattern):
         poll = yield from self.poll_up(c, next(self.world.flow_ids))
         mb = self.mailboxes[c.index]
         # min_bytes counts encoded bytes (as Kafka counts stored bytes); the mailbox counts
-        # JSON-sized bytes
-        need = max(1, math.ceil(p.min_bytes / self.size_factor))
+        # JSON-sized bytes. 0: any update, whatever its size.
+        need = p.min_bytes / self.size_factor
         t_arrived = env.now
         # snapshot: arrival — what is pending as the poll arrives is its answer, if enough
         early = mb.take() if p.snapshot == "arrival" and mb.ready(need) else []

@@ -87,7 +87,7 @@ class UpdatePattern(Pattern):
     # -- shared machinery -------------------------------------------------------------------------
     def wire(self, size: int) -> int:
         """Encoded bytes of a payload of *size* JSON-sized bytes."""
-        return round(size * self.size_factor)
+        return size * self.size_factor
 
     def wait_online(self, client):
         """An event that fires when *client* is next online (at once if it is)."""
@@ -113,7 +113,7 @@ class UpdatePattern(Pattern):
 
     def _created(self, topic: int, t: float, size: float) -> None:
         world = self.world
-        u = Update(next(world.flow_ids), topic, t, round(size))
+        u = Update(next(world.flow_ids), topic, t, size)
         self.on_created(u)
         issue = self.rec.issue
         for ci in world.subscribers[topic]:
@@ -215,7 +215,8 @@ class UpdatePattern(Pattern):
         if before is not None:
             trip.parts[SERVER_QUEUE] += before[0]
             trip.parts[SERVICE] += before[1]
-        hr = world.response_header
+        h = world.headers
+        hr = h.response + h.body + h.item * len(items)   # headers and the body's framing
         delivered = yield from path.down(client.connection, trip, hr + payload, hr, RESPONSE,
                                          USEFUL if items else EMPTY)
         if not items:

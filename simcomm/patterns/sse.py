@@ -112,7 +112,8 @@ class ServerSentEvents(UpdatePattern):
         self._target: dict[int, int] = {}
         self._restart_t = math.nan
         self._restarts_seen = 0
-        self._backoff = world.streams.generator("sse.backoff")
+        self._backoff: dict[int, object] = {}
+        """Per client: its backoff stream (sse.backoff.<i>), made at its first reconnect."""
         self._work = self.p.event_work.sampler(world.streams.generator("sse.event_work"))
         for c in world.clients:
             c.connection.on_drop(lambda _conn, c=c: self._dropped(c))
@@ -148,7 +149,7 @@ class ServerSentEvents(UpdatePattern):
         ci = c.index
         conn = c.connection
         q = self.outq[ci]
-        h = round(self.p.framing)
+        h = self.p.framing
         while conn.epoch == epoch:
             if not q:
                 self._wake[ci] = env.event()
@@ -186,7 +187,7 @@ class ServerSentEvents(UpdatePattern):
 
     def _heartbeats(self, c):
         env, p, path = self.env, self.p, self.world.path
-        size = round(p.heartbeat_size)
+        size = p.heartbeat_size
         conn = c.connection
         yield env.timeout(float(self.world.streams.generator(f"sse.heartbeat.{c.index}")
                                 .uniform(0.0, p.heartbeat)))
@@ -230,17 +231,20 @@ class ServerSentEvents(UpdatePattern):
             if self._target.pop(client.index, None) is not None:
                 self._check_caught_up(None)
 
-    def _delay(self, attempt: int) -> float:
+    def _delay(self, ci: int, attempt: int) -> float:
         p = self.p
         if p.backoff == "none":
             return p.retry
-        return float(self._backoff.uniform(0.0, min(p.backoff_cap, p.retry * 2.0**attempt)))
+        g = self._backoff.get(ci)
+        if g is None:
+            g = self._backoff[ci] = self.world.streams.generator(f"sse.backoff.{ci}")
+        return float(g.uniform(0.0, min(p.backoff_cap, p.retry * 2.0**attempt)))
 
     def _reconnect(self, c):
         env = self.env
         attempt = 0
         while True:
-            yield env.timeout(self._delay(attempt))
+            yield env.timeout(self._delay(c.index, attempt))
             attempt += 1
             if not c.online:
                 yield self.wait_online(c)
