@@ -355,6 +355,43 @@ def test_pubsub_fan_out_one_delivery_per_subscriber(updates_cfg, subs):
     assert s["lost"] == s["duplicates"] == 0 and in_flight(s) >= 0
 
 
+@pytest.mark.parametrize(("per_copy", "routes"), [
+    ("2ms", [0.006]),
+    ({"dist": "sequence", "values": ["1ms", "2ms"]}, [0.004, 0.005]),
+], ids=["constant", "sequence"])
+def test_pubsub_publish_worker_routes_every_copy_and_copies_leave_together(per_copy, routes):
+    """One worker serves a publish to k = 3 subscribers in one visit — service + the k
+    per_copy draws — and the k copies leave together when it ends: each arrives
+    2d + s + (sum of the draws) after the publish was created."""
+    sc = scenario("pubsub", {"per_copy": per_copy}, clients={"count": 3},
+                  workload=updates(scope="global"))
+    r = simcomm.run(sc)
+    d, m, s = r.frames["deliveries"], r.frames["messages"], r.summary
+    # per_copy is drawn once per copy, in creation order: constant 2 ms gives 3 × 2 = 6 ms of
+    # routing per publish; the sequence 1, 2, 1 | 2, 1, 2 | 1, 2, 1 … gives 4, 5, 4, 5 … ms
+    up = of_kind(m, "update")
+    up = up[up.direction == "up"].sort_values("t_send")
+    route = pd.Series([routes[i % len(routes)] for i in range(len(up))], index=up.flow)
+    t_served = up.set_index("flow").t_arrive  # the publish reaches the broker (t + d) …
+    t_done = t_served + SERVICE + route  # … and its one worker visit ends
+    down = of_kind(m, "update")
+    down = down[down.direction == "down"]
+    assert len(down) == 3 * len(up)
+    # the three copies of a publish are handed to their connections at the same instant
+    assert np.allclose(down.t_send, t_done.loc[down.flow], rtol=0, atol=1e-12)
+    assert (down.groupby("flow").connection.nunique() == 3).all()
+    assert len(d) == len(down) == s["delivered"] == s["issued"] == 3 * 20
+    assert np.allclose(d.latency, 2 * D + SERVICE + route.loc[d.flow].to_numpy(),
+                       rtol=0, atol=1e-12)
+    # routing is the broker's business logic: it shows in service_s
+    assert np.allclose(d.service_s, SERVICE + route.loc[d.flow].to_numpy(), rtol=0, atol=1e-12)
+    assert np.allclose(d.server_queue_s, 0) and np.allclose(d.parse_s, 0)
+    assert np.allclose(d.pending_s, 0) and np.allclose(d.propagation_s, 2 * D)
+    # the worker is busy service + routing once per publish, and for nothing else
+    busy = (np.minimum(t_done, 20.0) - t_served).clip(lower=0).sum()
+    assert s["server_busy_s"] == pytest.approx(busy, abs=1e-9)
+
+
 @pytest.mark.parametrize("encoding", ["none", "json"])
 def test_pubsub_delay_is_two_hops_service_per_copy_and_serialisation(encoding):
     """With one subscriber (no fan-out queueing) a copy's delay is 2d + service + per_copy +
@@ -380,8 +417,8 @@ def test_pubsub_delay_is_two_hops_service_per_copy_and_serialisation(encoding):
              if encoding == "json" else 0.0)
     assert len(d) == 20
     assert np.allclose(d.latency, 2 * D + SERVICE + per_copy + tx + codec, rtol=0, atol=1e-12)
-    assert np.allclose(d.service_s, SERVICE) and np.allclose(d.propagation_s, 2 * D)
-    assert np.allclose(d.transmission_s, tx) and np.allclose(d.parse_s, per_copy + codec)
+    assert np.allclose(d.service_s, SERVICE + per_copy) and np.allclose(d.propagation_s, 2 * D)
+    assert np.allclose(d.transmission_s, tx) and np.allclose(d.parse_s, codec)
     assert np.allclose(d.pending_s, 0) and np.allclose(d.server_queue_s, 0)
     up, down = m[m.direction == "up"], m[m.direction == "down"]
     assert set(m.kind) == {"update"} and (m.tag == "useful").all()
@@ -662,6 +699,8 @@ def test_prefetch_applies_to_push_at_least_once_only(params):
      "ack_loss", "less than 1"),
     ("pubsub", {"ack_timeout": "1s"}, "ack_timeout", "at_least_once only"),
     ("pubsub", {"max_wait": "1s"}, "max_wait", "pull only"),
+    ("pubsub", {"per_copy": "-1us"}, "per_copy", ">= 0"),
+    ("pubsub", {"per_copy": {"dist": "exponential", "mean": "-1us"}}, "per_copy.mean", "> 0"),
     ("sse", {"retry": 0}, "retry", "> 0"),
     ("sse", {"heartbeat": 0}, "heartbeat", "> 0"),
     ("sse", {"backoff_cap": 0}, "backoff_cap", "> 0"),

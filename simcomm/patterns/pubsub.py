@@ -1,11 +1,29 @@
 """Publish/subscribe through a broker.
 
 A publisher (the side where updates are created) sends each update once, over its own link
-(``pubsub.publish``), to the broker; the broker — the world's server, whose workers do its
-CPU work — spends one service time on the message, then fans it out: one copy per subscriber
-of the topic, each costing ``per_copy`` seconds of a worker plus serialisation, each sent
-over the subscriber's link (a shared link queues the whole fan-out, so saturation shows up).
-The publisher cannot tell whether a subscriber got a message once, twice or never.
+(``pubsub.publish``), to the broker — the world's server, whose workers do its CPU work. The
+broker routes a publish as **one piece of work**: the worker that takes it parses it, spends
+one service time on it, then routes it — one ``per_copy`` draw per subscriber of its topic —
+and, for a push consumer, serialises the outgoing message once (every copy carries the same
+bytes). When that visit ends the copies are in the subscribers' queues; sending them is I/O,
+with no further worker visit: the copies for online subscribers with room go down together,
+each over its subscriber's connection (a shared link queues the whole fan-out, so saturation
+shows up there). The publisher cannot tell whether a subscriber got a message once, twice or
+never.
+
+**What a copy costs later.** A copy was routed (and, for push, serialised) when its publish
+was served, so a copy sent later — when a prefetch slot frees, when an offline subscriber
+comes back, or again after an ack timeout — costs no worker: it goes straight down its
+connection. A pull consumer's fetch is answered by a worker that serialises the batch into a
+response (the fetch's own handling, one service time, is paid when it arrives: see
+``held_poll``); routing is not paid again.
+
+**per_copy** is a distribution (default: constant 20 µs), drawn from one stream per broker
+(``pubsub.per_copy``) when the update is created, one draw per subscriber of its topic in
+subscriber order. Creation order and the subscriber lists are the world's, so every
+``pubsub`` entry of a comparison gets the same draws for the same copy, whatever its
+consumer, delivery or timing; what shifts the draws of later publishes is only a change in
+how many subscribers earlier topics had.
 
 **Consumers.** ``consumer: push`` — the broker sends copies as soon as they are queued (with
 ``prefetch: N`` at most N unacknowledged per subscriber, RabbitMQ ``prefetch_count``-like);
@@ -32,14 +50,18 @@ earlier is still travelling. A copy already on its way when the broker drops its
 waited for: if it arrives and is taken into the subscriber's buffer it is delivered, not
 lost; if it cannot be processed (connection gone, buffer full) the message is lost then.
 
-Decomposition of a copy's latency: the publish trip and the broker's per-message work sit in
-``transmission``/``propagation``/``service``/``parse`` like any other hop; ``pending`` is the
-time the copy waited in the broker's queue (for a prefetch slot, a fetch, or a subscriber
-that was offline).
+Decomposition of a copy's latency: the publish trip and the broker's one visit (queueing for a
+worker, service, parse, the routing of every copy and the serialisation) sit in
+``transmission``/``propagation``/``server_queue``/``service``/``parse`` like any other hop —
+routing is the broker's business logic, so ``per_copy`` counts in ``service`` (as the
+patterns' ``answer_work`` and ``event_work`` do), parsing and serialising in ``parse``;
+``pending`` is the time the copy waited in the broker's queue (for a prefetch slot, a fetch,
+or a subscriber that was offline); then the copy's (or the fetch answer's) own trip down.
 
-With an established connection, an unsaturated broker and enough workers, a copy's delay is
-2d + broker service + per_copy (+ serialisation and encoding), and every publish makes
-(number of subscribers) deliveries.
+With an established connection and a free worker, every copy of a publish to k subscribers
+arrives 2d + service + k × per_copy (+ serialisation and encoding) after it was created, and
+every publish makes k deliveries. With one worker, exponential service and Poisson publishes
+(per_copy 0) the broker is an M/M/1 queue: mean delay 2d + 1/(μ − λ).
 """
 
 from __future__ import annotations
@@ -50,7 +72,8 @@ from pydantic import Field
 
 from ..components.broker import Broker
 from ..components.path import Trip
-from ..fields import NonNegDuration, PosDuration, ScenarioError
+from ..dists import Constant
+from ..fields import DurationDist, PosDuration, ScenarioError
 from ..metrics.definitions import Kind, Tag
 from .base import PatternParams, register
 from .notification import PARSE, PENDING, UpdatePattern
@@ -75,8 +98,9 @@ class PubSubParams(PatternParams):
                                  "unacknowledged copies per subscriber")
     retention: PosDuration | None = Field(None, description="seconds a copy may wait for its "
                                           "subscriber before it is dropped (null: forever)")
-    per_copy: NonNegDuration = Field(20e-6, description="broker worker seconds per copy "
-                                     "fanned out")
+    per_copy: DurationDist = Field(Constant(20e-6), description="broker worker seconds to "
+                                   "route one copy, paid by the worker that serves the publish "
+                                   "(a distribution, one draw per copy; default 20 us)")
     max_wait: PosDuration = Field(0.5, description="pull: longest a fetch waits at the broker")
     max_batch: int | None = Field(None, ge=1, description="pull: most messages per fetch "
                                   "answer (null: all queued)")
@@ -120,6 +144,7 @@ class PubSub(UpdatePattern):
                              on_expired=self._expired, on_redeliver=self._requeued,
                              on_resend=self._resent)
         self.publisher = world.new_connection("pubsub.publish")
+        self._per_copy = p.per_copy.sampler(world.streams.generator("pubsub.per_copy"))
         self.seen: list[set[int]] = [set() for _ in range(n)]
         """Per subscriber: messages taken into its buffer (to spot duplicates)."""
         self.flying: list[dict[int, int]] = [{} for _ in range(n)]
@@ -138,18 +163,28 @@ class PubSub(UpdatePattern):
 
     # -- publisher → broker --------------------------------------------------------------------
     def on_created(self, update) -> None:
-        self.env.process(self._publish(update))
+        # the routing draws are made now, in creation order, one per subscriber (see above)
+        draw = self._per_copy
+        route = 0.0
+        for _ in self.world.subscribers[update.topic]:
+            route += draw()
+        self.env.process(self._publish(update, route))
 
     def on_update(self, client, update) -> None:
         """Copies are made by the broker when the publish arrives (see _publish)."""
 
-    def _publish(self, u):
+    def _publish(self, u, route: float):
+        """The publish goes up; one worker parses it, serves it, routes every copy (and, for
+        push, serialises the outgoing message once); then the copies are queued and, for
+        push, sent at once where they may be."""
         env, world, path = self.env, self.world, self.world.path
         payload = self.wire(u.size)
         h = world.request_header
         trip = Trip(u.uid)
         yield from path.up(self.publisher, trip, h + payload, h, UPDATE, USEFUL)
-        yield from path.work(trip, payload * self.parse_per_byte, 0.0, bounded=False)
+        ser = payload * self.ser_per_byte if self.push else 0.0
+        yield from path.work(trip, payload * self.parse_per_byte, ser, bounded=False,
+                             work=route)
         subs = world.subscribers[u.topic]
         self._hop[u.uid] = (trip.parts, env.now, len(subs))
         for ci in subs:
@@ -213,13 +248,12 @@ class PubSub(UpdatePattern):
                 self.env.process(self._push_copy(client, u, client.connection.epoch))
 
     def _push_copy(self, client, u, epoch: int):
+        """A copy goes down: I/O only (routed and serialised when its publish was served)."""
         t_taken = self.env.now
         h = self.world.update_header
         payload = self.wire(u.size)
         trip = Trip(u.uid)
-        yield from self.world.path.push(client.connection, trip, h + payload, h, UPDATE,
-                                        cpu_before=self.p.per_copy,
-                                        cpu_after=payload * self.ser_per_byte)
+        yield from self.world.path.down(client.connection, trip, h + payload, h, UPDATE)
         yield from self._received(client, (u,), epoch, t_taken, trip.parts)
 
     # -- broker → subscriber: pull (long-poll fetch) ----------------------------------------------
@@ -246,8 +280,8 @@ class PubSub(UpdatePattern):
             payload = sum(self.wire(u.size) for u in taken)
             hr = world.response_header
             ans = Trip(poll.flow)
+            # a worker serialises the batch into the answer; the copies were routed already
             yield from path.push(conn, ans, hr + payload, hr, RESPONSE,
-                                 cpu_before=p.per_copy * len(taken),
                                  cpu_after=payload * self.ser_per_byte,
                                  tag=USEFUL if taken else EMPTY)
             if taken:
