@@ -636,6 +636,18 @@ def test_pubsub_parked_fetch_is_answered_when_a_message_is_queued():
     assert s["empty_responses"] == 0 and s["issued"] - s["delivered"] in (0, 1)
 
 
+def test_pubsub_parked_fetch_wakes_for_an_update_of_any_size():
+    """Sizes are kept as given: a parked fetch is answered when a 0.5 B update is queued, as
+    for any other, not when a later one brings the queue to a whole byte."""
+    r = simcomm.run(scenario("pubsub", {"consumer": "pull", "max_wait": "30s", "per_copy": 0},
+                             workload=updates(size="0.5B")))
+    d, s = r.frames["deliveries"], r.summary
+    parked = d[d.pending_s == 0]
+    assert len(parked) >= 10
+    assert np.allclose(parked.latency, 2 * D + SERVICE, rtol=0, atol=1e-12)
+    assert s["issued"] - s["delivered"] in (0, 1)
+
+
 @pytest.mark.parametrize("prefetch", [1, 3])
 def test_pubsub_prefetch_bounds_unacked_copies(prefetch):
     """With prefetch N at most N copies are unacknowledged: a slow client's buffer never holds

@@ -273,7 +273,7 @@ class PubSub(UpdatePattern):
             # the broker handles the fetch (one service time), then holds it until a message
             span = yield from self.held_poll(client, poll, timeout=p.max_wait,
                                              ready=lambda: bool(q.items),
-                                             wait=lambda: q.wait(1), bounded=False)
+                                             wait=lambda: q.wait(), bounded=False)
             t_taken = env.now
             taken = self.broker.take(ci, p.max_batch)
             self._taken(ci, taken)
