@@ -6,7 +6,9 @@ that is still busy when its next open-loop request is due makes that request wai
 wait counts in its latency (it is measured from the intended send time).
 
 Each client holds one :class:`~simcomm.components.connection.Connection` to the server
-(``client.connection``), made by the world's :class:`~simcomm.components.path.Path`.
+(``client.connection``), made by the world's :class:`~simcomm.components.path.Path`, and one
+:class:`Cpu` (``client.cpu``): the core its event loop runs on, where the CPU work of an async
+(callback or readiness-poll) client's requests queues.
 """
 
 from __future__ import annotations
@@ -15,15 +17,57 @@ import math
 from collections import deque
 from collections.abc import Callable, Generator
 
-__all__ = ["Client", "Inbox", "presence"]
+__all__ = ["Client", "Cpu", "Inbox", "presence"]
 
 
 Job = Callable[["Client", float], Generator]
 
 
+class Cpu:
+    """One core: CPU work runs on it one job at a time, first come first served.
+
+    Like a link's transmitter (:class:`~simcomm.components.link.Pipe`) it is only the time at
+    which it next falls free (``free_at``): no SimPy resource and no process per job. A job
+    handed to :meth:`run` starts when the core has finished every job handed to it earlier;
+    :meth:`run` returns how long the caller waits (queueing plus the job's own work), and the
+    caller yields one timeout of that length. Busy time is added up in ``busy`` as jobs are
+    queued, clipped to the measurement window ``[w0, end)`` (set by :meth:`window`).
+    """
+
+    __slots__ = ("_env", "busy", "end", "free_at", "w0")
+
+    def __init__(self, env, w0: float = 0.0, end: float = math.inf) -> None:
+        self._env = env
+        self.w0 = w0
+        self.end = end
+        self.free_at = 0.0
+        """Simulated time at which the core finishes everything queued so far."""
+        self.busy = 0.0
+        """Seconds of work inside the window ``[w0, end)``."""
+
+    def window(self, w0: float, end: float) -> None:
+        """Count busy time inside ``[w0, end)`` only (the run's measurement window)."""
+        self.w0 = w0
+        self.end = end
+
+    def run(self, work: float) -> float:
+        """Queue *work* seconds of CPU; returns the seconds from now until it is done."""
+        now = self._env._now
+        start = self.free_at
+        if start < now:
+            start = now
+        done = start + work
+        self.free_at = done
+        lo = start if start > self.w0 else self.w0
+        hi = done if done < self.end else self.end
+        if hi > lo:
+            self.busy += hi - lo
+        return done - now
+
+
 class Client:
-    __slots__ = ("_listeners", "_waiting", "connection", "env", "inbox", "index", "limit",
-                 "online", "running")
+    __slots__ = ("_listeners", "_waiting", "connection", "cpu", "env", "inbox", "index",
+                 "limit", "online", "running")
 
     def __init__(self, env, index: int, connection, limit: float) -> None:
         self.env = env
@@ -39,6 +83,8 @@ class Client:
         self._listeners: list[Callable[[Client, bool], None]] = []
         self.inbox: Inbox | None = None
         """Where arriving updates queue for processing (set up by the world)."""
+        self.cpu = Cpu(env)
+        """The core the client's event loop runs on (see :class:`Cpu`)."""
 
     def on_presence(self, listener: Callable[[Client, bool], None]) -> None:
         """Call ``listener(client, online)`` whenever the client goes online or offline."""
