@@ -117,7 +117,9 @@ METRICS: tuple[Metric, ...] = (
            "outstanding on it"),
     Metric("client_blocked_s", "s", "caller-seconds callers spent blocked: a sync caller from "
            "send to parsed response; a thread-per-request thread for its whole life (start, "
-           "request outstanding); 0 for callback and readiness-poll callers"),
+           "request outstanding); a callback or readiness-poll client (one event loop) for "
+           "the loop-seconds it had a request outstanding while its CPU was idle (waiting on "
+           "I/O)"),
     Metric("client_checks", "count", "completion checks made by readiness-polling async "
            "callers while they had requests outstanding (0 for other clients)"),
     Metric("client_threads_peak", "count", "most client threads alive at once (thread per "

@@ -99,6 +99,10 @@ class Recorder:
         self.conn_held = Level(env, w0)
         self.conn_active = Level(env, w0)
         self.client_blocked = Level(env, w0)
+        """Blocked callers; for an event-loop client, 1 while it has a request outstanding."""
+        self.loop_cpus: list = []
+        """The event-loop clients' cores (:class:`~simcomm.components.client.Cpu`): their busy
+        time is subtracted from ``client_blocked`` (a loop working is not blocked)."""
         self.threads = PeakLevel(env, w0)
         self.thread_memory = PeakLevel(env, w0)
         # counters (window only)

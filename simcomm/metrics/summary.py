@@ -69,7 +69,10 @@ def summarise(rec: Recorder, workers: int) -> dict[str, float]:
         "held_connection_s": rec.conn_held.area,
         # held ≥ active by construction; max() only removes float rounding (~1e-15 s)
         "idle_connection_s": max(0.0, rec.conn_held.area - rec.conn_active.area),
-        "client_blocked_s": rec.client_blocked.area,
+        # an event loop is blocked while it has requests outstanding and its core is idle; its
+        # CPU work all falls in such spans (max() only removes float rounding)
+        "client_blocked_s": max(0.0, rec.client_blocked.area
+                                - sum(cpu.busy for cpu in rec.loop_cpus)),
         "client_checks": rec.client_checks,
         "client_threads_peak": int(rec.threads.peak),
         "client_thread_memory_peak": rec.thread_memory.peak,

@@ -21,6 +21,31 @@ flight per client (further ones wait), completed in one of three ways:
   the request is sent and ``thread_memory`` while alive; the thread is blocked while its request
   is outstanding (``client_blocked_s``, ``client_threads_peak``).
 
+**Client CPU.** A request may cost its caller ``client_cpu`` seconds of CPU of its own (a
+duration distribution, default 0: the work of making the request, e.g. building the query),
+done just before the request is serialised; each client draws it from its own stream
+``request_response.client_cpu.<i>`` (in the order its requests start), so that one client's
+draws do not depend on the timing of the others and every entry of ``patterns:`` sees the same
+values. An async client with ``callback`` or ``readiness_poll`` completion is one event loop on
+one core (:class:`~simcomm.components.client.Cpu`): its per-request CPU, its serialisation of
+requests and its parsing of responses are jobs on that core, first come first served, so N
+requests issued together with c of CPU each complete N·c + RTT + s after they were issued (a
+sync caller takes N·(c + RTT + s)). A sync caller runs one request at a time, so nothing
+contends with its CPU work; ``thread_per_request`` threads are OS threads that may run on
+several cores, so their CPU work does not contend either (no shared-CPU model: an optimistic
+bound for a many-core client).
+
+In the decomposition, everything before the request is on the wire is ``client_wait``
+(waiting for the loop's core, and ``client_cpu`` itself) except the serialisation, which is
+``parse``; on the way back, waiting for the loop's core and parsing the response are ``parse``.
+
+**Blocked time.** ``client_blocked_s`` counts a sync caller from send (after its
+``client_cpu``) to parsed response, and a thread-per-request thread for its whole life. For an
+event loop it counts loop-seconds during which the client had at least one request outstanding
+(from taking its concurrency slot to the caller learning of the completion) and its core was
+idle: waiting on I/O. Its CPU work always falls inside such a span, so this is the outstanding
+time minus the core's busy time, both inside the window.
+
 **Chunked upload.** With ``chunks: k`` the request payload of B bytes is sent as k requests of
 B/k bytes, each answered (intermediate answers carry ``chunk_response_size``, the last the
 response); ``window: w`` keeps up to w chunks in flight (1 = sequential). The upload is one
@@ -44,7 +69,8 @@ from pydantic import Field
 
 from ..components.path import Trip
 from ..components.workload import drive_requests
-from ..fields import NonNegDuration, NonNegSize, PosDuration, ScenarioError
+from ..dists import Constant
+from ..fields import DurationDist, NonNegDuration, NonNegSize, PosDuration, ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from .base import Pattern, PatternParams, register
 
@@ -76,6 +102,10 @@ class RequestResponseParams(PatternParams):
         "(1 MiB, the JVM's default -Xss stack)")
     encoding: str | None = Field(None, description="payload encoding (default: "
                                  "workload.encoding)")
+    client_cpu: DurationDist = Field(
+        Constant(0.0), description="seconds of the caller's own CPU per request, just before "
+        "it is serialised (a distribution; on the event loop's one core for async callback "
+        "and readiness_poll clients)")
     chunks: int = Field(1, ge=1, description="send the request payload as this many chunks")
     window: int = Field(1, ge=1, description="chunks in flight at once (1: sequential)")
     chunk_response_size: NonNegSize = Field(
@@ -138,31 +168,59 @@ class RequestResponse(Pattern):
         for c in world.clients:
             c.limit = limit
         n = len(world.clients)
+        cc = p.client_cpu
+        if isinstance(cc, Constant):
+            draw = cc.sampler(None)
+            self._ccpu = None if cc.value == 0 else [draw] * n
+        else:
+            self._ccpu = [cc.sampler(world.streams.generator(f"request_response.client_cpu.{i}"))
+                          for i in range(n)]
+        self._loop = self.mode in ("callback", "readiness_poll")
+        if self._loop:
+            # one event loop per client: its CPU work queues on the client's core, whose busy
+            # time the recorder subtracts from the loop's outstanding time (client_blocked_s)
+            for c in world.clients:
+                c.cpu.window(self.rec.warmup, self.rec.duration)
+                self.rec.loop_cpus.append(c.cpu)
+            self._pending = [0] * n
+            """Requests outstanding per client."""
         if self.mode == "readiness_poll":
             self._phase = world.streams.generator("clients.poll_phase").uniform(
                 0.0, p.poll_interval, n).tolist()
-            self._pending = [0] * n
             self._since = [0.0] * n
+        self._blocked = self.rec.client_blocked
         callers = 1 if p.client == "sync" else limit
-        drive_requests(world, self._request, callers_per_client=callers)
+        job = self._callback if self.mode == "callback" and p.chunks == 1 else self._request
+        drive_requests(world, job, callers_per_client=callers)
 
     # -- one request, from the caller's point of view -----------------------------------------
     def _request(self, client, t0: float):
         env, rec, mode, p = self.env, self.rec, self.mode, self.p
         flow = next(self.world.flow_ids)
-        if mode == "thread_per_request":
+        ccpu = self._ccpu
+        pre = 0.0 if ccpu is None else ccpu[client.index]()
+        cpu = None
+        if self._loop:
+            ci = client.index
+            pending = self._pending
+            if pending[ci] == 0:
+                rec.client_blocked.add(1)
+                if mode == "readiness_poll":
+                    self._since[ci] = env._now
+            pending[ci] += 1
+            cpu = client.cpu
+        elif mode == "thread_per_request":
             rec.threads.add(1)
             rec.thread_memory.add(p.thread_memory)
             rec.client_blocked.add(1)
-            if p.thread_start:
-                yield env.timeout(p.thread_start)
-        elif mode == "sync":
+            if p.thread_start or pre:  # the thread's own core: nothing to queue behind
+                yield env.timeout(p.thread_start + pre)
+                pre = 0.0
+        else:  # sync: the caller's CPU is its own; blocked from send
+            if pre:
+                yield env.timeout(pre)
+                pre = 0.0
             rec.client_blocked.add(1)
-        elif mode == "readiness_poll":
-            ci = client.index
-            if self._pending[ci] == 0:
-                self._since[ci] = env.now
-            self._pending[ci] += 1
         trip = Trip(flow)
         trip.parts[CLIENT_WAIT] = env.now - t0
         size = self.world.request_size()
@@ -170,9 +228,13 @@ class RequestResponse(Pattern):
         conn = client.connection
         conn.begin()
         if p.chunks == 1:
-            ok = yield from self._exchange(conn, trip, size, resp)
+            ok = yield from self._exchange(conn, trip, size, resp, cpu, pre)
         else:
-            ok = yield from self._upload(conn, trip, size, resp)
+            if pre:  # once per upload, before its first chunk
+                wait = cpu.run(pre)
+                yield env.timeout(wait)
+                trip.parts[CLIENT_WAIT] += wait
+            ok = yield from self._upload(conn, trip, size, resp, cpu)
         conn.end()
         if mode == "sync":
             rec.client_blocked.add(-1)
@@ -180,7 +242,12 @@ class RequestResponse(Pattern):
             rec.client_blocked.add(-1)
             rec.threads.add(-1)
             rec.thread_memory.add(-p.thread_memory)
-        elif mode == "readiness_poll":
+        elif mode == "callback":
+            ci = client.index
+            self._pending[ci] -= 1
+            if self._pending[ci] == 0:
+                rec.client_blocked.add(-1)
+        else:  # readiness_poll
             ci = client.index
             iv, ph = p.poll_interval, self._phase[ci]
             now = env.now
@@ -190,6 +257,7 @@ class RequestResponse(Pattern):
                 yield env.timeout(tick - now)
             self._pending[ci] -= 1
             if self._pending[ci] == 0:
+                rec.client_blocked.add(-1)
                 lo = max(self._since[ci], rec.warmup)
                 if tick > lo:
                     rec.client_checks += (math.floor((tick - ph) / iv + 1e-9)
@@ -199,16 +267,69 @@ class RequestResponse(Pattern):
         else:
             rec.reject(t0)
 
+    def _callback(self, client, t0: float):
+        """:meth:`_request` for an event loop with callback completion and one chunk, with
+        :meth:`_exchange` written out in the same frame: the hot path of
+        ``benchmarks/bench_mm1.py``. The same steps and draws; with no CPU work (no encoding
+        cost, no ``client_cpu``) the client's core is never called."""
+        env, world = self.env, self.world
+        ci = client.index
+        pending = self._pending
+        k = pending[ci]
+        if not k:
+            self._blocked.add(1)
+        pending[ci] = k + 1
+        flow = next(world.flow_ids)
+        trip = Trip(flow)
+        parts = trip.parts
+        parts[CLIENT_WAIT] = env._now - t0
+        ccpu = self._ccpu
+        factor, ser_b, parse_b = self._costs
+        req_b = round(world.request_size() * factor)
+        resp_b = round(world.response_size() * factor)
+        conn = client.connection
+        conn.begin()
+        ser = req_b * ser_b
+        work = ser if ccpu is None else ccpu[ci]() + ser
+        if work:
+            wait = client.cpu.run(work)
+            yield env.timeout(wait)
+            parts[CLIENT_WAIT] += wait - ser
+        h_req, h_resp = world.request_header, world.response_header
+        ok = yield from world.path.exchange(conn, trip, h_req + req_b, h_req, h_resp + resp_b,
+                                            h_resp, req_b * parse_b, resp_b * ser_b)
+        if ok:
+            cp = resp_b * parse_b
+            if cp:
+                cp = client.cpu.run(cp)
+                yield env.timeout(cp)
+            parts[PARSE] += ser + cp
+        conn.end()
+        k = pending[ci] - 1
+        pending[ci] = k
+        if not k:
+            self._blocked.add(-1)
+        if ok:
+            self.rec.delivery(t0, env._now, flow, ci, parts)
+        else:
+            self.rec.reject(t0)
+
     # -- one request and its response on the wire -------------------------------------------
-    def _exchange(self, conn, trip, size: float, resp_size: float):
-        """``yield from``: the client serialises, the path carries the exchange, the client
-        parses. Adds its times to ``trip.parts``; returns False if the server refused it."""
+    def _exchange(self, conn, trip, size: float, resp_size: float, cpu=None,
+                  pre: float = 0.0):
+        """``yield from``: the client spends *pre* seconds of its own CPU and serialises, the
+        path carries the exchange, the client parses. With *cpu* (an event loop's
+        :class:`~simcomm.components.client.Cpu`) the client's work queues on that core.
+        Adds its times to ``trip.parts``; returns False if the server refused it."""
         env, world = self.env, self.world
         factor, ser_b, parse_b = self._costs  # Encoding.wire / serialise_cost / parse_cost
         req_b, resp_b = round(size * factor), round(resp_size * factor)
         ser = req_b * ser_b
-        if ser:
-            yield env.timeout(ser)
+        work = pre + ser
+        if work:  # one job: the caller's work and its serialisation, back to back
+            wait = work if cpu is None else cpu.run(work)
+            yield env.timeout(wait)
+            trip.parts[CLIENT_WAIT] += wait - ser  # the core's queue and *pre*
         h_req, h_resp = world.request_header, world.response_header
         ok = yield from world.path.exchange(conn, trip, h_req + req_b, h_req, h_resp + resp_b,
                                             h_resp, req_b * parse_b, resp_b * ser_b)
@@ -216,11 +337,13 @@ class RequestResponse(Pattern):
             return False
         cp = resp_b * parse_b
         if cp:
+            if cpu is not None:
+                cp = cpu.run(cp)  # the core's queue, then the parse
             yield env.timeout(cp)
         trip.parts[PARSE] += ser + cp
         return True
 
-    def _upload(self, conn, trip, size: float, resp_size: float):
+    def _upload(self, conn, trip, size: float, resp_size: float, cpu=None):
         """k chunks, up to *window* in flight; decomposition along the critical path."""
         env, p = self.env, self.p
         k, w = p.chunks, p.window
@@ -239,7 +362,7 @@ class RequestResponse(Pattern):
             ct = ctrips[i]
             ct.parts[CLIENT_WAIT] = env.now - start_ref
             r = resp_size if i == k - 1 else p.chunk_response_size
-            ok = yield from self._exchange(conn, ct, chunk, r)
+            ok = yield from self._exchange(conn, ct, chunk, r, cpu)
             if ok:
                 works.append((ct.t_work, ct.t_work + ct.busy))
             ends[i] = env.now
