@@ -20,18 +20,17 @@ Stream names (stable, so adding a component shifts nobody's numbers):
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable
 
 import simpy
 
-from .components.client import Client, Inbox, presence
+from .components.client import Client, presence
 from .components.connection import Connection
+from .components.feed import UpdateFeed
 from .components.link import Link
 from .components.path import Path
 from .components.server import Server
-from .components.updates import update_source
 from .metrics.recorder import FullRecorder, Recorder
 from .rng import Streams
 from .scenario import Headers, Scenario
@@ -53,6 +52,8 @@ class World:
         """Header and framing bytes of this run's messages (sizes as given, not rounded)."""
         self.request_header = h.request
         self.response_header = h.response
+        self.flow_ids = itertools.count()
+        """Source of flow ids: one per exchange/upload/update, shared by its messages."""
         self.server = Server(
             env,
             workers=sc.server.workers,
@@ -89,10 +90,14 @@ class World:
         up = w.updates
         self.subscribers: list[list[int]] = up.subscribers(n) if up is not None else []
         """Client indices subscribed to each topic."""
+        self.feed = None if up is None else UpdateFeed(
+            env, updates=up, subscribers=self.subscribers, clients=self.clients,
+            capacity=cc.capacity, buffer=cc.buffer, streams=streams, recorder=rec,
+            flow_ids=self.flow_ids)
+        """Creates the scenario's updates and hands them to client inboxes (see
+        :mod:`simcomm.components.feed`); None without ``workload.updates``."""
         self.update_header = h.update
         self.ack_header = h.ack
-        self.flow_ids = itertools.count()
-        """Source of flow ids: one per exchange/upload/update, shared by its messages."""
 
     def sizes(self, ci: int) -> tuple[Callable[[], float], Callable[[], float]]:
         """Samplers of client *ci*'s request and response payload sizes, from streams of its
@@ -116,30 +121,6 @@ class World:
     def new_connection(self, name: str) -> Connection:
         """A connection of the path over a new link of its own (e.g. a publisher's)."""
         return self.path.connect(self.new_link(name), f"conn.{name}")
-
-    def start_updates(self, emit: Callable[[int, float, float], None]) -> None:
-        """Start one update source per topic; each update calls ``emit(topic, t, size)``."""
-        up = self.scenario.workload.updates
-        for topic in range(len(self.subscribers)):
-            name = f"updates.{topic}"
-            self.env.process(update_source(
-                self.env, rate=up.rate, arrival=up.arrival,
-                rng=self.streams.generator(name),
-                size=up.size.sampler(self.streams.generator(f"{name}.size")),
-                on_period=up.on_period.sampler(self.streams.generator(f"{name}.on"))
-                if up.on_period else None,
-                off_period=up.off_period.sampler(self.streams.generator(f"{name}.off"))
-                if up.off_period else None,
-                emit=functools.partial(emit, topic)))
-
-    def make_inboxes(self, done: Callable[[Client, object, float], None]) -> None:
-        """Give every client an :class:`Inbox` (capacity and buffer from the scenario) that
-        calls ``done(client, item, arrived)`` when an update has been processed."""
-        cc = self.scenario.clients
-        for c in self.clients:
-            c.inbox = Inbox(self.env, capacity=cc.capacity, limit=cc.buffer,
-                            done=functools.partial(done, c), warmup=self.scenario.warmup,
-                            recorder=self.recorder)
 
     def run(self, progress=None, steps: int = 100) -> None:
         """Run until the scenario's duration; *progress(fraction)* is called as time passes."""

@@ -122,7 +122,8 @@ def source_times(sc):
     """Creation times per topic, from the world's own update sources (same seed, same streams)."""
     world = World(simcomm.load(sc))
     by_topic = {}
-    world.start_updates(lambda topic, t, size: by_topic.setdefault(topic, []).append(t))
+    world.feed.start(created=lambda u: by_topic.setdefault(u.topic, []).append(u.t_created),
+                     copy=lambda client, u: None)
     world.run()
     return by_topic
 

@@ -65,9 +65,9 @@ class UpdatePattern(Pattern):
         self._online_waiters: dict[int, object] = {}
         for c in world.clients:
             c.on_presence(self._presence)
-        world.make_inboxes(self._processed)
         self.setup(world)
-        world.start_updates(self._created)
+        world.feed.start(copy=self.on_update, created=self.on_created,
+                         processed=self.processed)
 
     def setup(self, world) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -111,26 +111,10 @@ class UpdatePattern(Pattern):
                 ev.succeed()
         self.presence_changed(client, online)
 
-    def _created(self, topic: int, t: float, size: float) -> None:
-        world = self.world
-        u = Update(next(world.flow_ids), topic, t, size)
-        self.on_created(u)
-        issue = self.rec.issue
-        for ci in world.subscribers[topic]:
-            issue(t)
-            self.on_update(world.clients[ci], u)
-
     def arrive(self, client, updates, t_carried: float, shared: list[float]) -> None:
         """*updates* reach *client* now, in one message that took them from the server's store
-        at *t_carried*; *shared* holds the parts of the trip since then (queueing, encoding,
-        transmission …)."""
-        now = self.env.now
-        inbox = client.inbox
-        for u in updates:
-            parts = shared.copy()
-            parts[PENDING] = t_carried - u.t_created
-            if not inbox.offer((u, parts), now):
-                self.rec.lose(u.t_created)
+        at *t_carried* (see :meth:`~simcomm.components.feed.UpdateFeed.carried`)."""
+        self.world.feed.carried(client, updates, t_carried, shared)
 
     # -- polls: shared by short polling, long polling and pub/sub's pull consumer ------------
     def poll_up(self, client, flow: int):
@@ -236,10 +220,3 @@ class UpdatePattern(Pattern):
             trip.parts[PARSE] += cp
         self.arrive(client, items, t_snap, trip.parts)
         return trip
-
-    def _processed(self, client, item, arrived: float) -> None:
-        u, parts = item
-        now = self.env.now
-        parts[CLIENT_BUFFER] = now - arrived
-        self.rec.delivery(u.t_created, now, u.uid, client.index, parts)
-        self.processed(client, u)

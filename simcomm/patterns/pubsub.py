@@ -326,8 +326,7 @@ class PubSub(UpdatePattern):
         cp = payload * self.parse_per_byte
         if cp:
             yield self.env.timeout(cp)
-        inbox = client.inbox
-        now = self.env.now
+        feed = self.world.feed
         for u in messages:
             last = self._landed(ci, u.uid)
             if u.uid in seen:
@@ -339,14 +338,11 @@ class PubSub(UpdatePattern):
             parts = [a + b for a, b in zip(hop, shared, strict=True)]
             parts[PARSE] += cp
             parts[PENDING] = t_taken - t_queued  # queued at the broker → taken for this copy
-            if inbox.offer((u, parts), now):
+            if feed.deliver(client, u, parts):
                 seen.add(u.uid)
                 self.abandoned[ci].discard(u.uid)
             elif last or not self.acks:
                 self._lose(ci, u, False)
-
-    def arrive(self, client, updates, t_carried, shared) -> None:  # pragma: no cover
-        raise NotImplementedError("pubsub builds each copy's parts itself")
 
     def processed(self, client, update) -> None:
         self._settled(update.uid)
