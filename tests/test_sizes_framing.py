@@ -81,3 +81,13 @@ def test_a_bad_key_in_entry_headers_names_the_field():
         simcomm.load(sc)
     assert e.value.field == "patterns.0.headers.requst"
     assert "request" in e.value.message
+
+
+def test_fetch_answers_carry_the_same_framing():
+    """A pub/sub fetch answer is a list too: response headers + 2 B + 1 B per message."""
+    r = simcomm.run(world({"name": "pubsub", "consumer": "pull", "max_wait": "300ms"}))
+    m = r.frames["messages"]
+    resp = m[m.kind == "response"]
+    empty, full = resp[resp.tag == "empty"], resp[resp.tag == "useful"]
+    assert len(empty) > 10 and len(full) > 20
+    assert np.allclose(empty.header_bytes, 202) and np.allclose(full.header_bytes, 203)

@@ -278,7 +278,8 @@ class PubSub(UpdatePattern):
             taken = self.broker.take(ci, p.max_batch)
             self._taken(ci, taken)
             payload = sum(self.wire(u.size) for u in taken)
-            hr = world.response_header
+            h = world.headers
+            hr = h.response + h.body + h.item * len(taken)  # headers and the list's framing
             ans = Trip(poll.flow)
             # a worker serialises the batch into the answer; the copies were routed already
             yield from path.push(conn, ans, hr + payload, hr, RESPONSE,
