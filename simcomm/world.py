@@ -81,12 +81,6 @@ class World:
                     cc.gap.sampler(streams.generator(f"clients.gap.{c.index}"))))
         w = sc.workload
         self._sizes: dict[int, tuple] = {}
-        # (transitional: request_response still draws sizes from one stream for all clients)
-        self.request_size = (w.request_size.sampler(streams.generator("workload.request_size"))
-                             if w.request_size else (lambda: 0.0))
-        self.response_size = (
-            w.response_size.sampler(streams.generator("workload.response_size"))
-            if w.response_size else (lambda: 0.0))
         up = w.updates
         self.subscribers: list[list[int]] = up.subscribers(n) if up is not None else []
         """Client indices subscribed to each topic."""

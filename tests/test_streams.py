@@ -45,11 +45,7 @@ def per_client(pattern: dict, clients: int) -> pd.DataFrame:
     return d.sort_values(["client", "t_start", "latency"]).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("pattern", [
-    pytest.param(PATTERNS[0], marks=pytest.mark.xfail(
-        strict=True, reason="request_response still draws payload sizes from one stream "
-        "for all clients (World.request_size); it moves to World.sizes(client)")),
-    *PATTERNS[1:]], ids=lambda p: p["name"])
+@pytest.mark.parametrize("pattern", PATTERNS, ids=lambda p: p["name"])
 def test_adding_a_client_leaves_the_other_clients_alone(pattern):
     """Clients 0–2 see exactly the same deliveries with a fourth client in the world."""
     three, four = per_client(pattern, 3), per_client(pattern, 4)

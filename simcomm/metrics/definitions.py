@@ -53,8 +53,9 @@ class Tag(IntEnum):
 #: For every delivery they add up to its latency.
 PARTS: tuple[tuple[str, str], ...] = (
     ("client_wait", "intended send time → request starts on the wire: waiting for a blocked "
-     "sync caller, the async concurrency limit or a thread start, plus client-side "
-     "serialisation gaps between chunks"),
+     "sync caller, the async concurrency limit or a thread start, the caller's own "
+     "per-request CPU (client_cpu) and, on an event loop, waiting for its CPU; plus "
+     "client-side serialisation gaps between chunks"),
     ("pending", "update created → a response or push carries it: waiting on the server for "
      "the next poll, for a parked poll to be answered, for a prefetch slot, or for an offline "
      "client to come back"),
@@ -67,7 +68,7 @@ PARTS: tuple[tuple[str, str], ...] = (
      "serialisation to the retransmission timeout"),
     ("server_queue", "waiting for a server worker"),
     ("parse", "CPU time to serialise and parse payloads: client encode, server parse, "
-     "server encode, client parse"),
+     "server encode, client parse (on an event loop, with the wait for its CPU to parse)"),
     ("service", "server service time (the business logic)"),
     ("notify", "response parsed → caller learns of it (async readiness polling)"),
     ("client_buffer", "update arrived at the client → processed: waiting in the client's "

@@ -223,8 +223,9 @@ class RequestResponse(Pattern):
             rec.client_blocked.add(1)
         trip = Trip(flow)
         trip.parts[CLIENT_WAIT] = env.now - t0
-        size = self.world.request_size()
-        resp = self.world.response_size()
+        req_size, resp_size = self.world.sizes(client.index)
+        size = req_size()
+        resp = resp_size()
         conn = client.connection
         conn.begin()
         if p.chunks == 1:
@@ -285,8 +286,9 @@ class RequestResponse(Pattern):
         parts[CLIENT_WAIT] = env._now - t0
         ccpu = self._ccpu
         factor, ser_b, parse_b = self._costs
-        req_b = round(world.request_size() * factor)
-        resp_b = round(world.response_size() * factor)
+        req_size, resp_size = world.sizes(ci)
+        req_b = req_size() * factor
+        resp_b = resp_size() * factor
         conn = client.connection
         conn.begin()
         ser = req_b * ser_b
@@ -323,7 +325,7 @@ class RequestResponse(Pattern):
         Adds its times to ``trip.parts``; returns False if the server refused it."""
         env, world = self.env, self.world
         factor, ser_b, parse_b = self._costs  # Encoding.wire / serialise_cost / parse_cost
-        req_b, resp_b = round(size * factor), round(resp_size * factor)
+        req_b, resp_b = size * factor, resp_size * factor
         ser = req_b * ser_b
         work = pre + ser
         if work:  # one job: the caller's work and its serialisation, back to back
