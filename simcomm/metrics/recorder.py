@@ -185,6 +185,14 @@ class Recorder:
         if t >= self.warmup:
             self.duplicates += 1
 
+    def checks(self, start: float, end: float, phase: float, interval: float) -> None:
+        """A readiness-polling client checked for completions at every tick
+        ``phase + k·interval`` in ``(start, end]``; those in the window count."""
+        lo = start if start > self.warmup else self.warmup
+        if end > lo:
+            self.client_checks += (math.floor((end - phase) / interval + 1e-9)
+                                   - math.floor((lo - phase) / interval + 1e-9))
+
     def waste(self, start: float, end: float) -> None:
         """Worker time [start, end) that delivered nothing (clipped to the window)."""
         lo = start if start > self.warmup else self.warmup

@@ -8,7 +8,8 @@ The five steps, each visible in the latency decomposition:
 4. the server serialises and sends the response (``parse``, ``transmission``, ``propagation``);
 5. the client parses the response (``parse``).
 
-**Clients.** ``client: sync`` — the caller blocks until its response is parsed; one request at a
+**Clients** (each style a small strategy in :mod:`simcomm.patterns.callers`). ``client: sync``
+— the caller blocks until its response is parsed; one request at a
 time per client, so a request due while the caller is blocked waits (``client_wait``), and the
 blocked time is ``client_blocked_s``. ``client: async`` — up to ``concurrency`` requests in
 flight per client (further ones wait), completed in one of three ways:
@@ -62,7 +63,6 @@ requests see head-of-line blocking. Pools and HTTP/2-style streams come later.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import Field
@@ -73,6 +73,7 @@ from ..dists import Constant
 from ..fields import DurationDist, NonNegDuration, NonNegSize, PosDuration, ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from .base import Pattern, PatternParams, register
+from .callers import STYLES, Callback
 
 __all__ = ["RequestResponse"]
 
@@ -162,9 +163,8 @@ class RequestResponse(Pattern):
         # the per-byte figures of Encoding.wire/serialise_cost/parse_cost, bound once (hot path)
         self._costs = (enc.size_factor, enc.serialise_per_kib / 1024.0,
                        enc.parse_per_kib / 1024.0)
-        self.mode = "sync" if p.client == "sync" else p.completion
-        limit = 1 if p.client == "sync" else (math.inf if p.concurrency is None
-                                             else p.concurrency)
+        self.style = style = STYLES["sync" if p.client == "sync" else p.completion](p, world)
+        limit = style.limit()
         for c in world.clients:
             c.limit = limit
         n = len(world.clients)
@@ -175,52 +175,20 @@ class RequestResponse(Pattern):
         else:
             self._ccpu = [cc.sampler(world.streams.generator(f"request_response.client_cpu.{i}"))
                           for i in range(n)]
-        self._loop = self.mode in ("callback", "readiness_poll")
-        if self._loop:
-            # one event loop per client: its CPU work queues on the client's core, whose busy
-            # time the recorder subtracts from the loop's outstanding time (client_blocked_s)
-            for c in world.clients:
-                c.cpu.window(self.rec.warmup, self.rec.duration)
-                self.rec.loop_cpus.append(c.cpu)
-            self._pending = [0] * n
-            """Requests outstanding per client."""
-        if self.mode == "readiness_poll":
-            self._phase = world.streams.generator("clients.poll_phase").uniform(
-                0.0, p.poll_interval, n).tolist()
-            self._since = [0.0] * n
         self._blocked = self.rec.client_blocked
         callers = 1 if p.client == "sync" else limit
-        job = self._callback if self.mode == "callback" and p.chunks == 1 else self._request
+        fast = style.__class__ is Callback and p.chunks == 1
+        job = self._callback if fast else self._request
         drive_requests(world, job, callers_per_client=callers)
 
     # -- one request, from the caller's point of view -----------------------------------------
     def _request(self, client, t0: float):
-        env, rec, mode, p = self.env, self.rec, self.mode, self.p
+        env, rec, p, style = self.env, self.rec, self.p, self.style
         flow = next(self.world.flow_ids)
         ccpu = self._ccpu
         pre = 0.0 if ccpu is None else ccpu[client.index]()
-        cpu = None
-        if self._loop:
-            ci = client.index
-            pending = self._pending
-            if pending[ci] == 0:
-                rec.client_blocked.add(1)
-                if mode == "readiness_poll":
-                    self._since[ci] = env._now
-            pending[ci] += 1
-            cpu = client.cpu
-        elif mode == "thread_per_request":
-            rec.threads.add(1)
-            rec.thread_memory.add(p.thread_memory)
-            rec.client_blocked.add(1)
-            if p.thread_start or pre:  # the thread's own core: nothing to queue behind
-                yield env.timeout(p.thread_start + pre)
-                pre = 0.0
-        else:  # sync: the caller's CPU is its own; blocked from send
-            if pre:
-                yield env.timeout(pre)
-                pre = 0.0
-            rec.client_blocked.add(1)
+        pre = yield from style.begin(client, pre)
+        cpu = client.cpu if style.loop else None
         trip = Trip(flow)
         trip.parts[CLIENT_WAIT] = env.now - t0
         req_size, resp_size = self.world.sizes(client.index)
@@ -237,32 +205,7 @@ class RequestResponse(Pattern):
                 trip.parts[CLIENT_WAIT] += wait
             ok = yield from self._upload(conn, trip, size, resp, cpu)
         conn.end()
-        if mode == "sync":
-            rec.client_blocked.add(-1)
-        elif mode == "thread_per_request":
-            rec.client_blocked.add(-1)
-            rec.threads.add(-1)
-            rec.thread_memory.add(-p.thread_memory)
-        elif mode == "callback":
-            ci = client.index
-            self._pending[ci] -= 1
-            if self._pending[ci] == 0:
-                rec.client_blocked.add(-1)
-        else:  # readiness_poll
-            ci = client.index
-            iv, ph = p.poll_interval, self._phase[ci]
-            now = env.now
-            tick = ph + math.ceil((now - ph) / iv) * iv
-            if tick > now:
-                trip.parts[NOTIFY] = tick - now
-                yield env.timeout(tick - now)
-            self._pending[ci] -= 1
-            if self._pending[ci] == 0:
-                rec.client_blocked.add(-1)
-                lo = max(self._since[ci], rec.warmup)
-                if tick > lo:
-                    rec.client_checks += (math.floor((tick - ph) / iv + 1e-9)
-                                          - math.floor((lo - ph) / iv + 1e-9))
+        yield from style.end(client, trip)
         if ok:
             rec.delivery(t0, env.now, flow, client.index, trip.parts)
         else:
@@ -275,7 +218,7 @@ class RequestResponse(Pattern):
         cost, no ``client_cpu``) the client's core is never called."""
         env, world = self.env, self.world
         ci = client.index
-        pending = self._pending
+        pending = self.style.pending
         k = pending[ci]
         if not k:
             self._blocked.add(1)
