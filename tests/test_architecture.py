@@ -120,3 +120,29 @@ def test_patterns_ask_the_path():
             if forbidden.search(line):
                 offenders.append(f"{path.name}:{n}: {line.strip()}")
     assert offenders == []
+
+
+def test_patterns_and_components_set_no_recorder_field():
+    """Only the recorder keeps its books: no component or pattern assigns to a recorder
+    attribute (they call its methods with raw times) or looks at the warm-up (the recorder
+    applies the window)."""
+    import re
+
+    assign = re.compile(r"\b(rec|_rec|recorder|self\.rec|self\._rec)\.\w+(\[[^]]*\])?\s*"
+                        r"([-+*/]?=)(?!=)")
+    warm = re.compile(r"\.warmup\b")
+    offenders = []
+    for path in sorted([*PKG.glob("components/*.py"), *PKG.glob("patterns/*.py")]):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#")[0]
+            if assign.search(code) or warm.search(code):
+                offenders.append(f"{path.relative_to(PKG)}:{n}: {line.strip()}")
+    assert offenders == []
+
+
+def test_every_metric_is_computed_next_to_its_definition():
+    """Each metric carries its computation; the summary is exactly those, in order."""
+    from simcomm.metrics.definitions import METRIC_NAMES, METRICS
+
+    assert all(callable(m.compute) for m in METRICS)
+    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES)

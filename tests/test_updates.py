@@ -9,6 +9,7 @@ import simpy
 import simcomm
 from simcomm.components.client import Client, Inbox, presence
 from simcomm.components.updates import Mailbox, Update, update_source
+from simcomm.metrics.recorder import Recorder
 from simcomm.scenario import Updates
 from simcomm.world import World
 
@@ -232,16 +233,13 @@ def test_mailbox_holds_one_waiter_and_cancel_forgets_it():
 
 # -- Inbox ------------------------------------------------------------------------------------
 
-class PeakRecorder:
-    client_buffer_peak = 0
-
-
 def test_inbox_capacity_processes_one_per_service_time():
     """With capacity c each update takes 1/c: a burst is processed at 1/c, 2/c, 3/c …"""
     env = simpy.Environment()
+    rec = Recorder(env, 0.0, 10.0)
     done = []
     inbox = Inbox(env, capacity=10.0, limit=None, done=lambda item, arrived:
-                  done.append((item, arrived, env.now)))
+                  done.append((item, arrived, env.now)), recorder=rec)
     for k in range(4):
         assert inbox.offer(k, env.now)
     assert len(inbox) == 4
@@ -249,46 +247,49 @@ def test_inbox_capacity_processes_one_per_service_time():
     assert [d[0] for d in done] == [0, 1, 2, 3]
     assert np.allclose([d[2] for d in done], [0.1, 0.2, 0.3, 0.4])
     assert all(d[1] == 0.0 for d in done) and len(inbox) == 0
-    assert inbox.peak == 3
+    assert rec.client_buffer_peak == 3
 
 
 def test_inbox_without_capacity_processes_at_once():
     """capacity None: done is called during offer, nothing ever waits."""
     env = simpy.Environment()
+    rec = Recorder(env, 0.0, 10.0)
     done = []
-    inbox = Inbox(env, capacity=None, limit=0, done=lambda item, arrived: done.append(item))
+    inbox = Inbox(env, capacity=None, limit=0, done=lambda item, arrived: done.append(item),
+                  recorder=rec)
     assert all(inbox.offer(k, 0.0) for k in range(5))
-    assert done == [0, 1, 2, 3, 4] and inbox.peak == 0
+    assert done == [0, 1, 2, 3, 4] and rec.client_buffer_peak == 0
 
 
 def test_bounded_inbox_drops_when_full_and_reports_peak():
     """A buffer of 2 holds 1 in processing + 2 waiting; more offers return False."""
     env = simpy.Environment()
-    rec = PeakRecorder()
+    rec = Recorder(env, 0.0, 10.0)
     done = []
     inbox = Inbox(env, capacity=2.0, limit=2, done=lambda item, arrived: done.append(
         (item, env.now)), recorder=rec)
     accepted = [inbox.offer(k, 0.0) for k in range(5)]
     assert accepted == [True, True, True, False, False]
-    assert inbox.peak == 2 and rec.client_buffer_peak == 2
+    assert rec.client_buffer_peak == 2
     env.run(until=0.6)  # one finished at 0.5: room for one more
     assert inbox.offer(5, env.now) and not inbox.offer(6, env.now)
     env.run()
     assert done == [(0, 0.5), (1, 1.0), (2, 1.5), (5, 2.0)]
-    assert inbox.peak == 2
+    assert rec.client_buffer_peak == 2
 
 
 def test_inbox_peak_ignores_the_warmup():
     """Waiting updates before the warm-up do not raise peak."""
     env = simpy.Environment()
-    inbox = Inbox(env, capacity=1.0, limit=None, done=lambda item, arrived: None, warmup=5.0)
+    rec = Recorder(env, 5.0, 100.0)
+    inbox = Inbox(env, capacity=1.0, limit=None, done=lambda item, arrived: None, recorder=rec)
     for k in range(4):
         inbox.offer(k, 0.0)
-    assert inbox.peak == 0
+    assert rec.client_buffer_peak == 0
     env.run(until=6.0)  # all four done by t=4
     inbox.offer("a", env.now)
     inbox.offer("b", env.now)
-    assert inbox.peak == 1
+    assert rec.client_buffer_peak == 1
 
 
 # -- presence ---------------------------------------------------------------------------------

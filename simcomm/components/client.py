@@ -30,25 +30,18 @@ class Cpu:
     which it next falls free (``free_at``): no SimPy resource and no process per job. A job
     handed to :meth:`run` starts when the core has finished every job handed to it earlier;
     :meth:`run` returns how long the caller waits (queueing plus the job's own work), and the
-    caller yields one timeout of that length. Busy time is added up in ``busy`` as jobs are
-    queued, clipped to the measurement window ``[w0, end)`` (set by :meth:`window`).
+    caller yields one timeout of that length. Each job's ``(start, length)`` goes to
+    :attr:`account`, if set (e.g. the recorder's ``loop_busy``).
     """
 
-    __slots__ = ("_env", "busy", "end", "free_at", "w0")
+    __slots__ = ("_env", "account", "free_at")
 
-    def __init__(self, env, w0: float = 0.0, end: float = math.inf) -> None:
+    def __init__(self, env) -> None:
         self._env = env
-        self.w0 = w0
-        self.end = end
         self.free_at = 0.0
         """Simulated time at which the core finishes everything queued so far."""
-        self.busy = 0.0
-        """Seconds of work inside the window ``[w0, end)``."""
-
-    def window(self, w0: float, end: float) -> None:
-        """Count busy time inside ``[w0, end)`` only (the run's measurement window)."""
-        self.w0 = w0
-        self.end = end
+        self.account: Callable[[float, float], None] | None = None
+        """Called with ``(start, length)`` of every job."""
 
     def run(self, work: float) -> float:
         """Queue *work* seconds of CPU; returns the seconds from now until it is done."""
@@ -58,10 +51,8 @@ class Cpu:
             start = now
         done = start + work
         self.free_at = done
-        lo = start if start > self.w0 else self.w0
-        hi = done if done < self.end else self.end
-        if hi > lo:
-            self.busy += hi - lo
+        if self.account is not None:
+            self.account(start, work)
         return done - now
 
 
@@ -135,23 +126,18 @@ class Inbox:
     dropped; the caller counts it).
     """
 
-    __slots__ = ("_current", "_done", "_env", "_limit", "_queue", "_rec", "_service", "_w0",
-                 "peak")
+    __slots__ = ("_current", "_done", "_env", "_limit", "_queue", "_rec", "_service")
 
     def __init__(self, env, *, capacity: float | None, limit: int | None,
-                 done: Callable[[object, float], None], warmup: float = 0.0,
-                 recorder=None) -> None:
+                 done: Callable[[object, float], None], recorder=None) -> None:
         self._env = env
         self._service = None if capacity is None else 1.0 / capacity
         self._limit = limit
         self._done = done
         self._queue: deque = deque()
         self._current = None
-        self._w0 = warmup
         self._rec = recorder
-        self.peak = 0
-        """Most updates waiting at once (inside the window); also raises the recorder's
-        ``client_buffer_peak``."""
+        """Told how many updates wait after each arrival (``client_buffer_peak``)."""
 
     def __len__(self) -> int:
         return len(self._queue) + (self._current is not None)
@@ -166,11 +152,8 @@ class Inbox:
         if self._limit is not None and len(self._queue) >= self._limit:
             return False
         self._queue.append((item, arrived))
-        if len(self._queue) > self.peak and self._env.now >= self._w0:
-            self.peak = len(self._queue)
-            rec = self._rec
-            if rec is not None and self.peak > rec.client_buffer_peak:
-                rec.client_buffer_peak = self.peak
+        if self._rec is not None:
+            self._rec.buffered(len(self._queue))
         return True
 
     def _start(self, item, arrived: float) -> None:

@@ -112,8 +112,7 @@ class Connection:
             self._held.add(1)
             if self.outstanding:
                 self._active.add(1)
-            if self.env.now >= self._rec.warmup:
-                self._rec.connections_opened += 1
+            self._rec.event("connections_opened", self.env.now)
 
     # -- carrying one message ------------------------------------------------------------------
     def send(self, direction: int, size: float, header: float, kind: int, tag: int, flow: int,

@@ -47,7 +47,7 @@ class UpdateFeed:
         for c in clients:
             c.inbox = Inbox(env, capacity=capacity, limit=buffer,
                             done=lambda item, arrived, c=c: self._done(c, item, arrived),
-                            warmup=recorder.warmup, recorder=recorder)
+                            recorder=recorder)
 
     def start(self, *, copy: Callable, created: Callable[[Update], None] | None = None,
               processed: Callable | None = None) -> None:

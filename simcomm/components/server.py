@@ -21,9 +21,10 @@ the server, so state held per connection is gone), and requests that arrive whil
 are refused (:meth:`Server.admit` returns None, :attr:`Server.down` is True). Work already on a
 worker finishes; work the server gives itself (``bounded=False``) is not refused.
 
-Busy time is accounted when work starts, since its length is known then: the overlap of
-``[start, start + busy)`` with the measurement window is added to ``server_busy_s``, so work
-still running at the end of the run counts up to the end.
+Busy time is reported to the recorder when work starts, since its length is known then
+(:meth:`~simcomm.metrics.recorder.Recorder.busy`: the overlap of ``[start, start + busy)`` with
+the measurement window counts, so work still running at the end of the run counts up to the
+end).
 """
 
 from __future__ import annotations
@@ -50,8 +51,7 @@ class Server:
         """Zero-argument callable drawing one service time (seconds)."""
         self.queue_limit = queue_limit
         self._rec = recorder
-        self._w0 = recorder.warmup
-        self._end = recorder.duration
+        self._busy = recorder.busy
         self.down_until = -math.inf
         """Requests arriving before this time are refused (the server is restarting)."""
         self.restarts = 0
@@ -112,13 +112,7 @@ class Server:
         worker."""
         service = (self.service() if serve else 0.0) + extra
         busy = cpu_before + service + cpu_after
-        now = self.env._now
-        lo = now if now > self._w0 else self._w0
-        hi = now + busy
-        if hi > self._end:
-            hi = self._end
-        if hi > lo:
-            self._rec.server_busy_s += hi - lo
+        self._busy(self.env._now, busy)
         return service, busy
 
     def release(self, req=None) -> None:

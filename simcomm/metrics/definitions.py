@@ -1,4 +1,6 @@
-"""Every metric simcomm reports: name, unit and exact definition. This is the one place.
+"""Every metric simcomm reports: name, unit, exact definition and its computation. This is the
+one place: a new metric is one :class:`Metric` here (plus, if it needs data nobody records
+yet, a call of :meth:`~simcomm.metrics.recorder.Recorder.event` where it happens).
 
 The README's metrics table is generated from :data:`METRICS` (``simcomm metrics
 --markdown``) and a test keeps the two equal; the CLI, ``Result.summary`` and
@@ -20,8 +22,11 @@ Conventions that apply to every metric:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 __all__ = ["METRICS", "METRIC_NAMES", "PARTS", "PART_NAMES", "Kind", "Metric", "Part", "Tag",
            "markdown_table"]
@@ -82,79 +87,110 @@ Part = IntEnum("Part", [name.upper() for name in PART_NAMES], start=0)
 
 @dataclass(frozen=True)
 class Metric:
+    """One reported metric: its *name*, *unit*, exact *definition* (the README's words) and
+    the *compute* that implements it, taking the run's
+    :class:`~simcomm.metrics.summary.Tally` (the recorder, with the window applied)."""
+
     name: str
     unit: str
     definition: str
+    compute: Callable[[Any], float] = field(repr=False, compare=False)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
 
 
 METRICS: tuple[Metric, ...] = (
     Metric("latency_mean", "s", "mean latency over deliveries in the window (request → parsed "
-           "response; update created → processed by the client)"),
-    Metric("latency_p50", "s", "median latency (numpy linear-interpolated percentile)"),
-    Metric("latency_p95", "s", "95th percentile of latency"),
-    Metric("latency_p99", "s", "99th percentile of latency"),
-    Metric("latency_max", "s", "largest latency"),
-    Metric("issued", "count", "requests (or uploads) whose intended send time is in the window"),
-    Metric("delivered", "count", "useful items that reached their consumer (see window rule)"),
-    Metric("throughput", "1/s", "delivered / (duration − warmup)"),
+           "response; update created → processed by the client)",
+           lambda t: t.latency("mean")),
+    Metric("latency_p50", "s", "median latency (numpy linear-interpolated percentile)",
+           lambda t: t.latency("p50")),
+    Metric("latency_p95", "s", "95th percentile of latency", lambda t: t.latency("p95")),
+    Metric("latency_p99", "s", "99th percentile of latency", lambda t: t.latency("p99")),
+    Metric("latency_max", "s", "largest latency", lambda t: t.latency("max")),
+    Metric("issued", "count", "requests (or uploads) whose intended send time is in the window",
+           lambda t: t.rec.issued),
+    Metric("delivered", "count", "useful items that reached their consumer (see window rule)",
+           lambda t: t.delivered),
+    Metric("throughput", "1/s", "delivered / (duration − warmup)",
+           lambda t: t.delivered / t.window),
     Metric("messages", "count", "messages handed to a link in the window, every retransmitted "
-           "copy included"),
+           "copy included", lambda t: t.messages),
     Metric("bytes", "bytes", "bytes of those messages on the wire (headers + payload, "
-           "retransmitted copies included)"),
+           "retransmitted copies included)", lambda t: t.bytes),
     Metric("bytes_header", "bytes", "the part of `bytes` that was headers, framing or "
-           "handshakes rather than payload"),
-    Metric("messages_per_delivery", "count", "messages / delivered"),
-    Metric("bytes_per_delivery", "bytes", "bytes / delivered"),
+           "handshakes rather than payload", lambda t: sum(t.rec.msg_header)),
+    Metric("messages_per_delivery", "count", "messages / delivered",
+           lambda t: _ratio(t.messages, t.delivered)),
+    Metric("bytes_per_delivery", "bytes", "bytes / delivered",
+           lambda t: _ratio(t.bytes, t.delivered)),
     Metric("empty_responses", "count", "responses in the window tagged `empty` (carried no new "
-           "data)"),
-    Metric("empty_ratio", "ratio", "empty_responses / responses in the window"),
+           "data)", lambda t: t.tagged(Kind.RESPONSE, Tag.EMPTY)),
+    Metric("empty_ratio", "ratio", "empty_responses / responses in the window",
+           lambda t: _ratio(t.tagged(Kind.RESPONSE, Tag.EMPTY), t.tagged(Kind.RESPONSE))),
     Metric("server_busy_s", "s", "worker-seconds the server spent parsing, serialising and "
-           "serving in the window (summed over workers)"),
-    Metric("server_utilization", "ratio", "server_busy_s / (workers × (duration − warmup))"),
+           "serving in the window (summed over workers)", lambda t: t.rec.server_busy_s),
+    Metric("server_utilization", "ratio", "server_busy_s / (workers × (duration − warmup))",
+           lambda t: t.rec.server_busy_s / (t.workers * t.window)),
     Metric("wasted_server_s", "s", "worker-seconds spent on work that delivered nothing "
-           "(empty answers, work for callers that had given up)"),
-    Metric("held_connection_s", "s", "connection-seconds connections were open in the window"),
+           "(empty answers, work for callers that had given up)", lambda t: t.rec.wasted_s),
+    Metric("held_connection_s", "s", "connection-seconds connections were open in the window",
+           lambda t: t.rec.conn_held.area),
+    # held ≥ active by construction; max() only removes float rounding (~1e-15 s)
     Metric("idle_connection_s", "s", "connection-seconds a connection was open with no exchange "
-           "outstanding on it"),
+           "outstanding on it",
+           lambda t: max(0.0, t.rec.conn_held.area - t.rec.conn_active.area)),
+    # an event loop's CPU work all falls inside its outstanding spans; max() removes rounding
     Metric("client_blocked_s", "s", "caller-seconds callers spent blocked: a sync caller from "
            "send to parsed response; a thread-per-request thread for its whole life (start, "
            "request outstanding); a callback or readiness-poll client (one event loop) for "
            "the loop-seconds it had a request outstanding while its CPU was idle (waiting on "
-           "I/O)"),
+           "I/O)", lambda t: max(0.0, t.rec.client_blocked.area - t.rec.loop_busy_s)),
     Metric("client_checks", "count", "completion checks made by readiness-polling async "
-           "callers while they had requests outstanding (0 for other clients)"),
+           "callers while they had requests outstanding (0 for other clients)",
+           lambda t: t.rec.client_checks),
     Metric("client_threads_peak", "count", "most client threads alive at once (thread per "
-           "request); 0 otherwise"),
-    Metric("client_thread_memory_peak", "bytes", "client_threads_peak × thread_memory"),
+           "request); 0 otherwise", lambda t: int(t.rec.threads.peak)),
+    Metric("client_thread_memory_peak", "bytes", "client_threads_peak × thread_memory",
+           lambda t: t.rec.thread_memory.peak),
     Metric("connections_opened", "count", "connections opened in the window (0 when every "
-           "connection is established before the run, as with keep-alive)"),
+           "connection is established before the run, as with keep-alive)",
+           lambda t: t.count("connections_opened")),
     Metric("rejected", "count", "requests the server turned away because its bounded queue "
            "was full (answered with an error): for request_response and job_polling the issued "
            "request or upload that failed (an upload fails when any chunk is turned away; "
            "issued = delivered + rejected + still in flight), for polling patterns the poll, "
-           "for sse the reconnection attempt"),
+           "for sse the reconnection attempt", lambda t: t.rec.rejected),
     Metric("lost", "count", "items that never reached their consumer (dropped, not "
-           "retransmitted); loss on links is recovered by retransmission and is not `lost`"),
-    Metric("duplicates", "count", "items delivered more than once (extra copies)"),
+           "retransmitted); loss on links is recovered by retransmission and is not `lost`",
+           lambda t: t.rec.lost),
+    Metric("duplicates", "count", "items delivered more than once (extra copies)",
+           lambda t: t.rec.duplicates),
     Metric("lost_offline", "count", "the part of `lost` dropped because the client was "
            "offline (push without a buffer, a full offline buffer, a push that arrived after "
-           "the connection dropped)"),
+           "the connection dropped)", lambda t: t.rec.lost_offline),
     Metric("redeliveries", "count", "messages sent again by a broker or server because no "
-           "acknowledgement came in time"),
+           "acknowledgement came in time", lambda t: t.count("redeliveries")),
     Metric("client_buffer_peak", "count", "most updates waiting at once in one client's "
-           "inbound buffer (beyond the one being processed)"),
+           "inbound buffer (beyond the one being processed)",
+           lambda t: t.rec.client_buffer_peak),
     Metric("reconnects", "count", "reconnection attempts clients made in the window (each "
-           "attempt, failed or not)"),
+           "attempt, failed or not)", lambda t: t.count("reconnects")),
     Metric("reconnect_peak_rate", "1/s", "most reconnection attempts that reached the server "
-           "in one second (1 s bins from the warm-up); NaN without reconnections"),
+           "in one second (1 s bins from the warm-up); NaN without reconnections",
+           lambda t: t.peak_rate("reconnects")),
     Metric("notice_mean", "s", "job polling: mean time from a job's completion to the client "
-           "having its result; NaN for other patterns"),
+           "having its result; NaN for other patterns", lambda t: t.mean("notice")),
     Metric("polls_per_delivery", "count", "job polling: status polls per delivered job; NaN "
-           "for other patterns"),
+           "for other patterns",
+           lambda t: _ratio(t.total("status_polls"), t.delivered) if t.count("status_polls")
+           else math.nan),
     Metric("catchup_s", "s", "after the last server restart in the window: time until every "
            "client connected at the restart (and still online) was reconnected and had "
            "received (or lost for good) every update created before the restart; NaN without "
-           "a restart"),
+           "a restart", lambda t: t.last("catchup")),
 )
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 

@@ -1,13 +1,21 @@
-"""The hot path: components call a :class:`Recorder` with plain scalars.
+"""The hot path: components and patterns call a :class:`Recorder` with raw times.
 
-Nothing here builds a dict or a DataFrame per event. There are three kinds of record:
+Nothing here builds a dict or a DataFrame per event, and nobody outside this module applies
+the measurement window ``[warmup, duration)`` or sets a recorder field: callers pass the raw
+times of what happened, and the recorder decides what falls in the window — for arrays
+(deliveries, events) once, at the end, in :mod:`simcomm.metrics.summary`; for counters,
+intervals and levels as they are recorded, so that ``detail="summary"`` keeps O(1) memory
+apart from the latency sample. There are four kinds of record:
 
 * **messages** — counted into small per-(kind, tag) counters when they fall in the window, and,
   with ``detail="full"``, appended to typed columns for the ``messages`` frame;
 * **deliveries** — start time and latency always (16 bytes each: the percentiles need them),
   plus, with ``detail="full"``, flow id, client and the latency decomposition;
-* **levels** (:class:`Level`) — busy workers, open connections, blocked callers: recorded only
-  when they change and integrated over the window as they go (time-weighted, O(1) memory).
+* **levels** (:class:`Level`) — open connections, blocked callers, threads: recorded only
+  when they change and integrated over the window as they go (time-weighted, O(1) memory);
+* **events** (:meth:`Recorder.event`) — rarer happenings with a time and a value (a
+  reconnection, a redelivery, a job noticed, a catch-up after a restart), kept as two arrays
+  per name and filtered by the window at the end.
 
 Everything is summarised once, at the end, by :mod:`simcomm.metrics.summary`.
 """
@@ -95,14 +103,14 @@ class Recorder:
         self.duration = duration
         w0 = warmup
         self.server_busy_s = 0.0
-        """Worker-seconds of work inside the window (added by the server as work starts)."""
+        """Worker-seconds of work inside the window (see :meth:`busy`)."""
+        self.loop_busy_s = 0.0
+        """Core-seconds event-loop clients spent on CPU work inside the window."""
         self.conn_held = Level(env, w0)
         self.conn_active = Level(env, w0)
         self.client_blocked = Level(env, w0)
-        """Blocked callers; for an event-loop client, 1 while it has a request outstanding."""
-        self.loop_cpus: list = []
-        """The event-loop clients' cores (:class:`~simcomm.components.client.Cpu`): their busy
-        time is subtracted from ``client_blocked`` (a loop working is not blocked)."""
+        """Blocked callers; for an event-loop client, 1 while it has a request outstanding
+        (its core's busy time, ``loop_busy_s``, is subtracted at the end)."""
         self.threads = PeakLevel(env, w0)
         self.thread_memory = PeakLevel(env, w0)
         # counters (window only)
@@ -113,16 +121,9 @@ class Recorder:
         self.client_checks = 0
         self.client_buffer_peak = 0
         self.lost_offline = 0
-        self.redeliveries = 0
-        self.reconnect_t = array("d")
-        """Times at which clients asked the server to reconnect (every attempt)."""
-        self.catchup_s = math.nan
-        self.notice_sum = 0.0
-        self.notice_n = 0
-        self.status_polls: int | None = None
-        """Status polls of delivered jobs (None: the pattern has no status polls)."""
-        self.connections_opened = 0
         self.wasted_s = 0.0
+        self.events: dict[str, tuple[array, array]] = {}
+        """Per event name: the times and values recorded (see :meth:`event`)."""
         # messages by kind*NT + tag
         self.msg_n = [0] * (NK * NT)
         self.msg_bytes = [0.0] * (NK * NT)
@@ -184,6 +185,41 @@ class Recorder:
         """An extra copy of an item created at *t* reached its consumer."""
         if t >= self.warmup:
             self.duplicates += 1
+
+    def busy(self, start: float, length: float) -> None:
+        """A server worker works from *start* for *length* seconds (its overlap with the
+        window counts, so work still running at the end counts up to the end)."""
+        lo = start if start > self.warmup else self.warmup
+        hi = start + length
+        if hi > self.duration:
+            hi = self.duration
+        if hi > lo:
+            self.server_busy_s += hi - lo
+
+    def loop_busy(self, start: float, length: float) -> None:
+        """An event-loop client's core works from *start* for *length* seconds."""
+        lo = start if start > self.warmup else self.warmup
+        hi = start + length
+        if hi > self.duration:
+            hi = self.duration
+        if hi > lo:
+            self.loop_busy_s += hi - lo
+
+    def buffered(self, waiting: int) -> None:
+        """A client's inbound buffer now holds *waiting* updates (beyond the one being
+        processed); the largest inside the window is ``client_buffer_peak``."""
+        if waiting > self.client_buffer_peak and self.env._now >= self.warmup:
+            self.client_buffer_peak = waiting
+
+    def event(self, name: str, t: float, value: float = 1.0) -> None:
+        """Something named *name* happened, attributed to time *t* (its own time, or the
+        start of the item it belongs to), with a *value*. The metrics computed from events
+        (see :mod:`simcomm.metrics.definitions`) count those with *t* in the window."""
+        log = self.events.get(name)
+        if log is None:
+            log = self.events[name] = (array("d"), array("d"))
+        log[0].append(t)
+        log[1].append(value)
 
     def checks(self, start: float, end: float, phase: float, interval: float) -> None:
         """A readiness-polling client checked for completions at every tick

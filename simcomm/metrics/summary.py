@@ -7,90 +7,91 @@ Called once per run; every definition it implements is written in
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 import pandas as pd
 
-from .definitions import METRIC_NAMES, PART_NAMES, Kind, Tag
+from .definitions import METRICS, PART_NAMES, Kind, Tag
 from .recorder import NT, Recorder
 
-__all__ = ["frames", "summarise"]
+__all__ = ["Tally", "frames", "summarise"]
 
 
-def _ratio(a: float, b: float) -> float:
-    return a / b if b else math.nan
+class Tally:
+    """A run's recorder read once at the end, with the window ``[warmup, duration)`` applied:
+    what each :class:`~simcomm.metrics.definitions.Metric`'s computation takes."""
 
+    def __init__(self, rec: Recorder, workers: int) -> None:
+        self.rec = rec
+        self.workers = workers
+        self.window = rec.duration - rec.warmup
+        """Length of the measurement window (s)."""
+        t0 = _col(rec.d_t0, float)
+        self.lat = _col(rec.d_latency, float)[t0 >= rec.warmup]
+        """Latencies of the deliveries whose work began in the window."""
+        self.delivered = int(self.lat.size)
+        self.messages = sum(rec.msg_n)
+        self.bytes = sum(rec.msg_bytes)
+        self._lat: dict[str, float] | None = None
+        self._events: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-def _reconnects(rec: Recorder) -> dict[str, float]:
-    t = np.frombuffer(rec.reconnect_t, dtype=float) if len(rec.reconnect_t) else np.empty(0)
-    t = t[t >= rec.warmup]
-    if not t.size:
-        return {"reconnects": 0, "reconnect_peak_rate": math.nan}
-    per_second = np.bincount(((t - rec.warmup) // 1.0).astype(np.int64))
-    return {"reconnects": int(t.size), "reconnect_peak_rate": float(per_second.max())}
+    def latency(self, stat: str) -> float:
+        """``mean``, ``p50``, ``p95``, ``p99`` or ``max`` of the latencies (NaN: none)."""
+        if self._lat is None:
+            lat = self.lat
+            if lat.size:
+                p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+                vals = (lat.mean(), p50, p95, p99, lat.max())
+            else:
+                vals = (math.nan,) * 5
+            self._lat = dict(zip(("mean", "p50", "p95", "p99", "max"), map(float, vals),
+                                 strict=True))
+        return self._lat[stat]
+
+    def tagged(self, kind: int, tag: int | None = None) -> int:
+        """Messages of *kind* (and *tag*) in the window."""
+        n = self.rec.msg_n
+        return n[kind * NT + tag] if tag is not None else sum(n[kind * NT:(kind + 1) * NT])
+
+    def events(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Times and values of the events *name* attributed to the window."""
+        got = self._events.get(name)
+        if got is None:
+            t, v = self.rec.events.get(name, (array("d"), array("d")))
+            t, v = _col(t, float), _col(v, float)
+            keep = t >= self.rec.warmup
+            got = self._events[name] = (t[keep], v[keep])
+        return got
+
+    def count(self, name: str) -> int:
+        return int(self.events(name)[0].size)
+
+    def total(self, name: str) -> float:
+        return float(self.events(name)[1].sum())
+
+    def mean(self, name: str) -> float:
+        v = self.events(name)[1]
+        return float(v.mean()) if v.size else math.nan
+
+    def last(self, name: str) -> float:
+        """The value of the last event *name* recorded (NaN: none)."""
+        v = self.events(name)[1]
+        return float(v[-1]) if v.size else math.nan
+
+    def peak_rate(self, name: str) -> float:
+        """Most events *name* in one second (1 s bins from the warm-up); NaN: none."""
+        t = self.events(name)[0]
+        if not t.size:
+            return math.nan
+        return float(np.bincount(((t - self.rec.warmup) // 1.0).astype(np.int64)).max())
 
 
 def summarise(rec: Recorder, workers: int) -> dict[str, float]:
-    """The contract metrics of one run, keyed by the names in ``METRIC_NAMES``."""
-    window = rec.duration - rec.warmup
-    t0 = np.frombuffer(rec.d_t0, dtype=float) if len(rec.d_t0) else np.empty(0)
-    lat = np.frombuffer(rec.d_latency, dtype=float) if len(rec.d_latency) else np.empty(0)
-    lat = lat[t0 >= rec.warmup]
-    delivered = int(lat.size)
-    if delivered:
-        p50, p95, p99 = np.percentile(lat, [50, 95, 99])
-        lat_stats = (float(lat.mean()), float(p50), float(p95), float(p99), float(lat.max()))
-    else:
-        lat_stats = (math.nan,) * 5
-    messages = sum(rec.msg_n)
-    nbytes = sum(rec.msg_bytes)
-    responses = sum(rec.msg_n[Kind.RESPONSE * NT: (Kind.RESPONSE + 1) * NT])
-    empty = rec.msg_n[Kind.RESPONSE * NT + Tag.EMPTY]
-    busy = rec.server_busy_s
-    out = {
-        "latency_mean": lat_stats[0],
-        "latency_p50": lat_stats[1],
-        "latency_p95": lat_stats[2],
-        "latency_p99": lat_stats[3],
-        "latency_max": lat_stats[4],
-        "issued": rec.issued,
-        "delivered": delivered,
-        "throughput": delivered / window,
-        "messages": messages,
-        "bytes": nbytes,
-        "bytes_header": sum(rec.msg_header),
-        "messages_per_delivery": _ratio(messages, delivered),
-        "bytes_per_delivery": _ratio(nbytes, delivered),
-        "empty_responses": empty,
-        "empty_ratio": _ratio(empty, responses),
-        "server_busy_s": busy,
-        "server_utilization": busy / (workers * window),
-        "wasted_server_s": rec.wasted_s,
-        "held_connection_s": rec.conn_held.area,
-        # held ≥ active by construction; max() only removes float rounding (~1e-15 s)
-        "idle_connection_s": max(0.0, rec.conn_held.area - rec.conn_active.area),
-        # an event loop is blocked while it has requests outstanding and its core is idle; its
-        # CPU work all falls in such spans (max() only removes float rounding)
-        "client_blocked_s": max(0.0, rec.client_blocked.area
-                                - sum(cpu.busy for cpu in rec.loop_cpus)),
-        "client_checks": rec.client_checks,
-        "client_threads_peak": int(rec.threads.peak),
-        "client_thread_memory_peak": rec.thread_memory.peak,
-        "connections_opened": rec.connections_opened,
-        "rejected": rec.rejected,
-        "lost": rec.lost,
-        "duplicates": rec.duplicates,
-        "lost_offline": rec.lost_offline,
-        "redeliveries": rec.redeliveries,
-        "client_buffer_peak": rec.client_buffer_peak,
-        **_reconnects(rec),
-        "notice_mean": _ratio(rec.notice_sum, rec.notice_n),
-        "polls_per_delivery": (math.nan if rec.status_polls is None
-                               else _ratio(rec.status_polls, delivered)),
-        "catchup_s": rec.catchup_s,
-    }
-    assert tuple(out) == METRIC_NAMES, "summary and definitions disagree"
-    return out
+    """The contract metrics of one run, keyed by the names in ``METRIC_NAMES``: each computed
+    by its own definition (:data:`~simcomm.metrics.definitions.METRICS`)."""
+    tally = Tally(rec, workers)
+    return {m.name: m.compute(tally) for m in METRICS}
 
 
 def _col(a, dtype) -> np.ndarray:

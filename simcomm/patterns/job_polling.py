@@ -71,7 +71,6 @@ class JobPolling(Pattern):
         # per client streams (jobs.duration.<i>, jobs.jitter.<i>), made on a client's first job:
         # adding a client shifts no other client's draws
         self._draws: dict[int, tuple] = {}
-        self.rec.status_polls = 0
         for c in world.clients:
             c.limit = float("inf")  # a client may have several jobs going
         drive_requests(world, self._job, callers_per_client=1)
@@ -160,8 +159,6 @@ class JobPolling(Pattern):
         for i, v in enumerate(ans.parts):
             parts[i] += v
         now = env.now
-        if t0 >= rec.warmup:
-            rec.notice_sum += now - t_finished
-            rec.notice_n += 1
-            rec.status_polls += polls
+        rec.event("notice", t0, now - t_finished)
+        rec.event("status_polls", t0, polls)
         rec.delivery(t0, now, flow, client.index, parts)

@@ -228,8 +228,7 @@ class PubSub(UpdatePattern):
 
     def _resent(self, ci: int, u) -> None:
         """The broker hands a retry out: a redelivery is sent."""
-        if self.env.now >= self.rec.warmup:
-            self.rec.redeliveries += 1
+        self.rec.event("redeliveries", self.env.now)
 
     # -- broker → subscriber: push -------------------------------------------------------------
     def _dispatch(self, client) -> None:

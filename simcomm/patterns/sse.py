@@ -261,7 +261,7 @@ class ServerSentEvents(UpdatePattern):
         trip = Trip(next(world.flow_ids))
         h, hr = world.request_header, world.response_header
         yield from path.up(conn, trip, h, h, REQUEST, CONTROL)
-        rec.reconnect_t.append(env.now)
+        rec.event("reconnects", env.now)
         if not (yield from path.work(trip)):  # server down, or its queue full: refused
             if not world.server.down:
                 rec.reject(env.now)
@@ -297,5 +297,5 @@ class ServerSentEvents(UpdatePattern):
         if ci is not None and ci in target and self.world.clients[ci].connection.is_open and \
                 max(self.last_seq[ci], self.lost_upto[ci]) >= target[ci]:
             del target[ci]
-        if not target and self._restart_t >= self.rec.warmup:
-            self.rec.catchup_s = self.env.now - self._restart_t
+        if not target:
+            self.rec.event("catchup", self._restart_t, self.env.now - self._restart_t)

@@ -26,6 +26,7 @@ import simpy
 
 import simcomm
 from simcomm.components.client import Cpu
+from simcomm.metrics.recorder import Recorder
 from tests.helpers import PARTS
 
 N = 5
@@ -156,8 +157,9 @@ def test_encoding_work_of_a_sync_caller():
 def test_cpu_is_a_fifo_core_counting_busy_time_in_the_window():
     """Jobs queue behind each other on the core; busy time is clipped to the window."""
     env = simpy.Environment()
+    rec = Recorder(env, 1.0, 2.5)
     cpu = Cpu(env)
-    cpu.window(1.0, 2.5)
+    cpu.account = rec.loop_busy
     env.run(until=0.5)
     # at 0.5: jobs of 1 s and 0.5 s run [0.5, 1.5) and [1.5, 2.0); the caller of the second
     # waits 1.5 s; a job of 1 s queued at 0.7 runs [2.0, 3.0)
@@ -165,6 +167,6 @@ def test_cpu_is_a_fifo_core_counting_busy_time_in_the_window():
     env.run(until=0.7)
     assert cpu.run(1.0) == pytest.approx(2.3)
     # inside [1.0, 2.5): 0.5 + 0.5 + 0.5
-    assert cpu.busy == pytest.approx(1.5) and cpu.free_at == pytest.approx(3.0)
+    assert rec.loop_busy_s == pytest.approx(1.5) and cpu.free_at == pytest.approx(3.0)
     env.run(until=4.0)
     assert cpu.run(0.25) == 0.25  # idle again: starts at once
