@@ -38,15 +38,14 @@ from typing import Literal
 from pydantic import Field
 
 from ..components.updates import Mailbox
-from ..dists import Constant
-from ..fields import DurationDist, NonNegDuration, NonNegSize, PosDuration
-from .base import PatternParams, register
-from .notification import UpdatePattern
+from ..fields import NonNegDuration, NonNegSize, PosDuration
+from .base import register
+from .notification import PollParams, UpdatePattern
 
 __all__ = ["LongPolling"]
 
 
-class LongPollingParams(PatternParams):
+class LongPollingParams(PollParams):
     timeout: PosDuration = Field(30.0, description="longest the server holds a poll "
                                  "(Kafka fetch: fetch.max.wait.ms)")
     min_bytes: NonNegSize = Field(0.0, description="answer once this many encoded payload "
@@ -56,9 +55,6 @@ class LongPollingParams(PatternParams):
     snapshot: Literal["arrival", "served"] = Field(
         "served", description="when the server first reads the pending updates: as the poll "
         "arrives, or after the poll's check (its service time)")
-    answer_work: DurationDist = Field(Constant(0.0), description="worker seconds of business "
-                                      "logic per answer that carries updates (a "
-                                      "distribution; 0: only serialisation)")
 
 
 @register("long_polling")

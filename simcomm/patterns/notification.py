@@ -20,13 +20,16 @@ issued = delivered + lost + still on their way at the end.
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from ..components.path import Trip
 from ..components.updates import Update
-from ..fields import ScenarioError
+from ..dists import Constant
+from ..fields import DurationDist, ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
-from .base import Pattern
+from .base import Pattern, PatternParams
 
-__all__ = ["UpdatePattern"]
+__all__ = ["PollParams", "UpdatePattern"]
 
 NPARTS = len(PART_NAMES)
 PENDING, CLIENT_BUFFER = int(Part.PENDING), int(Part.CLIENT_BUFFER)
@@ -35,6 +38,14 @@ TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
 RETRANSMISSION = int(Part.RETRANSMISSION)
 REQUEST, RESPONSE = int(Kind.REQUEST), int(Kind.RESPONSE)
 USEFUL, EMPTY, CONTROL = int(Tag.USEFUL), int(Tag.EMPTY), int(Tag.CONTROL)
+
+
+class PollParams(PatternParams):
+    """Parameters every polling pattern shares."""
+
+    answer_work: DurationDist = Field(Constant(0.0), description="worker seconds of business "
+                                      "logic per answer that carries updates (a "
+                                      "distribution; 0: only serialisation)")
 
 
 class UpdatePattern(Pattern):

@@ -33,25 +33,21 @@ from typing import Literal
 from pydantic import Field
 
 from ..components.updates import Mailbox
-from ..dists import Constant
-from ..fields import DurationDist, NonNegDuration, PosDuration, ScenarioError
+from ..fields import NonNegDuration, PosDuration, ScenarioError
 from ..rng import Buffered
-from .base import PatternParams, register
-from .notification import UpdatePattern
+from .base import register
+from .notification import PollParams, UpdatePattern
 
 __all__ = ["ShortPolling"]
 
 
-class ShortPollingParams(PatternParams):
+class ShortPollingParams(PollParams):
     interval: PosDuration = Field(1.0, description="seconds between polls")
     jitter: NonNegDuration = Field(0.0, description="each interval is drawn uniformly in "
                                    "interval ± jitter (must be < interval)")
     snapshot: Literal["arrival", "served"] = Field(
         "arrival", description="when the server reads the pending updates: as the poll "
         "arrives, or on the worker after the poll's service time")
-    answer_work: DurationDist = Field(Constant(0.0), description="worker seconds of business "
-                                      "logic per answer that carries updates (a "
-                                      "distribution; 0: only serialisation)")
 
 
 @register("short_polling")
