@@ -191,6 +191,13 @@ METRICS: tuple[Metric, ...] = (
            "client connected at the restart (and still online) was reconnected and had "
            "received (or lost for good) every update created before the restart; NaN without "
            "a restart", lambda t: t.last("catchup")),
+    Metric("batch_time_mean", "s", "batch workloads (`requests: {batch, every}`): mean time "
+           "from a batch's intended send time to its last request completed (the caller has "
+           "its parsed response, or its rejection), over the batches issued in the window "
+           "and complete before its end; NaN for other workloads",
+           lambda t: t.mean("batch")),
+    Metric("batch_time_p95", "s", "95th percentile (numpy linear-interpolated) of those batch "
+           "times; NaN for other workloads", lambda t: t.percentile("batch", 95)),
 )
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 

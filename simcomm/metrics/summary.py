@@ -74,6 +74,12 @@ class Tally:
         v = self.events(name)[1]
         return float(v.mean()) if v.size else math.nan
 
+    def percentile(self, name: str, q: float) -> float:
+        """The *q*-th percentile (numpy, linear) of the values of the events *name* (NaN:
+        none)."""
+        v = self.events(name)[1]
+        return float(np.percentile(v, q)) if v.size else math.nan
+
     def last(self, name: str) -> float:
         """The value of the last event *name* recorded (NaN: none)."""
         v = self.events(name)[1]
