@@ -26,6 +26,7 @@ numbers); an entry may carry ``label:`` to name its row.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 from dataclasses import dataclass
@@ -33,10 +34,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from ._suggest import did_you_mean
 from .components.codec import DEFAULT_ENCODINGS, Encoding
+from .components.trace import Trace, read_trace
 from .dists import Constant
 from .fields import (
     Bandwidth,
@@ -104,25 +114,89 @@ class ClientsCfg(_Model):
 
 
 class Requests(_Model):
-    """Open loop (``rate`` or ``per_client_rate``) or closed loop (``think_time``)."""
+    """Where client requests come from: exactly one of
+
+    * ``rate`` (total over the clients) or ``per_client_rate``, with ``arrival: poisson`` or
+      ``periodic`` — open loop;
+    * ``batch: N`` with ``every: T`` — open loop, page loads: each client issues N requests
+      at the same instant every T, its first batch at a phase drawn uniformly in [0, T) from
+      a stream of its own (``workload.batch.phase.<i>``);
+    * ``trace: file.csv`` (``column``, ``size_column``, ``client_column``) — open loop,
+      recorded arrivals replayed (see :mod:`simcomm.components.trace`);
+    * ``think_time`` — closed loop.
+
+    ``arrival`` applies to ``rate``/``per_client_rate`` only: a batch workload is periodic by
+    construction and a trace has its own times.
+    """
 
     rate: Rate | None = None
     per_client_rate: Rate | None = None
     arrival: Literal["poisson", "periodic"] = "poisson"
     think_time: PosDurationDist | None = None
+    batch: int | None = Field(None, ge=1)
+    """Requests each client issues together (a page load)."""
+    every: PosDuration | None = None
+    """Time between a client's batches."""
+    trace: str | None = None
+    """A CSV of arrival times to replay (relative to the scenario file)."""
+    column: str | None = None
+    """The trace's column of times, seconds from the start of the run (default: the first)."""
+    size_column: str | None = None
+    """The trace's column of request payload sizes (replacing ``workload.request_size``)."""
+    client_column: str | None = None
+    """The trace's column of client indices (default: row i goes to client i mod count)."""
+    _arrivals: Trace | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _one_mode(self) -> Requests:
-        given = [k for k in ("rate", "per_client_rate", "think_time") if getattr(self, k)]
+    def _one_mode(self, info: ValidationInfo) -> Requests:
+        given = [k for k in ("rate", "per_client_rate", "batch", "trace", "think_time")
+                 if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of rate (total, open loop), per_client_rate "
-                             "(open loop) or think_time (closed loop)"
+                             "(open loop), batch (with every: page loads), trace (recorded "
+                             "arrivals) or think_time (closed loop)"
                              + (f"; got {' and '.join(given)}" if given else ""))
+        mode = given[0]
+        if mode in ("batch", "trace") and "arrival" in self.model_fields_set:
+            raise ValueError(f"@arrival@ applies to rate and per_client_rate only (a {mode} "
+                             "workload has its own arrival times)")
+        if (mode == "batch") != (self.every is not None):
+            raise ValueError("@every@ missing: a batch workload needs every (the time "
+                             "between a client's batches)" if mode == "batch" else
+                             "@every@ applies to batch only")
+        for key in ("column", "size_column", "client_column"):
+            if getattr(self, key) is not None and mode != "trace":
+                raise ValueError(f"@{key}@ applies to trace only")
+        if mode == "trace":
+            base = (info.context or {}).get("base_dir")
+            try:
+                self._arrivals = read_trace(self.trace, base_dir=base, column=self.column,
+                                            size_column=self.size_column,
+                                            client_column=self.client_column)
+            except ScenarioError as e:
+                raise ValueError(f"@{e.field}@ {e.message}") from None
         return self
 
     @property
     def closed(self) -> bool:
         return self.think_time is not None
+
+    @property
+    def arrivals(self) -> Trace | None:
+        """The trace's arrivals (read when the scenario was loaded), or None."""
+        return self._arrivals
+
+    def mean_rate(self, clients: int, duration: float) -> float:
+        """Requests per second over all *clients* (open loop; NaN for closed loop)."""
+        if self.rate is not None:
+            return self.rate
+        if self.per_client_rate is not None:
+            return self.per_client_rate * clients
+        if self.batch is not None:
+            return self.batch * clients / self.every
+        if self._arrivals is not None:
+            return bisect.bisect_left(self._arrivals.times, duration) / duration
+        return math.nan
 
 
 class Updates(_Model):
@@ -247,6 +321,12 @@ class Scenario(_Model):
             raise ValueError(f"@workload.updates.topics@ {up.topics} topics but only "
                              f"{self.clients.count} clients: topic {self.clients.count} would "
                              "have no subscriber; use at most clients.count topics")
+        tr = self.workload.requests.arrivals if self.workload.requests else None
+        if tr is not None and tr.clients is not None and max(tr.clients) >= self.clients.count:
+            i = next(i for i, c in enumerate(tr.clients) if c >= self.clients.count)
+            raise ValueError(f"@workload.requests.client_column@ line {tr.lines[i]} of "
+                             f"{tr.path!r}: client {tr.clients[i]}, but there are "
+                             f"{self.clients.count} clients (numbered from 0)")
         if self.workload.requests is None and up is None:
             raise ValueError("@workload.requests@ missing: give workload.requests (clients "
                              "send requests) and/or workload.updates (the server has updates)")
@@ -399,7 +479,7 @@ def offered_load(sc: Scenario, requests_per_arrival: float = 1.0) -> float:
     req = sc.workload.requests
     if req is None or req.closed:
         return math.nan
-    rate = req.rate if req.rate is not None else req.per_client_rate * sc.clients.count
+    rate = req.mean_rate(sc.clients.count, sc.duration)
     enc = sc.encoding_table[sc.workload.encoding]
     req_b = enc.wire(sc.workload.request_size.mean) if sc.workload.request_size else 0
     resp_b = enc.wire(sc.workload.response_size.mean) if sc.workload.response_size else 0

@@ -106,11 +106,11 @@ class JobPolling(Pattern):
             ans.parts[P["parse"]] += cp
         return ans
 
-    def _job(self, client, t0: float):
+    def _job(self, client, t0: float, size: float | None = None):
         env, world, rec, p, path = self.env, self.world, self.rec, self.p, self.world.path
         flow = next(world.flow_ids)
         req_size, resp_size = world.sizes(client.index)
-        size = req_size() * self._factor
+        size = (req_size() if size is None else size) * self._factor
         result = resp_size() * self._factor
         hq = world.request_header
         conn = client.connection

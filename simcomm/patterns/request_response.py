@@ -182,7 +182,7 @@ class RequestResponse(Pattern):
         drive_requests(world, job, callers_per_client=callers)
 
     # -- one request, from the caller's point of view -----------------------------------------
-    def _request(self, client, t0: float):
+    def _request(self, client, t0: float, size: float | None = None):
         env, rec, p, style = self.env, self.rec, self.p, self.style
         flow = next(self.world.flow_ids)
         ccpu = self._ccpu
@@ -192,7 +192,8 @@ class RequestResponse(Pattern):
         trip = Trip(flow)
         trip.parts[CLIENT_WAIT] = env.now - t0
         req_size, resp_size = self.world.sizes(client.index)
-        size = req_size()
+        if size is None:  # else a traced request's own size
+            size = req_size()
         resp = resp_size()
         conn = client.connection
         conn.begin()
@@ -211,7 +212,7 @@ class RequestResponse(Pattern):
         else:
             rec.reject(t0)
 
-    def _callback(self, client, t0: float):
+    def _callback(self, client, t0: float, size: float | None = None):
         """:meth:`_request` for an event loop with callback completion and one chunk, with
         :meth:`_exchange` written out in the same frame: the hot path of
         ``benchmarks/bench_mm1.py``. The same steps and draws; with no CPU work (no encoding
@@ -230,7 +231,7 @@ class RequestResponse(Pattern):
         ccpu = self._ccpu
         factor, ser_b, parse_b = self._costs
         req_size, resp_size = world.sizes(ci)
-        req_b = req_size() * factor
+        req_b = (req_size() if size is None else size) * factor
         resp_b = resp_size() * factor
         conn = client.connection
         conn.begin()
