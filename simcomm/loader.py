@@ -13,7 +13,15 @@ from pydantic import ValidationError
 from ._suggest import did_you_mean
 from .fields import ScenarioError
 from .patterns import PATTERNS
-from .scenario import Headers, PatternSpec, Scenario, _raise, apply_overrides, read_yaml
+from .scenario import (
+    ConnectionCfg,
+    Headers,
+    PatternSpec,
+    Scenario,
+    _raise,
+    apply_overrides,
+    read_yaml,
+)
 
 __all__ = ["load", "load_file"]
 
@@ -31,6 +39,7 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
         name = raw.pop("name", None)
         label = raw.pop("label", None)
         own_headers = raw.pop("headers", None)
+        own_connection = raw.pop("connection", None)
         if name is None:
             raise ScenarioError(f"{where}.name", "missing; known patterns: "
                                 + ", ".join(sorted(PATTERNS)))
@@ -54,7 +63,8 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
             raise ScenarioError(f"{where}.label", f"{label!r} names two entries; give each "
                                 "a distinct label")
         labels.add(label)
-        specs.append(PatternSpec(name, label, params, _headers(sc, own_headers, where)))
+        specs.append(PatternSpec(name, label, params, _headers(sc, own_headers, where),
+                                 _connection(sc, own_connection, where)))
     return tuple(specs)
 
 
@@ -69,6 +79,20 @@ def _headers(sc: Scenario, own, where: str) -> Headers:
         return Headers.model_validate({**sc.headers.model_dump(), **own})
     except ValidationError as e:
         _raise(e, Headers, f"{where}.headers")
+
+
+def _connection(sc: Scenario, own, where: str) -> ConnectionCfg:
+    """The connection of one entry: the scenario's ``connection:``, with the entry's own on
+    top (``patterns: [{name: request_response, connection: {protocol: h3}}, …]``)."""
+    if own is None:
+        return sc.connection
+    if not isinstance(own, dict):
+        raise ScenarioError(f"{where}.connection", "must be a mapping, e.g. {protocol: h2}")
+    base = sc.connection.model_dump(include=sc.connection.model_fields_set)
+    try:
+        return ConnectionCfg.model_validate({**base, **own})
+    except ValidationError as e:
+        _raise(e, ConnectionCfg, f"{where}.connection")
 
 
 def load(raw: dict | Scenario, *, base_dir: Path | None = None) -> Scenario:

@@ -69,7 +69,8 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
                f"/ workers): queues grow without bound and latency depends on the run length")
         notes.append(msg)
         warnings.warn(msg, UnstableLoadWarning, stacklevel=3)
-    world = World(sc, encoding=getattr(spec.params, "encoding", None), headers=spec.headers)
+    world = World(sc, encoding=getattr(spec.params, "encoding", None), headers=spec.headers,
+                  connection=spec.connection)
     pattern.install(world)
     cb = None if progress is None else (lambda f: progress(spec.label, f))
     world.run(cb)

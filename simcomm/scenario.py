@@ -31,11 +31,12 @@ import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -46,6 +47,7 @@ from pydantic import (
 
 from ._suggest import did_you_mean
 from .components.codec import DEFAULT_ENCODINGS, Encoding
+from .components.setup import Setup
 from .components.trace import Trace, read_trace
 from .dists import Constant
 from .fields import (
@@ -272,6 +274,53 @@ class Headers(_Model):
     one byte more than JSON's n − 1 commas)."""
 
 
+def _tls_version(v: Any) -> Any:
+    # YAML reads an unquoted 1.3 as a float: accept it as the version string it means
+    return f"{v:.1f}" if isinstance(v, float) else v
+
+
+class ConnectionCfg(_Model):
+    """How a client reaches the server: what a new connection costs, and when one is opened.
+
+    Warm keep-alive connections (the defaults) cost nothing until they drop (a client going
+    offline, a server restart): the new connection that replaces one pays its handshake. See
+    :mod:`simcomm.components.setup` for the handshake flights and their sources."""
+
+    protocol: Literal["h1", "h2", "h3"] = "h1"
+    """``h1``/``h2``: HTTP over TCP (+ TLS); ``h3``: HTTP/3 over QUIC (TLS 1.3 inside). Only
+    the handshake differs for now: streams, pools and congestion windows are not modelled."""
+    tls: Annotated[Literal["none", "1.2", "1.3"], BeforeValidator(_tls_version)] = "1.3"
+    reuse: Literal["keepalive", "per_request"] = "keepalive"
+    """``per_request``: every request-driven exchange opens a connection of its own."""
+    warm: bool = True
+    """Open and hot before the run; false: opened (with its handshake) on first use."""
+    zero_rtt: bool = False
+    """Resumed connections send the request in the first flight (TLS 1.3 early data, QUIC
+    0-RTT)."""
+    idle_timeout: PosDuration | None = None
+    """A connection with no exchange for this long closes; the next request opens a new one
+    (default: never; nginx's keepalive_timeout is 75 s, Apache's KeepAliveTimeout 5 s)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ConnectionCfg:
+        given = self.model_fields_set
+        if self.protocol == "h3" and "tls" in given and self.tls != "1.3":
+            raise ValueError(f"@tls@ h3 is always TLS 1.3 inside QUIC; got {self.tls!r} (drop "
+                             "tls, or use protocol h1/h2)")
+        if self.zero_rtt and self.protocol != "h3" and self.tls != "1.3":
+            raise ValueError(f"@zero_rtt@ 0-RTT needs TLS 1.3 (or h3); tls is {self.tls!r}")
+        if self.reuse == "per_request" and "warm" in given:
+            raise ValueError("@warm@ applies to reuse: keepalive only (per_request opens a "
+                             "connection for every request)")
+        if self.reuse == "per_request" and "idle_timeout" in given:
+            raise ValueError("@idle_timeout@ applies to reuse: keepalive only")
+        return self
+
+    def setup(self):
+        """The :class:`~simcomm.components.setup.Setup` this configuration describes."""
+        return Setup(protocol=self.protocol, tls=self.tls, zero_rtt=self.zero_rtt)
+
+
 class EncodingCfg(_Model):
     size_factor: float = Field(gt=0)
     parse_per_kib: NonNegDuration
@@ -287,6 +336,7 @@ class PatternSpec:
     label: str
     params: Any
     headers: Headers | None = None
+    connection: ConnectionCfg | None = None
 
 
 class Scenario(_Model):
@@ -300,6 +350,7 @@ class Scenario(_Model):
     server: ServerCfg = ServerCfg()
     clients: ClientsCfg = ClientsCfg()
     headers: Headers = Headers()
+    connection: ConnectionCfg = ConnectionCfg()
     encodings: dict[str, EncodingCfg] = {}
     workload: Workload
     pattern: dict[str, Any] | None = None

@@ -33,14 +33,15 @@ from .components.path import Path
 from .components.server import Server
 from .metrics.recorder import FullRecorder, Recorder
 from .rng import Streams
-from .scenario import Headers, Scenario
+from .scenario import ConnectionCfg, Headers, Scenario
 
 __all__ = ["World"]
 
 
 class World:
     def __init__(self, scenario: Scenario, *, encoding: str | None = None,
-                 headers: Headers | None = None) -> None:
+                 headers: Headers | None = None, connection: ConnectionCfg | None = None
+                 ) -> None:
         sc = scenario
         self.scenario = sc
         self.env = env = simpy.Environment()
@@ -61,7 +62,9 @@ class World:
             queue_limit=sc.server.queue_limit,
             recorder=rec,
         )
-        self.path = Path(env, self.server, rec, streams)
+        cc = connection or sc.connection
+        self.path = Path(env, self.server, rec, streams, setup=cc.setup(), warm=cc.warm,
+                         reuse=cc.reuse, idle_timeout=cc.idle_timeout)
         """Carries every message between the clients and the server (see
         :mod:`simcomm.components.path`)."""
         n = sc.clients.count

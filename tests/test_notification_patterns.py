@@ -24,6 +24,12 @@ from tests.helpers import (
 UPDATE_PATTERNS = ["short_polling", "long_polling", "push"]
 
 
+RECONNECT = 4 * 0.010
+"""A client back online opens a new connection before anything can travel: TCP (SYN,
+SYN-ACK) then TLS 1.3 (ClientHello, the server's flight) — 2 round trips of 2 × 10 ms (the
+default connection; resumed, so no certificate, but the same round trips)."""
+
+
 def scenario(name, params=None, **over):
     """A small deterministic world: constant latency and service, one client, periodic
     updates of 100 B, no headers, no encoding cost."""
@@ -233,7 +239,8 @@ def test_min_bytes_answers_partially_at_the_timeout():
 
 
 def test_offline_long_poller_stops_and_resumes_when_back():
-    """An offline client sends no poll; it re-polls the moment it is back online."""
+    """An offline client sends no poll; back online, it opens a connection and re-polls the
+    moment it is open."""
     sc = scenario("long_polling", {"timeout": "500ms"},
                   clients={"count": 1, "session": "3s", "gap": "2s"}, duration=17.0)
     r = simcomm.run(sc)
@@ -242,7 +249,7 @@ def test_offline_long_poller_stops_and_resumes_when_back():
     windows = offline_windows(3.0, 2.0, 17.0)
     assert not in_windows(sent, windows).any()
     for _, back in windows:
-        assert np.isclose(sent, back, rtol=0, atol=1e-12).sum() == 1
+        assert np.isclose(sent, back + RECONNECT, rtol=0, atol=1e-12).sum() == 1
     assert s["lost"] == 0 and 0 <= s["issued"] - s["delivered"] <= 1
 
 
@@ -290,15 +297,15 @@ def test_push_offline_drop_loses_updates_created_while_away():
 
 def test_push_offline_buffer_delivers_on_reconnection():
     """offline: buffer holds updates created while away and sends them when the client is
-    back: their pending time is the rest of the gap."""
+    back and connected: their pending time is the rest of the gap plus the handshake."""
     r = simcomm.run(push_offline("buffer"))
     d, s = r.frames["deliveries"], r.summary
     windows = offline_windows(3.0, 2.0, 17.0)
     for a, b in windows:
         mine = d[(d.t_start >= a) & (d.t_start < b)]
         assert len(mine) == 8
-        assert np.allclose(mine.pending_s, b - mine.t_start, rtol=0, atol=1e-9)
-        assert np.allclose(mine.t_end, b + 0.010, rtol=0, atol=1e-9)
+        assert np.allclose(mine.pending_s, b + RECONNECT - mine.t_start, rtol=0, atol=1e-9)
+        assert np.allclose(mine.t_end, b + RECONNECT + 0.010, rtol=0, atol=1e-9)
     c = created_times(d, 4.0, 17.0)
     on_wire = np.any([(c > a - 0.010) & (c < a) for a, _ in windows], axis=0)
     assert s["lost"] == s["lost_offline"] == on_wire.sum()
@@ -369,14 +376,15 @@ def test_push_prefetch_survives_a_reconnection():
     # one new connection per return; the connection is held only while online: 4 × 3 s
     assert s["connections_opened"] == len(back) == 3
     assert s["held_connection_s"] == pytest.approx(4 * 3.0)
-    # Pushes resume on the new connection: the server's prefetch count of the dropped
-    # connection is forgotten, so it sends the backlog (updates pile up at 5/s > 2/s) at
-    # once; the first arrives after d = 10 ms and is processed 1/capacity = 500 ms later, and
-    # the client stays busy: deliveries end at b + 0.51 + 0.5k, k = 0 … 4, within the 3 s
-    # session
+    # Pushes resume on the new connection once it is open (RECONNECT after b): the server's
+    # prefetch count of the dropped connection is forgotten, so it sends the backlog (updates
+    # pile up at 5/s > 2/s) at once; the first arrives after d = 10 ms and is processed
+    # 1/capacity = 500 ms later, and the client stays busy: deliveries end at
+    # b + RECONNECT + 0.51 + 0.5k, k = 0 … 4, within the 3 s session
     for b in back:
         ends = np.sort(d.t_end[(d.t_end >= b) & (d.t_end < b + 3.0)].to_numpy())
-        assert np.allclose(ends, b + 0.51 + 0.5 * np.arange(5), rtol=0, atol=1e-9), (b, ends)
+        want = b + RECONNECT + 0.51 + 0.5 * np.arange(5)
+        assert np.allclose(ends, want, rtol=0, atol=1e-9), (b, ends)
     # nothing is lost to the client's buffer (at most prefetch - 1 = 2 wait in it): any loss
     # is an update in flight when the connection dropped
     assert s["client_buffer_peak"] <= 2

@@ -9,6 +9,9 @@ import simcomm
 from tests.helpers import PARTS, created_times, in_flight, messy_world, of_kind, offline_windows
 
 D = 0.010
+RECONNECT = 4 * D
+"""A new connection before a request can go: TCP (SYN, SYN-ACK) and TLS 1.3 (ClientHello, the
+server's flight), 2 round trips (the default connection; resumed: the same round trips)."""
 """One-way latency of the small worlds, s."""
 SERVICE = 0.050
 """Service time of the small worlds, s."""
@@ -121,14 +124,15 @@ def sse_offline(**params):
                          ids=["retry-shorter-than-gap", "retry-longer-than-gap"])
 def test_sse_offline_client_reconnects_and_replays_what_it_missed(retry, first):
     """A client that went offline at a reconnects at a + retry, or retry after it is back if
-    it was still away then, with a request and a response (tag control, one service time),
-    and the events it missed are replayed in order, their pending part spanning the gap."""
+    it was still away then — a new connection (RECONNECT), then a request and a response (tag
+    control, one service time) — and the events it missed are replayed in order, their
+    pending part spanning the gap."""
     r = simcomm.run(sse_offline(retry=f"{retry}s"))
     d, m, s = r.frames["deliveries"], r.frames["messages"], r.summary
     req = of_kind(m, "request").sort_values("t_send")
     resp = of_kind(m, "response").sort_values("t_send")
     assert (req.tag == "control").all() and (resp.tag == "control").all()
-    starts = first + np.array([0.0, 5.0, 10.0])
+    starts = first + np.array([0.0, 5.0, 10.0]) + RECONNECT
     assert np.allclose(req.t_send, starts, rtol=0, atol=1e-9)
     assert np.allclose(resp.t_send, starts + D + SERVICE, rtol=0, atol=1e-9)
     assert list(resp.flow) == list(req.flow)
@@ -190,8 +194,8 @@ def test_sse_restart_drops_every_stream_and_all_reconnect_together():
     r = simcomm.run(restart_world())
     d, m, s = r.frames["deliveries"], r.frames["messages"], r.summary
     req, resp = of_kind(m, "request"), of_kind(m, "response")
-    assert np.allclose(req.t_send, 10.3 + 1.0, rtol=0, atol=1e-9) and len(req) == 5
-    served = 10.3 + 1.0 + D + SERVICE * np.arange(1, 6)
+    assert np.allclose(req.t_send, 10.3 + 1.0 + RECONNECT, rtol=0, atol=1e-9) and len(req) == 5
+    served = 10.3 + 1.0 + RECONNECT + D + SERVICE * np.arange(1, 6)
     assert np.allclose(np.sort(resp.t_send), served, rtol=0, atol=1e-9)
     assert s["reconnects"] == s["connections_opened"] == 5
     assert s["reconnect_peak_rate"] == 5
@@ -224,7 +228,7 @@ def test_sse_event_on_the_wire_at_a_restart_is_replayed_and_awaited_by_catchup()
     d, s = r.frames["deliveries"], r.summary
     caught = d[np.isclose(d.t_start, 10 + phase, rtol=0, atol=1e-9)]
     assert sorted(caught.client) == [0, 1, 2, 3, 4]
-    served = t_restart + 1.0 + D + SERVICE * np.arange(1, 6)
+    served = t_restart + 1.0 + RECONNECT + D + SERVICE * np.arange(1, 6)
     assert np.allclose(caught.t_end, served[-1] + D, rtol=0, atol=1e-9)
     assert np.allclose(np.sort(caught.pending_s + caught.t_start), served, rtol=0, atol=1e-9)
     assert s["issued"] == s["delivered"] and s["lost"] == s["duplicates"] == 0
@@ -254,16 +258,24 @@ def test_sse_exponential_backoff_spreads_the_storm():
 
 
 def test_sse_restart_downtime_refuses_attempts():
-    """Attempts reaching the server during restart_downtime are refused (a control response,
-    not a queue rejection) and the client tries again retry after the refusal arrives."""
+    """Attempts reaching the server during restart_downtime are refused: nothing listens, so
+    the first flight of the new connection (the SYN) is answered by a reset — not a queue
+    rejection — and the client tries again retry after the reset arrives."""
     r = simcomm.run(restart_world(restart_downtime="1.5s"))
     m, s = r.frames["messages"], r.summary
+    hs = of_kind(m, "handshake").sort_values("t_send")
+    # 10.3 + 1 s: five SYNs reach the server, down until 11.8: five resets come back
+    assert np.allclose(hs.t_send.iloc[:5], 11.3, rtol=0, atol=1e-9)
+    assert np.allclose(hs.t_send.iloc[5:10], 11.3 + D, rtol=0, atol=1e-9)
+    assert (hs.iloc[5:10].direction == "down").all() and (hs.iloc[5:10].bytes == 40).all()
+    # retry after the reset: a new connection (RECONNECT), then the request
     req = np.sort(of_kind(m, "request").t_send.to_numpy())
-    assert np.allclose(req[:5], 11.3, rtol=0, atol=1e-9)
-    assert np.allclose(req[5:], 11.3 + 2 * D + 1.0, rtol=0, atol=1e-9)
+    assert len(req) == 5
+    assert np.allclose(req, 11.3 + 2 * D + 1.0 + RECONNECT, rtol=0, atol=1e-9)
     assert s["reconnects"] == 10 and s["connections_opened"] == 5
     assert s["rejected"] == 0
-    assert s["catchup_s"] == pytest.approx(1.0 + 2 * D + 1.0 + D + 5 * SERVICE, abs=1e-9)
+    assert s["catchup_s"] == pytest.approx(1.0 + 2 * D + 1.0 + RECONNECT + D + 5 * SERVICE,
+                                           abs=1e-9)
     assert s["issued"] == s["delivered"] and s["lost"] == 0
 
 
@@ -469,14 +481,16 @@ def pubsub_offline(**params):
 
 def test_pubsub_copies_wait_for_an_offline_subscriber():
     """Without retention a copy queued while its subscriber is away waits at the broker and
-    is pushed when it is back: nothing is lost to being offline."""
+    is pushed when it is back and connected (RECONNECT later): nothing is lost to being
+    offline."""
     r = simcomm.run(pubsub_offline())
     d, s = r.frames["deliveries"], r.summary
     for _, b in offline_windows(3.0, 2.0, 17.0):
         mine = d[(d.t_start + D >= b - 2.0) & (d.t_start + D < b)]
         assert len(mine) == 8
-        assert np.allclose(mine.pending_s, b - (mine.t_start + D), rtol=0, atol=1e-9)
-        assert np.allclose(mine.t_end, b + D, rtol=0, atol=1e-9)
+        assert np.allclose(mine.pending_s, b + RECONNECT - (mine.t_start + D), rtol=0,
+                           atol=1e-9)
+        assert np.allclose(mine.t_end, b + RECONNECT + D, rtol=0, atol=1e-9)
     assert s["lost"] == s["lost_offline"] == 0
     assert in_flight(s) in (0, 1)
 
@@ -551,11 +565,13 @@ def test_pubsub_message_is_lost_only_when_no_copy_can_reach_its_subscriber():
     r = simcomm.run(sc)
     m, s = r.frames["messages"], r.summary
     windows = offline_windows(3.0, 2.0, end)
-    # An update created at c reaches the broker at c + d. Online then, its copy goes at once,
+    # A subscriber back at b has its connection again at b + R (R = 4d: TCP + TLS 1.3).
+    # An update created at c reaches the broker at c + d. Connected then, its copy goes at once,
     # arrives at c + 2d, and the ack timer (c + 300 ms) finds a retry 300 ms old: dropped by
     # retention (250 ms) if the subscriber is online to take it, else kept queued until it
-    # returns and dropped then. Offline at c + d, the copy waits for the return b and goes if
-    # it is at most 250 ms old then (its retry, at b + 100 ms, is older than that: dropped).
+    # returns and dropped then. Not connected at c + d, the copy waits for the connection at
+    # b + R and goes if it is at most 250 ms old then (its retry, 100 ms later, is older than
+    # that: dropped).
     # A copy is processed unless its subscriber goes offline while it travels. So:
     #   delivered — a copy travelled while the subscriber stayed online;
     #   lost — no copy sent (too old at the return), or the only copy travelled into an
@@ -564,8 +580,9 @@ def test_pubsub_message_is_lost_only_when_no_copy_can_reach_its_subscriber():
     c = of_kind(m, "update")
     c = np.sort(c[c.direction == "up"].t_send.to_numpy())
     delivered = lost = lost_in_flight = 0
+    reconnect = 4 * d
     for t in c:
-        off = [(a, b) for a, b in windows if a <= t + d < b]
+        off = [(a, b + reconnect) for a, b in windows if a <= t + d < b + reconnect]
         sent = t + d if not off else (off[0][1] if off[0][1] - t <= 0.25 else None)
         into = [a for a, _ in windows if sent is not None and sent < a <= sent + d]
         if sent is None or into:

@@ -45,11 +45,12 @@ RETRY = int(Tag.RETRY)
 class Connection:
     """One transport connection over *link*; ``send(UP | DOWN, …)`` carries one message."""
 
-    __slots__ = ("_active", "_drop", "_held", "_last", "_listeners", "_rec", "_seq", "_tail",
-                 "env", "epoch", "index", "is_open", "link", "name", "outstanding", "pipes")
+    __slots__ = ("_active", "_drop", "_held", "_idle", "_last", "_listeners", "_rec", "_seq",
+                 "_tail", "early", "env", "epoch", "idle_timeout", "index", "is_open", "link",
+                 "name", "opening", "outstanding", "parent", "pipes", "resumed", "setup")
 
-    def __init__(self, env, link, recorder, *, name: str, streams=None, index: int = -1
-                 ) -> None:
+    def __init__(self, env, link, recorder, *, name: str, streams=None, index: int = -1,
+                 setup=None, warm: bool = True, idle_timeout: float | None = None) -> None:
         self.env = env
         self.index = index
         """Number of the connection in its path (the ``connection`` column of messages)."""
@@ -63,8 +64,26 @@ class Connection:
         """Exchanges in progress on this connection."""
         self.epoch = 0
         """Generation: bumped by every drop."""
-        self.is_open = True
-        self._held.add(1)  # established before the run: not counted in connections_opened
+        self.setup = setup
+        """The :class:`~simcomm.components.setup.Setup` a new connection goes through (None:
+        opening costs nothing)."""
+        self.is_open = warm
+        """Open (held): established before the run when *warm*, else opened on first use."""
+        if warm:
+            self._held.add(1)  # established before the run: not counted in connections_opened
+        self.resumed = warm
+        """The client has had a connection to this server before (it can resume: session
+        tickets, 0-RTT); a warm connection counts as one."""
+        self.opening = None
+        """While a handshake is under way: an event that fires when it ends."""
+        self.early: tuple = ()
+        """0-RTT flights still to send just ahead of the first request and response."""
+        self.idle_timeout = idle_timeout
+        """An open connection with no exchange for this long closes (None: never)."""
+        self._idle = 0
+        self.parent: Connection | None = None
+        """For a connection opened for one request (``reuse: per_request``): the client's
+        connection it stands in for (whose ``resumed`` it shares)."""
         self._last = [0.0, 0.0]
         """Per direction: when the latest message handed over arrives, in order."""
         self._tail = [None, None]
@@ -80,12 +99,35 @@ class Connection:
         if self.outstanding == 0 and self.is_open:
             self._active.add(1)
         self.outstanding += 1
+        self._idle += 1  # an idle timer armed earlier no longer applies
+
+    @property
+    def ready(self) -> bool:
+        """Open, with no handshake under way: a request can be sent at once."""
+        return self.is_open and self.opening is None
 
     def end(self) -> None:
-        """The exchange begun last-but-open ends."""
+        """An exchange on the connection ends. With ``idle_timeout``, a connection left with
+        no exchange for that long closes (the next request opens a new one)."""
         self.outstanding -= 1
         if self.outstanding == 0 and self.is_open:
             self._active.add(-1)
+            if self.idle_timeout is not None:
+                self._idle += 1
+                mark = self._idle
+                self.env.timeout(self.idle_timeout).callbacks.append(
+                    lambda _e: self._idle_check(mark))
+
+    def _idle_check(self, mark: int) -> None:
+        if mark == self._idle and self.outstanding == 0 and self.is_open:
+            self.close()
+
+    def close(self) -> None:
+        """Close an idle connection (nothing is in flight on it): like :meth:`drop`, but its
+        listeners are not told — nobody lost anything."""
+        listeners, self._listeners = self._listeners, []
+        self.drop()
+        self._listeners = listeners
 
     def on_drop(self, listener) -> None:
         """Call ``listener(connection)`` whenever the connection drops."""
@@ -102,17 +144,20 @@ class Connection:
                 self._active.add(-1)
             self._last = [0.0, 0.0]
             self._tail = [None, None]
+            self.early = ()
             for listener in self._listeners:
                 listener(self)
 
-    def reopen(self) -> None:
-        """A new connection replaces the dropped one (counted in ``connections_opened``)."""
+    def reopen(self, counted: bool = True) -> None:
+        """A new connection replaces the dropped one (counted in ``connections_opened``
+        unless *counted* is False: the path counts it once its handshake succeeds)."""
         if not self.is_open:
             self.is_open = True
             self._held.add(1)
             if self.outstanding:
                 self._active.add(1)
-            self._rec.event("connections_opened", self.env.now)
+            if counted:
+                self._rec.event("connections_opened", self.env.now)
 
     # -- carrying one message ------------------------------------------------------------------
     def send(self, direction: int, size: float, header: float, kind: int, tag: int, flow: int,

@@ -47,6 +47,9 @@ TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
 RETRANSMISSION, SERVER_QUEUE = int(Part.RETRANSMISSION), int(Part.SERVER_QUEUE)
 SERVICE, PARSE = int(Part.SERVICE), int(Part.PARSE)
 REQUEST, RESPONSE, ACK = int(Kind.REQUEST), int(Kind.RESPONSE), int(Kind.ACK)
+HANDSHAKE_KIND, HANDSHAKE = int(Kind.HANDSHAKE), int(Part.HANDSHAKE)
+RESET = 40.0
+"""A TCP RST (20 B IP + 20 B TCP): the answer to a SYN nobody listens for."""
 USEFUL, EMPTY, CONTROL = int(Tag.USEFUL), int(Tag.EMPTY), int(Tag.CONTROL)
 
 
@@ -61,12 +64,18 @@ class Trip:
     message the trip sends up or down is appended to it as ``(row, t, kind, size, header)``
     (to re-tag a whole multi-message exchange, such as an aborted upload)."""
 
-    __slots__ = ("busy", "flow", "log", "parts", "request", "service", "t_work")
+    __slots__ = ("busy", "conn", "flow", "log", "parts", "reached", "request", "service",
+                 "t_work")
 
     def __init__(self, flow: int, log: list | None = None) -> None:
         self.flow = flow
         self.parts = [0.0] * NPARTS
         self.request: tuple | None = None
+        self.conn: Connection | None = None
+        """The connection the last request went up on (its answer comes back on it)."""
+        self.reached = -1.0
+        """When the last request — or, refused while opening, the connection's first
+        handshake flight — reached the server end."""
         self.t_work = 0.0
         self.busy = 0.0
         self.service = 0.0
@@ -88,34 +97,136 @@ class Hop:
 class Path:
     """How messages get between the clients and the server, and the server's work on them."""
 
-    def __init__(self, env, server, recorder, streams) -> None:
+    def __init__(self, env, server, recorder, streams, *, setup=None, warm: bool = True,
+                 reuse: str = "keepalive", idle_timeout: float | None = None) -> None:
         self.env = env
         self.server = server
         self._rec = recorder
         self._streams = streams
         self.hops: list[Hop] = []
         self.connections: list[Connection] = []
+        """The clients' (and publishers') connections, in the order they were made."""
+        self.setup = setup
+        """What opening a connection costs (:class:`~simcomm.components.setup.Setup`)."""
+        self.warm = warm
+        self.reuse = reuse
+        """``keepalive``: an exchange uses the client's connection; ``per_request``: each
+        exchange opens a connection of its own and closes it when done."""
+        self.idle_timeout = idle_timeout
+        self._live: set[Connection] = set()
+        """Per-request connections open now."""
+        self._next = 0
         server.on_restart(self._server_restarted)
 
     def connect(self, link, name: str) -> Connection:
-        """A connection over *link*, established before the run."""
+        """A connection over *link*: established before the run when the path is warm, else
+        opened (with its handshake) on first use."""
+        # per_request: the client's own connection is only the template of the ones it opens
+        warm = self.warm and self.reuse == "keepalive"
         conn = Connection(self.env, link, self._rec, name=name, streams=self._streams,
-                          index=len(self.connections))
+                          index=self._index(), setup=self.setup, warm=warm,
+                          idle_timeout=self.idle_timeout)
         self.connections.append(conn)
         return conn
+
+    def _index(self) -> int:
+        self._next += 1
+        return self._next - 1
+
+    def begin(self, client) -> Connection:
+        """The connection one exchange of *client* uses, with the exchange begun on it: the
+        client's own (keep-alive), or a new one for this exchange (``per_request``)."""
+        conn = client.connection
+        if self.reuse == "per_request":
+            base = conn
+            conn = Connection(self.env, base.link, self._rec, name=base.name, index=self._index(),
+                              setup=self.setup, warm=False)
+            conn.parent = base
+            conn.resumed = base.resumed
+            conn._drop = base._drop
+            self._live.add(conn)
+        conn.begin()
+        return conn
+
+    def end(self, conn: Connection) -> None:
+        """The exchange begun with :meth:`begin` is over (a per-request connection closes)."""
+        conn.end()
+        if conn.parent is not None:
+            conn.close()
+            self._live.discard(conn)
 
     def add_hop(self, hop: Hop) -> None:
         """Plug *hop* in, after the hops already there (nearer the server)."""
         self.hops.append(hop)
 
     def _server_restarted(self) -> None:
-        for conn in self.connections:
+        for conn in (*self.connections, *self._live):
             conn.drop()
+
+    # -- opening a connection ------------------------------------------------------------------
+    def open(self, conn: Connection, trip: Trip | None = None) -> Generator:
+        """``yield from``: make *conn* ready, going through its handshake if it is not open
+        (waiting for one under way). The time spent is the trip's ``handshake`` part. Returns
+        False if it could not be opened: the server was down (its end refused the first
+        flight) or the connection dropped meanwhile."""
+        if conn.ready:
+            return True
+        env = self.env
+        t0 = env._now
+        if conn.opening is not None:
+            ok = yield conn.opening
+        else:
+            ok = yield from self._handshake(conn, trip)
+        if trip is not None:
+            trip.parts[HANDSHAKE] += env._now - t0
+        return ok
+
+    def _handshake(self, conn: Connection, trip: Trip | None) -> Generator:
+        ev = conn.opening = self.env.event()
+        t0 = self.env._now
+        conn.reopen(counted=False)  # held from its first flight on
+        epoch, resumed, setup = conn.epoch, conn.resumed, conn.setup
+        ok = True
+        flights = setup.flights(resumed) if setup is not None else ()
+        for i, (direction, size) in enumerate(flights):
+            r = conn.send(direction, size, size, HANDSHAKE_KIND, CONTROL, -1)
+            if r.__class__ is not tuple:
+                yield r
+            if conn.epoch != epoch:
+                ok = False
+                break
+            if i == 0 and self.server.down:  # nobody listens: the server end resets it
+                if trip is not None:
+                    trip.reached = self.env._now
+                r = conn.send(DOWN, RESET, RESET, HANDSHAKE_KIND, CONTROL, -1)
+                if r.__class__ is not tuple:
+                    yield r
+                conn.close()
+                ok = False
+                break
+        if ok:
+            self._rec.event("connections_opened", t0)
+            conn.early = setup.early(resumed) if setup is not None else ()
+            conn.resumed = True
+            if conn.parent is not None:
+                conn.parent.resumed = True
+        conn.opening = None
+        ev.succeed(ok)
+        return ok
 
     # -- primitives ----------------------------------------------------------------------------
     def up(self, conn: Connection, trip: Trip, size: float, header: float, kind: int = REQUEST,
            tag: int = USEFUL) -> Generator:
-        """``yield from``: one message from the client end to the server end."""
+        """``yield from``: one message from the client end to the server end, opening the
+        connection first if it is not open (see :meth:`open`). Returns False if it could not
+        be opened (the message was not sent)."""
+        if not conn.ready and not (yield from self.open(conn, trip)):
+            return False
+        trip.conn = conn
+        if conn.early:  # 0-RTT: the resumption's hello goes just ahead of the request
+            direction, hello = conn.early[0]
+            conn.early = conn.early[1:]
+            conn.send(direction, hello, hello, HANDSHAKE_KIND, CONTROL, -1)
         t = self.env._now
         r = conn.send(UP, size, header, kind, tag, trip.flow)
         if r.__class__ is not tuple:
@@ -130,6 +241,8 @@ class Path:
         if self.hops:
             for hop in self.hops:
                 yield from hop.carry(trip, UP, size)
+        trip.reached = self.env._now
+        return True
 
     def down(self, conn: Connection, trip: Trip, size: float, header: float,
              kind: int = RESPONSE, tag: int = USEFUL) -> Generator:
@@ -139,6 +252,10 @@ class Path:
             for hop in reversed(self.hops):
                 yield from hop.carry(trip, DOWN, size)
         epoch = conn.epoch
+        if conn.early:  # 0-RTT: the server's answer to the resumption's hello goes first
+            direction, hello = conn.early[0]
+            conn.early = conn.early[1:]
+            conn.send(direction, hello, hello, HANDSHAKE_KIND, CONTROL, -1)
         t = self.env._now
         r = conn.send(DOWN, size, header, kind, tag, trip.flow)
         if r.__class__ is not tuple:
@@ -213,8 +330,9 @@ class Path:
 
         The same steps as :meth:`up`, :meth:`work` and :meth:`down`, written out in one frame:
         this is the hot path of request-driven patterns (see ``benchmarks/``)."""
-        if self.hops:
-            yield from self.up(conn, trip, req_size, req_header)
+        if self.hops or not conn.ready or conn.early:
+            if not (yield from self.up(conn, trip, req_size, req_header)):
+                return False
             ok = yield from self.work(trip, cpu_before, cpu_after, bounded=bounded)
             if not ok:
                 yield from self.refuse(conn, trip, resp_header)

@@ -64,7 +64,8 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("pending", "update created → a response or push carries it: waiting on the server for "
      "the next poll, for a parked poll to be answered, for a prefetch slot, or for an offline "
      "client to come back"),
-    ("handshake", "connection set-up (0 on an established keep-alive connection)"),
+    ("handshake", "connection set-up before the request could be sent: the handshake's "
+     "flights, or waiting for one under way (0 on an open connection)"),
     ("transmission", "queueing behind other messages on a link direction, serialisation "
      "(bytes·8/bandwidth), and waiting behind an earlier message of the same connection "
      "(in-order delivery)"),
@@ -155,9 +156,12 @@ METRICS: tuple[Metric, ...] = (
            "request); 0 otherwise", lambda t: int(t.rec.threads.peak)),
     Metric("client_thread_memory_peak", "bytes", "client_threads_peak × thread_memory",
            lambda t: t.rec.thread_memory.peak),
-    Metric("connections_opened", "count", "connections opened in the window (0 when every "
-           "connection is established before the run, as with keep-alive)",
-           lambda t: t.count("connections_opened")),
+    Metric("connections_opened", "count", "connections opened in the window: handshakes that "
+           "succeeded (0 when every connection is established before the run and never "
+           "drops, as with warm keep-alive)", lambda t: t.count("connections_opened")),
+    Metric("handshake_messages", "count", "messages of connection set-up handed to a link in "
+           "the window (TCP, TLS and QUIC handshake flights, resets), tagged `control`",
+           lambda t: t.tagged(Kind.HANDSHAKE)),
     Metric("rejected", "count", "requests the server turned away because its bounded queue "
            "was full (answered with an error): for request_response and job_polling the issued "
            "request or upload that failed (an upload fails when any chunk is turned away; "

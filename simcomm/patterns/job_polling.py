@@ -113,7 +113,6 @@ class JobPolling(Pattern):
         size = (req_size() if size is None else size) * self._factor
         result = resp_size() * self._factor
         hq = world.request_header
-        conn = client.connection
         draws = self._draws.get(client.index)
         if draws is None:
             draws = self._draws[client.index] = self._streams_of(client.index)
@@ -121,7 +120,7 @@ class JobPolling(Pattern):
         trip = Trip(flow)
         parts = trip.parts
         parts[P["client_wait"]] = env.now - t0
-        conn.begin()
+        conn = path.begin(client)
         ser = size * self._ser
         if ser:
             yield env.timeout(ser)
@@ -130,7 +129,7 @@ class JobPolling(Pattern):
         yield from path.up(conn, trip, hq + size, hq)
         handle = yield from self._serve(conn, trip, size, 0, False)
         if handle is None:
-            conn.end()
+            path.end(conn)
             return
         t_accepted = handle.t_work + handle.busy
         parts[P["server_queue"]] += handle.parts[P["server_queue"]]
@@ -154,7 +153,7 @@ class JobPolling(Pattern):
             ans = yield from self._serve(conn, poll, 0, result if done else 0, not done)
             if ans is not None and done:
                 break
-        conn.end()
+        path.end(conn)
         parts[P["pending"]] += t_arr - t_finished
         for i, v in enumerate(ans.parts):
             parts[i] += v

@@ -96,8 +96,11 @@ class LongPolling(UpdatePattern):
 
     def _poll(self, c):
         env, p = self.env, self.p
-        c.connection.begin()
-        poll = yield from self.poll_up(c, next(self.world.flow_ids))
+        conn = self.world.path.begin(c)
+        poll = yield from self.poll_up(conn, next(self.world.flow_ids))
+        if poll is None:
+            self.world.path.end(conn)
+            return
         mb = self.mailboxes[c.index]
         # min_bytes counts encoded bytes (as Kafka counts stored bytes); the mailbox counts
         # JSON-sized bytes. 0: any update, whatever its size.
@@ -119,7 +122,7 @@ class LongPolling(UpdatePattern):
         else:
             yield from self.answer(c, poll, mb.take(), env.now, serve=False, work=self._work,
                                    waste=(span,))
-        c.connection.end()
+        self.world.path.end(conn)
 
     def _parked(self, c):
         gone = self._gone[c.index] = self.env.event()

@@ -77,6 +77,10 @@ class UpdatePattern(Pattern):
         for c in world.clients:
             c.on_presence(self._presence)
         self.setup(world)
+        if self.reconnects_on_presence:
+            for c in world.clients:  # connection.warm false: clients connect as the run starts
+                if not c.connection.is_open:
+                    self.env.process(self._connect(c))
         world.feed.start(copy=self.on_update, created=self.on_created,
                          processed=self.processed)
 
@@ -114,13 +118,22 @@ class UpdatePattern(Pattern):
     def _presence(self, client, online: bool) -> None:
         if not online:
             client.connection.drop()
-        elif self.reconnects_on_presence:
-            client.connection.reopen()
-        if online:
-            ev = self._online_waiters.pop(client.index, None)
-            if ev is not None:
-                ev.succeed()
-        self.presence_changed(client, online)
+            self.presence_changed(client, False)
+            return
+        ev = self._online_waiters.pop(client.index, None)
+        if ev is not None:
+            ev.succeed()
+        if self.reconnects_on_presence:
+            self.env.process(self._connect(client))
+        else:
+            self.presence_changed(client, True)
+
+    def _connect(self, client):
+        """The client (back online, or starting cold) opens its connection — paying the
+        handshake — and only then counts as present to the pattern."""
+        yield from self.world.path.open(client.connection)
+        if client.online and client.connection.ready:
+            self.presence_changed(client, True)
 
     def arrive(self, client, updates, t_carried: float, shared: list[float]) -> None:
         """*updates* reach *client* now, in one message that took them from the server's store
@@ -128,18 +141,21 @@ class UpdatePattern(Pattern):
         self.world.feed.carried(client, updates, t_carried, shared)
 
     # -- polls: shared by short polling, long polling and pub/sub's pull consumer ------------
-    def poll_up(self, client, flow: int):
-        """``yield from``: send a poll (headers only) to the server. Returns its :class:`Trip`
-        (whose request can later be settled ``empty`` or ``control``)."""
+    def poll_up(self, conn, flow: int):
+        """``yield from``: send a poll (headers only) to the server on *conn* (from
+        ``world.path.begin``). Returns its :class:`Trip` (whose request can later be settled
+        ``empty`` or ``control``; its answer goes back on ``trip.conn``), or None if the
+        connection could not be opened."""
         h = self.world.request_header
         trip = Trip(flow)
-        yield from self.world.path.up(client.connection, trip, h, h)
+        if not (yield from self.world.path.up(conn, trip, h, h)):
+            return None  # the connection could not be opened (it dropped while opening)
         return trip
 
     def refuse_poll(self, client, poll):
         """``yield from``: the server turned the poll away; it answers with an error."""
         self.rec.reject(poll.request[1])
-        yield from self.world.path.refuse(client.connection, poll, self.world.response_header)
+        yield from self.world.path.refuse(poll.conn, poll, self.world.response_header)
 
     def held_poll(self, client, poll, *, timeout: float, ready, wait, bounded: bool,
                   gone=None):
@@ -212,7 +228,7 @@ class UpdatePattern(Pattern):
             trip.parts[SERVICE] += before[1]
         h = world.headers
         hr = h.response + h.body + h.item * len(items)   # headers and the body's framing
-        delivered = yield from path.down(client.connection, trip, hr + payload, hr, RESPONSE,
+        delivered = yield from path.down(poll.conn, trip, hr + payload, hr, RESPONSE,
                                          USEFUL if items else EMPTY)
         if not items:
             path.settle(poll, EMPTY)

@@ -233,8 +233,8 @@ class PubSub(UpdatePattern):
     # -- broker → subscriber: push -------------------------------------------------------------
     def _dispatch(self, client) -> None:
         ci, p = client.index, self.p
-        if not client.online:
-            return
+        if not client.online or not client.connection.ready:
+            return  # sent once the subscriber is back and connected (presence_changed)
         while True:
             room = None if p.prefetch is None else p.prefetch - self.broker.in_flight(ci)
             if room is not None and room <= 0:
@@ -259,16 +259,18 @@ class PubSub(UpdatePattern):
     def _fetcher(self, client):
         env, p, world, path = self.env, self.p, self.world, self.world.path
         ci = client.index
-        conn = client.connection
         q = self.broker.queues[ci]
         yield env.timeout(float(world.streams.generator(f"pubsub.fetch.{ci}").uniform(
             0.0, p.max_wait)))
         while True:
             if not client.online:
                 yield self.wait_online(client)
+            conn = path.begin(client)
             epoch = conn.epoch
-            conn.begin()
-            poll = yield from self.poll_up(client, next(world.flow_ids))
+            poll = yield from self.poll_up(conn, next(world.flow_ids))
+            if poll is None:
+                path.end(conn)
+                continue
             # the broker handles the fetch (one service time), then holds it until a message
             span = yield from self.held_poll(client, poll, timeout=p.max_wait,
                                              ready=lambda: bool(q.items),
@@ -285,12 +287,12 @@ class PubSub(UpdatePattern):
                                  cpu_after=payload * self.ser_per_byte,
                                  tag=USEFUL if taken else EMPTY)
             if taken:
-                yield from self._received(client, taken, epoch, t_taken, ans.parts)
+                yield from self._received(client, taken, epoch, t_taken, ans.parts, conn)
             else:
                 path.settle(poll, EMPTY)
                 path.waste(*span)
                 path.waste(ans.t_work, ans.t_work + ans.busy)
-            conn.end()
+            path.end(conn)
 
     # -- at the subscriber ---------------------------------------------------------------------
     def _landed(self, ci: int, uid: int) -> bool:
@@ -308,15 +310,17 @@ class PubSub(UpdatePattern):
             return True
         return False
 
-    def _received(self, client, messages, epoch: int, t_taken: float, shared: list[float]):
-        """``yield from``: copies reach the subscriber; parse, dedupe, queue for processing.
+    def _received(self, client, messages, epoch: int, t_taken: float, shared: list[float],
+                  conn=None):
+        """``yield from``: copies reach the subscriber (on *conn*, by default its connection,
+        as it was in *epoch*); parse, dedupe, queue for processing.
 
         A copy that cannot be processed (connection gone, buffer full) makes its message lost
         when no other copy can come: at-most-once (never sent again), or at-least-once when
         the broker has dropped the message and this was the last copy flying."""
         ci = client.index
         seen = self.seen[ci]
-        if client.connection.epoch != epoch or not client.online:
+        if (conn or client.connection).epoch != epoch or not client.online:
             for u in messages:
                 last = self._landed(ci, u.uid)
                 if u.uid not in seen and (last or not self.acks):

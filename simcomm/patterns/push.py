@@ -103,15 +103,15 @@ class Push(UpdatePattern):
                 self.rec.lose(update.t_created, offline=True)
             else:
                 self._hold(client, update)
-        elif self._can_send(ci) and not self.backlog[ci]:
+        elif self._can_send(ci) and not self.backlog[ci] and client.connection.ready:
             self._send(client, update)
-        else:
+        else:  # no slot, a backlog to keep the order, or a connection still being opened
             self._hold(client, update)
 
     def _drain(self, client) -> None:
         ci = client.index
         backlog = self.backlog[ci]
-        while backlog and client.online and self._can_send(ci):
+        while backlog and client.online and client.connection.ready and self._can_send(ci):
             self._send(client, backlog.popleft())
 
     def presence_changed(self, client, online: bool) -> None:

@@ -195,8 +195,7 @@ class RequestResponse(Pattern):
         if size is None:  # else a traced request's own size
             size = req_size()
         resp = resp_size()
-        conn = client.connection
-        conn.begin()
+        conn = self.world.path.begin(client)
         if p.chunks == 1:
             ok = yield from self._exchange(conn, trip, size, resp, cpu, pre)
         else:
@@ -205,7 +204,7 @@ class RequestResponse(Pattern):
                 yield env.timeout(wait)
                 trip.parts[CLIENT_WAIT] += wait
             ok = yield from self._upload(conn, trip, size, resp, cpu)
-        conn.end()
+        self.world.path.end(conn)
         yield from style.end(client, trip)
         if ok:
             rec.delivery(t0, env.now, flow, client.index, trip.parts)
@@ -233,8 +232,7 @@ class RequestResponse(Pattern):
         req_size, resp_size = world.sizes(ci)
         req_b = (req_size() if size is None else size) * factor
         resp_b = resp_size() * factor
-        conn = client.connection
-        conn.begin()
+        conn = self.world.path.begin(client)
         ser = req_b * ser_b
         work = ser if ccpu is None else ccpu[ci]() + ser
         if work:
@@ -250,7 +248,7 @@ class RequestResponse(Pattern):
                 cp = client.cpu.run(cp)
                 yield env.timeout(cp)
             parts[PARSE] += ser + cp
-        conn.end()
+        self.world.path.end(conn)
         k = pending[ci] - 1
         pending[ci] = k
         if not k:

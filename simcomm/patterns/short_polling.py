@@ -90,8 +90,11 @@ class ShortPolling(UpdatePattern):
                 due = env.now
 
     def _poll(self, c):
-        c.connection.begin()
-        poll = yield from self.poll_up(c, next(self.world.flow_ids))
+        conn = self.world.path.begin(c)
+        poll = yield from self.poll_up(conn, next(self.world.flow_ids))
+        if poll is None:
+            self.world.path.end(conn)
+            return
         mb = self.mailboxes[c.index]
         if self.p.snapshot == "arrival":
             items = mb.take()   # the pending set, read as the poll arrives
@@ -102,4 +105,4 @@ class ShortPolling(UpdatePattern):
         else:                   # read on the worker, after the poll's service time
             yield from self.answer(c, poll, serve=True, bounded=True, work=self._work,
                                    read=mb.take)
-        c.connection.end()
+        self.world.path.end(conn)

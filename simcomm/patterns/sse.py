@@ -29,9 +29,12 @@ client that was connected at the restart (and has not gone offline since) had re
 received every event created before it (or learnt it was lost).
 
 Latency and its parts: the ``pending`` part of an event covers the time it waited in the
-stream's queue on the server and, for replayed events, the whole disconnection. Limitation:
-reconnections cost the request/response and the service time, not TCP/TLS handshakes
-(connection set-up costs come with the connection-management work).
+stream's queue on the server and, for replayed events, the whole disconnection.
+
+**A reconnection is a new connection**: it pays its handshake (``connection:``, TCP + TLS 1.3
+by default: 2 round trips) before the request; while the server is down, nothing listens and
+the first flight is reset, which counts as an attempt. A request refused for a full queue
+leaves the new connection open for the next attempt.
 """
 
 from __future__ import annotations
@@ -100,6 +103,9 @@ class ServerSentEvents(UpdatePattern):
         """Per topic: the last events, as (seq, update)."""
         self.created = [[] for _ in range(topics)]
         """Per topic: creation time of every event, by seq (to count losses in the window)."""
+        self.streaming = [c.connection.is_open for c in world.clients]
+        """Per client: its event stream is established (a connection may be open while the
+        stream is not, between a refused reconnection and the next attempt)."""
         self.last_seq = [-1] * n
         """Client side: id of the last event received (its Last-Event-ID)."""
         self.lost_upto = [-1] * n
@@ -117,7 +123,11 @@ class ServerSentEvents(UpdatePattern):
         self._work = self.p.event_work.sampler(world.streams.generator("sse.event_work"))
         for c in world.clients:
             c.connection.on_drop(lambda _conn, c=c: self._dropped(c))
-            env.process(self._sender(c, c.connection.epoch))
+            if self.streaming[c.index]:
+                env.process(self._sender(c, c.connection.epoch))
+            else:  # connection.warm is false: the client connects as the run starts
+                self.reconnecting[c.index] = True
+                env.process(self._reconnect(c, first=True))
             if self.p.heartbeat:
                 env.process(self._heartbeats(c))
         server = world.server
@@ -132,7 +142,7 @@ class ServerSentEvents(UpdatePattern):
         self.created[topic].append(update.t_created)
 
     def on_update(self, client, update) -> None:
-        if client.connection.is_open:
+        if self.streaming[client.index]:
             self._enqueue(client.index, len(self.created[update.topic]) - 1, update)
 
     def _enqueue(self, ci: int, seq: int, update) -> None:
@@ -192,7 +202,7 @@ class ServerSentEvents(UpdatePattern):
         yield env.timeout(float(self.world.streams.generator(f"sse.heartbeat.{c.index}")
                                 .uniform(0.0, p.heartbeat)))
         while True:
-            if conn.is_open:  # fire and forget: a heartbeat carries nothing
+            if self.streaming[c.index]:  # fire and forget: a heartbeat carries nothing
                 path.fire(conn, DOWN, size, size, HEARTBEAT, T_HEARTBEAT)
             yield env.timeout(p.heartbeat)
 
@@ -208,6 +218,7 @@ class ServerSentEvents(UpdatePattern):
             self._target = {}
         if server.last_restart == self.env.now:
             self._target[ci] = len(self.created[self.topic_of[ci]]) - 1
+        self.streaming[ci] = False
         self.outq[ci].clear()
         wake = self._wake[ci]
         if wake is not None:
@@ -240,11 +251,12 @@ class ServerSentEvents(UpdatePattern):
             g = self._backoff[ci] = self.world.streams.generator(f"sse.backoff.{ci}")
         return float(g.uniform(0.0, min(p.backoff_cap, p.retry * 2.0**attempt)))
 
-    def _reconnect(self, c):
+    def _reconnect(self, c, first: bool = False):
         env = self.env
         attempt = 0
         while True:
-            yield env.timeout(self._delay(c.index, attempt))
+            if not first or attempt:
+                yield env.timeout(self._delay(c.index, attempt))
             attempt += 1
             if not c.online:
                 yield self.wait_online(c)
@@ -260,7 +272,12 @@ class ServerSentEvents(UpdatePattern):
         conn = c.connection
         trip = Trip(next(world.flow_ids))
         h, hr = world.request_header, world.response_header
-        yield from path.up(conn, trip, h, h, REQUEST, CONTROL)
+        if not (yield from path.up(conn, trip, h, h, REQUEST, CONTROL)):
+            # the connection could not be opened: the server was down (its end reset the
+            # handshake) or the client left meanwhile
+            if trip.reached >= 0.0:  # it reached the server end, which reset it
+                rec.event("reconnects", trip.reached)
+            return False
         rec.event("reconnects", env.now)
         if not (yield from path.work(trip)):  # server down, or its queue full: refused
             if not world.server.down:
@@ -270,7 +287,7 @@ class ServerSentEvents(UpdatePattern):
         if not c.online:
             return False
         # the stream restarts: headers, then the replay, then live events
-        conn.reopen()
+        self.streaming[ci] = True
         path.fire(conn, DOWN, hr, hr, RESPONSE, CONTROL, trip.flow)
         topic = self.topic_of[ci]
         log = self.log[topic]
@@ -294,7 +311,7 @@ class ServerSentEvents(UpdatePattern):
         target = self._target
         if not target:
             return
-        if ci is not None and ci in target and self.world.clients[ci].connection.is_open and \
+        if ci is not None and ci in target and self.streaming[ci] and \
                 max(self.last_seq[ci], self.lost_upto[ci]) >= target[ci]:
             del target[ci]
         if not target:
