@@ -287,8 +287,10 @@ class ConnectionCfg(_Model):
     :mod:`simcomm.components.setup` for the handshake flights and their sources."""
 
     protocol: Literal["h1", "h2", "h3"] = "h1"
-    """``h1``/``h2``: HTTP over TCP (+ TLS); ``h3``: HTTP/3 over QUIC (TLS 1.3 inside). Only
-    the handshake differs for now: streams, pools and congestion windows are not modelled."""
+    """``h1``: HTTP/1.1 over TCP (+ TLS), one exchange at a time per connection, a pool per
+    client; ``h2``: HTTP/2 over TCP, streams on one connection, compressed headers; ``h3``:
+    HTTP/3 over QUIC (TLS 1.3 inside), the same. See :mod:`simcomm.components.pool`.
+    Congestion windows and per-segment loss are not modelled yet."""
     tls: Annotated[Literal["none", "1.2", "1.3"], BeforeValidator(_tls_version)] = "1.3"
     reuse: Literal["keepalive", "per_request"] = "keepalive"
     """``per_request``: every request-driven exchange opens a connection of its own."""
@@ -300,6 +302,15 @@ class ConnectionCfg(_Model):
     idle_timeout: PosDuration | None = None
     """A connection with no exchange for this long closes; the next request opens a new one
     (default: never; nginx's keepalive_timeout is 75 s, Apache's KeepAliveTimeout 5 s)."""
+    pool: int = Field(6, ge=1)
+    """h1: most connections per client (browsers open 6 per origin); further requests wait
+    for one."""
+    pipelining: bool = False
+    """h1: send the next request before the previous response arrived (responses come back
+    in request order); off in every major browser."""
+    max_streams: int = Field(100, ge=1)
+    """h2/h3: most concurrent streams on one connection (SETTINGS_MAX_CONCURRENT_STREAMS:
+    100 in nginx and Go)."""
 
     @model_validator(mode="after")
     def _check(self) -> ConnectionCfg:
@@ -314,6 +325,14 @@ class ConnectionCfg(_Model):
                              "connection for every request)")
         if self.reuse == "per_request" and "idle_timeout" in given:
             raise ValueError("@idle_timeout@ applies to reuse: keepalive only")
+        if self.protocol != "h1" and "pipelining" in given:
+            raise ValueError(f"@pipelining@ applies to protocol h1 only ({self.protocol} "
+                             "multiplexes streams instead)")
+        if self.protocol != "h1" and "pool" in given:
+            raise ValueError(f"@pool@ applies to protocol h1 only ({self.protocol} uses one "
+                             "connection per client; see max_streams)")
+        if self.protocol == "h1" and "max_streams" in given:
+            raise ValueError("@max_streams@ applies to protocol h2/h3 only (h1: pool)")
         return self
 
     def setup(self):

@@ -64,7 +64,8 @@ class World:
         )
         cc = connection or sc.connection
         self.path = Path(env, self.server, rec, streams, setup=cc.setup(), warm=cc.warm,
-                         reuse=cc.reuse, idle_timeout=cc.idle_timeout)
+                         reuse=cc.reuse, idle_timeout=cc.idle_timeout, protocol=cc.protocol,
+                         pool=cc.pool, max_streams=cc.max_streams, pipelining=cc.pipelining)
         """Carries every message between the clients and the server (see
         :mod:`simcomm.components.path`)."""
         n = sc.clients.count

@@ -24,6 +24,12 @@ RTT_S = 2 * D + S
 N, T = 5, 10.0
 
 
+MUX = {"protocol": "h2", "max_streams": 100_000}
+"""One HTTP/2 connection with a stream for every request in flight: requests in flight never
+wait for a connection (HTTP/1.1's one-exchange-per-connection pool is not what these tests
+are about; tests/validation/test_setup_costs.py and the pool tests are)."""
+
+
 def batch_world(client: str = "async", clients: int = 1, n: int = N, **pattern) -> dict:
     return {
         "duration": "60s", "warmup": "5s", "seed": 3,
@@ -31,6 +37,7 @@ def batch_world(client: str = "async", clients: int = 1, n: int = N, **pattern) 
         "server": {"workers": 64, "service_time": S},
         "clients": {"count": clients},
         "workload": {"requests": {"batch": n, "every": T}},
+        "connection": MUX,
         "pattern": {"name": "request_response", "client": client, **pattern},
     }
 

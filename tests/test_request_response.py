@@ -13,6 +13,12 @@ from tests.helpers import override
 PARTS = [f"{p}_s" for p in PART_NAMES]
 
 
+MUX = {"protocol": "h2", "max_streams": 100_000}
+"""One HTTP/2 connection with a stream for every request in flight: requests in flight never
+wait for a connection (HTTP/1.1's one-exchange-per-connection pool is not what these tests
+are about; tests/validation/test_setup_costs.py and the pool tests are)."""
+
+
 def scenario(pattern=None, **over):
     """A small deterministic world: constant latency and service, one client, periodic load."""
     sc = {
@@ -25,6 +31,7 @@ def scenario(pattern=None, **over):
         "server": {"workers": 1, "service_time": "50ms"},
         "clients": {"count": 1},
         "workload": {"requests": {"rate": "1/s", "arrival": "periodic"}, "encoding": "none"},
+        "connection": MUX,
         "pattern": {"name": "request_response", **(pattern or {})},
     }
     return override(sc, over)
@@ -54,6 +61,7 @@ def test_the_five_steps_add_up_with_encoding_and_bandwidth():
                   workload={"requests": {"rate": "1/s", "arrival": "periodic"},
                             "request_size": "1KiB", "response_size": "4KiB",
                             "encoding": "test"})
+    sc["connection"] = {}  # HTTP/1.1: every request carries its whole headers
     d = deliveries(sc)
     req_wire, resp_wire = 1024 * factor, 4096 * factor  # 1536 B and 6144 B on the wire
     # client serialises + server parses the request; server serialises + client parses the

@@ -39,6 +39,7 @@ from collections.abc import Generator
 
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from .connection import DOWN, UP, Connection
+from .pool import Pool
 
 __all__ = ["Hop", "Path", "Trip"]
 
@@ -98,7 +99,9 @@ class Path:
     """How messages get between the clients and the server, and the server's work on them."""
 
     def __init__(self, env, server, recorder, streams, *, setup=None, warm: bool = True,
-                 reuse: str = "keepalive", idle_timeout: float | None = None) -> None:
+                 reuse: str = "keepalive", idle_timeout: float | None = None,
+                 protocol: str = "h1", pool: int = 6, max_streams: int = 100,
+                 pipelining: bool = False) -> None:
         self.env = env
         self.server = server
         self._rec = recorder
@@ -113,6 +116,12 @@ class Path:
         """``keepalive``: an exchange uses the client's connection; ``per_request``: each
         exchange opens a connection of its own and closes it when done."""
         self.idle_timeout = idle_timeout
+        self.multiplexed = protocol in ("h2", "h3")
+        """HTTP/2 or HTTP/3: streams on one connection, compressed headers."""
+        self.pool = pool
+        self.max_streams = max_streams
+        self.pipelining = pipelining
+        self._pools: dict[int, Pool] = {}
         self._live: set[Connection] = set()
         """Per-request connections open now."""
         self._next = 0
@@ -126,34 +135,64 @@ class Path:
         conn = Connection(self.env, link, self._rec, name=name, streams=self._streams,
                           index=self._index(), setup=self.setup, warm=warm,
                           idle_timeout=self.idle_timeout)
+        self._protocol(conn)
         self.connections.append(conn)
         return conn
+
+    def _protocol(self, conn: Connection) -> None:
+        conn.compress = self.multiplexed
+        conn.ordered = self.pipelining
 
     def _index(self) -> int:
         self._next += 1
         return self._next - 1
 
-    def begin(self, client) -> Connection:
-        """The connection one exchange of *client* uses, with the exchange begun on it: the
-        client's own (keep-alive), or a new one for this exchange (``per_request``)."""
-        conn = client.connection
-        if self.reuse == "per_request":
-            base = conn
-            conn = Connection(self.env, base.link, self._rec, name=base.name, index=self._index(),
-                              setup=self.setup, warm=False)
-            conn.parent = base
-            conn.resumed = base.resumed
-            conn._drop = base._drop
-            self._live.add(conn)
-        conn.begin()
+    def begin(self, client):
+        """The connection one exchange of *client* uses, with the exchange begun on it — or,
+        when the client's pool has none free (HTTP/1.1 connections all busy, HTTP/2 streams
+        all taken), an event whose value is that connection once one frees (see
+        :mod:`simcomm.components.pool`). Patterns that can wait use :meth:`acquire`."""
+        base = client.connection
+        pool = self._pools.get(base.index)
+        if pool is None:
+            pool = self._pools[base.index] = Pool(
+                self, base, multiplexed=self.multiplexed,
+                limit=self.max_streams if self.multiplexed and self.reuse == "keepalive"
+                else self.pool, pipelining=self.pipelining,
+                per_request=self.reuse == "per_request")
+        return pool.acquire()
+
+    def acquire(self, client) -> Generator:
+        """``yield from``: :meth:`begin`, waiting for a connection if need be."""
+        conn = self.begin(client)
+        if conn.__class__ is not Connection:
+            conn = yield conn
         return conn
 
     def end(self, conn: Connection) -> None:
-        """The exchange begun with :meth:`begin` is over (a per-request connection closes)."""
-        conn.end()
-        if conn.parent is not None:
-            conn.close()
-            self._live.discard(conn)
+        """The exchange begun with :meth:`begin` is over: the connection goes back to its
+        client's pool (a per-request connection closes)."""
+        self._pools[(conn.parent or conn).index].release(conn)
+
+    def fresh(self, base: Connection, keep: bool = False) -> Connection:
+        """A new connection beside the client's own *base*, not open yet: a pool's further
+        connection (*keep*: it stays until dropped or idle) or one for a single exchange."""
+        conn = Connection(self.env, base.link, self._rec, name=base.name, index=self._index(),
+                          setup=self.setup, warm=False,
+                          idle_timeout=self.idle_timeout if keep else None)
+        conn.parent = base
+        conn.resumed = base.resumed
+        conn._drop = base._drop
+        self._protocol(conn)
+        if keep:
+            self.connections.append(conn)
+        else:
+            self._live.add(conn)
+        return conn
+
+    def forget(self, conn: Connection) -> None:
+        """A per-request connection is closed for good."""
+        self._live.discard(conn)
 
     def add_hop(self, hop: Hop) -> None:
         """Plug *hop* in, after the hops already there (nearer the server)."""
@@ -227,6 +266,8 @@ class Path:
             direction, hello = conn.early[0]
             conn.early = conn.early[1:]
             conn.send(direction, hello, hello, HANDSHAKE_KIND, CONTROL, -1)
+        if conn.compress and kind == REQUEST:
+            size, header = conn.head(UP, size, header)
         t = self.env._now
         r = conn.send(UP, size, header, kind, tag, trip.flow)
         if r.__class__ is not tuple:
@@ -245,9 +286,10 @@ class Path:
         return True
 
     def down(self, conn: Connection, trip: Trip, size: float, header: float,
-             kind: int = RESPONSE, tag: int = USEFUL) -> Generator:
+             kind: int = RESPONSE, tag: int = USEFUL, sent=None) -> Generator:
         """``yield from``: one message from the server end to the client end. Returns True if
-        it was delivered, False if its connection dropped before it arrived."""
+        it was delivered, False if its connection dropped before it arrived. *sent*, if
+        given, is called the moment the message is handed to the connection."""
         if self.hops:
             for hop in reversed(self.hops):
                 yield from hop.carry(trip, DOWN, size)
@@ -256,8 +298,12 @@ class Path:
             direction, hello = conn.early[0]
             conn.early = conn.early[1:]
             conn.send(direction, hello, hello, HANDSHAKE_KIND, CONTROL, -1)
+        if conn.compress and kind == RESPONSE:
+            size, header = conn.head(DOWN, size, header)
         t = self.env._now
         r = conn.send(DOWN, size, header, kind, tag, trip.flow)
+        if sent is not None:
+            sent()
         if r.__class__ is not tuple:
             r = yield r
         if trip.log is not None:
@@ -316,6 +362,8 @@ class Path:
         self.settle(trip, CONTROL)
         if trip.log is not None:
             trip.log.remove(trip.request)  # settled already: not useful any more
+        if conn.compress:
+            header = conn.head(DOWN, header, header)[1]
         r = conn.send(DOWN, header, header, RESPONSE, CONTROL, trip.flow)
         if r.__class__ is not tuple:
             yield r
@@ -330,14 +378,26 @@ class Path:
 
         The same steps as :meth:`up`, :meth:`work` and :meth:`down`, written out in one frame:
         this is the hot path of request-driven patterns (see ``benchmarks/``)."""
-        if self.hops or not conn.ready or conn.early:
+        if self.hops or not conn.ready or conn.early or conn.compress or conn.ordered:
             if not (yield from self.up(conn, trip, req_size, req_header)):
                 return False
+            turn = None
+            if conn.ordered:  # pipelined: this request's place in the connection's order
+                turn = conn.turns[0]
+                conn.turns[0] += 1
             ok = yield from self.work(trip, cpu_before, cpu_after, bounded=bounded)
+            if turn is not None:
+                t_wait = self.env._now
+                yield from self._turn(conn, turn)
+                trip.parts[SERVER_QUEUE] += self.env._now - t_wait  # head-of-line on the server
             if not ok:
                 yield from self.refuse(conn, trip, resp_header)
+                if turn is not None:
+                    self._next_turn(conn, turn)
                 return False
-            yield from self.down(conn, trip, resp_size, resp_header, RESPONSE, tag)
+            yield from self.down(conn, trip, resp_size, resp_header, RESPONSE, tag,
+                                 sent=None if turn is None
+                                 else (lambda: self._next_turn(conn, turn)))
             return True
         env, server = self.env, self.server
         parts = trip.parts
@@ -379,6 +439,20 @@ class Path:
         trip.busy = busy
         trip.service = service
         return True
+
+    def _turn(self, conn: Connection, turn: int) -> Generator:
+        """``yield from``: wait until the responses to every earlier request pipelined on
+        *conn* have been sent (HTTP/1.1 answers in request order, RFC 9112 §9.3.2)."""
+        if conn.turns[1] != turn:
+            ev = conn.turns[2][turn] = self.env.event()
+            yield ev
+
+    @staticmethod
+    def _next_turn(conn: Connection, turn: int) -> None:
+        conn.turns[1] = turn + 1
+        ev = conn.turns[2].pop(turn + 1, None)
+        if ev is not None:
+            ev.succeed()
 
     def push(self, conn: Connection, trip: Trip, size: float, header: float, kind: int, *,
              cpu_before: float = 0.0, cpu_after: float = 0.0, serve: bool = False,

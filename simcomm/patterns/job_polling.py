@@ -120,7 +120,7 @@ class JobPolling(Pattern):
         trip = Trip(flow)
         parts = trip.parts
         parts[P["client_wait"]] = env.now - t0
-        conn = path.begin(client)
+        conn = yield from path.acquire(client)
         ser = size * self._ser
         if ser:
             yield env.timeout(ser)

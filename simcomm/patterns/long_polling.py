@@ -96,7 +96,7 @@ class LongPolling(UpdatePattern):
 
     def _poll(self, c):
         env, p = self.env, self.p
-        conn = self.world.path.begin(c)
+        conn = yield from self.world.path.acquire(c)
         poll = yield from self.poll_up(conn, next(self.world.flow_ids))
         if poll is None:
             self.world.path.end(conn)

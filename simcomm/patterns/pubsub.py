@@ -265,7 +265,7 @@ class PubSub(UpdatePattern):
         while True:
             if not client.online:
                 yield self.wait_online(client)
-            conn = path.begin(client)
+            conn = yield from path.acquire(client)
             epoch = conn.epoch
             poll = yield from self.poll_up(conn, next(world.flow_ids))
             if poll is None:

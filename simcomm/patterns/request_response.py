@@ -67,6 +67,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..components.connection import Connection
 from ..components.path import Trip
 from ..components.workload import drive_requests
 from ..dists import Constant
@@ -195,16 +196,16 @@ class RequestResponse(Pattern):
         if size is None:  # else a traced request's own size
             size = req_size()
         resp = resp_size()
-        conn = self.world.path.begin(client)
         if p.chunks == 1:
+            conn = yield from self._connection(client, trip)
             ok = yield from self._exchange(conn, trip, size, resp, cpu, pre)
+            self.world.path.end(conn)
         else:
             if pre:  # once per upload, before its first chunk
                 wait = cpu.run(pre)
                 yield env.timeout(wait)
                 trip.parts[CLIENT_WAIT] += wait
-            ok = yield from self._upload(conn, trip, size, resp, cpu)
-        self.world.path.end(conn)
+            ok = yield from self._upload(client, trip, size, resp, cpu)
         yield from style.end(client, trip)
         if ok:
             rec.delivery(t0, env.now, flow, client.index, trip.parts)
@@ -232,7 +233,10 @@ class RequestResponse(Pattern):
         req_size, resp_size = world.sizes(ci)
         req_b = (req_size() if size is None else size) * factor
         resp_b = resp_size() * factor
-        conn = self.world.path.begin(client)
+        conn = world.path.begin(client)
+        if conn.__class__ is not Connection:  # no connection (or stream) free: wait for one
+            conn = yield conn
+            parts[CLIENT_WAIT] = env._now - t0
         ser = req_b * ser_b
         work = ser if ccpu is None else ccpu[ci]() + ser
         if work:
@@ -287,8 +291,20 @@ class RequestResponse(Pattern):
         trip.parts[PARSE] += ser + cp
         return True
 
-    def _upload(self, conn, trip, size: float, resp_size: float, cpu=None):
-        """k chunks, up to *window* in flight; decomposition along the critical path."""
+    def _connection(self, client, trip):
+        """``yield from``: a connection for one exchange from the client's pool, the wait for
+        one (all HTTP/1.1 connections or HTTP/2 streams busy) counted in ``client_wait``."""
+        conn = self.world.path.begin(client)
+        if conn.__class__ is not Connection:
+            t = self.env.now
+            conn = yield conn
+            trip.parts[CLIENT_WAIT] += self.env.now - t
+        return conn
+
+    def _upload(self, client, trip, size: float, resp_size: float, cpu=None):
+        """k chunks, up to *window* in flight, each an exchange on a connection of the
+        client's pool (on HTTP/1.1 two chunks in flight take two connections); decomposition
+        along the critical path."""
         env, p = self.env, self.p
         k, w = p.chunks, p.window
         chunk = size / k
@@ -306,7 +322,9 @@ class RequestResponse(Pattern):
             ct = ctrips[i]
             ct.parts[CLIENT_WAIT] = env.now - start_ref
             r = resp_size if i == k - 1 else p.chunk_response_size
+            conn = yield from self._connection(client, ct)
             ok = yield from self._exchange(conn, ct, chunk, r, cpu)
+            self.world.path.end(conn)
             if ok:
                 works.append((ct.t_work, ct.t_work + ct.busy))
             ends[i] = env.now

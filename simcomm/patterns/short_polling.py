@@ -90,7 +90,7 @@ class ShortPolling(UpdatePattern):
                 due = env.now
 
     def _poll(self, c):
-        conn = self.world.path.begin(c)
+        conn = yield from self.world.path.acquire(c)
         poll = yield from self.poll_up(conn, next(self.world.flow_ids))
         if poll is None:
             self.world.path.end(conn)

@@ -43,6 +43,12 @@ EPS = 1e-12
 """Float rounding of sums of a few tenths of a second (each ~1e-17)."""
 
 
+MUX = {"protocol": "h2", "max_streams": 100_000}
+"""One HTTP/2 connection with a stream for every request in flight: requests in flight never
+wait for a connection (HTTP/1.1's one-exchange-per-connection pool is not what these tests
+are about; tests/validation/test_setup_costs.py and the pool tests are)."""
+
+
 def scenario(pattern: dict, think: list[float], **over) -> dict:
     """The constant world of the module docstring; *think* is the client's think sequence."""
     sc = {
@@ -54,6 +60,7 @@ def scenario(pattern: dict, think: list[float], **over) -> dict:
         "clients": {"count": 1},
         "workload": {"requests": {"think_time": {"dist": "sequence", "values": think}},
                      "encoding": "none"},
+        "connection": MUX,
         "pattern": {"name": "request_response", "client_cpu": C, **pattern},
     }
     sc.update(over)

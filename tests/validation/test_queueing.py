@@ -53,6 +53,12 @@ T999 = 3.883  # t quantile, 19 dof, two-sided 0.999 (planning only; mean_ci comp
 T99 = 2.861  # t quantile, 19 dof, two-sided 0.99
 
 
+MUX = {"protocol": "h2", "max_streams": 100_000}
+"""One HTTP/2 connection with a stream for every request in flight: requests in flight never
+wait for a connection (HTTP/1.1's one-exchange-per-connection pool is not what these tests
+are about; tests/validation/test_setup_costs.py and the pool tests are)."""
+
+
 def scenario(*, rate: float, window: float, warmup: float, service, workers: int = 1,
              network: dict | None = None, clients: int = 1, arrival: str = "poisson") -> dict:
     """A theory-matching scenario (see the module docstring) measured over *window* seconds
@@ -67,6 +73,7 @@ def scenario(*, rate: float, window: float, warmup: float, service, workers: int
                      "encoding": "none"},
         "server": {"workers": workers, "service_time": service},
         "clients": {"count": clients},
+        "connection": MUX,
         "pattern": {"name": "request_response", "client": "async", "completion": "callback",
                     "concurrency": None},
     }

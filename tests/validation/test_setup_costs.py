@@ -129,9 +129,9 @@ def test_idle_timeout_makes_the_next_request_pay_again():
 
 
 def test_concurrent_requests_wait_for_one_handshake():
-    """An async client's requests issued together on a cold keep-alive connection all wait for
-    its one handshake (counted in their handshake part), then go together."""
-    sc = world({"warm": False}, rate="0.5/s", duration=5.0,
+    """An async client's requests issued together on a cold HTTP/2 connection all wait for
+    its one handshake (counted in their handshake part), then go together as streams."""
+    sc = world({"warm": False, "protocol": "h2"}, rate="0.5/s", duration=5.0,
                pattern={"name": "request_response", "client": "async"})
     # three callers think 1 s each (the client's think stream, in turn), then 100 s each
     sc["workload"]["requests"] = {"think_time": {"dist": "sequence", "values": [
@@ -143,6 +143,20 @@ def test_concurrent_requests_wait_for_one_handshake():
     assert np.allclose(d.latency, 3 * RTT + S, rtol=0, atol=1e-12)
     assert np.allclose(d.handshake_s, 2 * RTT, rtol=0, atol=1e-12)
     assert s["connections_opened"] == 1 and s["handshake_messages"] == 4
+
+
+def test_concurrent_http1_requests_open_one_connection_each():
+    """On HTTP/1.1 (one exchange per connection) three requests issued together on a cold pool
+    open three connections, each paying the full handshake: 3 RTT + s each."""
+    sc = world({"warm": False}, rate="0.5/s", duration=5.0,
+               pattern={"name": "request_response", "client": "async", "concurrency": 3})
+    sc["workload"]["requests"] = {"think_time": {"dist": "sequence", "values": [
+        "1s", "1s", "1s", "100s", "100s", "100s"]}}
+    r = simcomm.run(sc)
+    d, s = r.frames["deliveries"], r.summary
+    assert np.allclose(d.latency, 3 * RTT + S, rtol=0, atol=1e-12)
+    assert s["connections_opened"] == 3 and s["handshake_messages"] == 12
+    assert d.flow.nunique() == 3 and r.frames["messages"].connection.nunique() == 3
 
 
 def test_one_file_compares_protocols_per_entry():
@@ -165,7 +179,12 @@ def test_one_file_compares_protocols_per_entry():
     ({"protocol": "h3", "tls": "1.2"}, "connection.tls", "QUIC"),
     ({"reuse": "per_request", "warm": False}, "connection.warm", "keepalive"),
     ({"idle_timeout": 0}, "connection.idle_timeout", "> 0"),
-    ({"pool": 6}, "connection.pool", "unknown key"),
+    ({"pool": 0}, "connection.pool", "greater than or equal to 1"),
+    ({"max_streams": 0, "protocol": "h2"}, "connection.max_streams",
+     "greater than or equal to 1"),
+    ({"pipelining": True, "protocol": "h2"}, "connection.pipelining", "h1 only"),
+    ({"pool": 4, "protocol": "h3"}, "connection.pool", "h1 only"),
+    ({"max_streams": 10}, "connection.max_streams", "h2/h3 only"),
 ])
 def test_bad_connection_input_names_the_field(connection, field, words):
     """A wrong connection block is one error naming the field and what is allowed."""
