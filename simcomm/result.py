@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterator, Mapping
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +18,8 @@ import pandas as pd
 from .metrics.definitions import METRIC_NAMES
 from .metrics.summary import frames as build_frames
 
-__all__ = ["ID_COLUMNS", "Result", "Results", "Summary"]
+__all__ = ["ID_COLUMNS", "OutputError", "Result", "Results", "Summary", "check_out",
+           "file_stems"]
 
 #: Columns that identify a run, before the metrics in every summary row.
 ID_COLUMNS = ("scenario", "pattern", "seed")
@@ -75,41 +80,151 @@ class Results(list):
         """One row per pattern entry, identified by ``pattern``."""
         return pd.DataFrame([dict(r.summary) for r in self])
 
-    def write(self, out: str | Path) -> list[Path]:
-        """Write ``summary.csv`` and, for full-detail runs, ``<pattern>.messages.parquet`` and
-        ``<pattern>.deliveries.parquet`` into *out*. All files are written to a temporary
-        folder first and moved in at the end, so a failure leaves nothing half-written."""
-        import shutil
-        import tempfile
+    def write(self, out: str | Path, *, overwrite: bool = False) -> list[Path]:
+        """Write ``summary.csv`` and, for full-detail runs, ``<label>.messages.parquet`` and
+        ``<label>.deliveries.parquet`` into the folder *out*.
 
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".simcomm-", dir=out.parent))
+        *out* must not exist yet or be an empty folder; with *overwrite* it may also be a
+        folder of earlier results (only ``summary.csv`` and ``*.parquet``), which is replaced
+        whole, so old frames never mix with a new summary. Everything is written into a
+        temporary folder next to *out* and renamed into place at the end: a failure (or
+        Ctrl-C) leaves *out* as it was. Raises :class:`OutputError` before writing anything
+        when *out* cannot be used, or when two labels map to the same file name."""
+        out = _absolute(out)
+        check_out(out, overwrite=overwrite)
+        stems = file_stems([r.pattern for r in self])
+        created = _make_parents(out.parent)
+        tmp = _sibling(out, "tmp")
         try:
-            written = [tmp / "summary.csv"]
-            self.summary.to_csv(written[0], index=False)
+            os.mkdir(tmp)
+            names = ["summary.csv"]
+            self.summary.to_csv(tmp / names[0], index=False)
             for r in self:
                 if not r.recorder.full:
                     continue
-                slug = _slug(r.pattern)
                 for name, df in r.frames.items():
-                    path = tmp / f"{slug}.{name}.parquet"
-                    df.to_parquet(path, compression="zstd", index=False)
-                    written.append(path)
-            out.mkdir(exist_ok=True)
-            final = []
-            for path in written:
-                dest = out / path.name
-                shutil.move(str(path), dest)
-                final.append(dest)
-            return final
-        finally:
+                    names.append(f"{stems[r.pattern]}.{name}.parquet")
+                    df.to_parquet(tmp / names[-1], compression="zstd", index=False)
+            _replace(tmp, out)
+        except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            for d in reversed(created):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise
+        return [out / n for n in names]
+
+
+class OutputError(ValueError):
+    """An output folder that cannot be used; the message names it and says why."""
+
+
+def _ours(p: Path) -> bool:
+    """Whether *p* is a file :meth:`Results.write` writes (only these may be overwritten)."""
+    return p.is_file() and (p.name == "summary.csv" or p.name.endswith(".parquet"))
+
+
+def _absolute(out: str | Path) -> Path:
+    if isinstance(out, str) and not out.strip():
+        raise OutputError("an empty path; name a folder (refusing to write into the current "
+                          "one)")
+    return Path(os.path.abspath(out))
+
+
+def check_out(out: str | Path, *, overwrite: bool = False,
+              flag: str = "overwrite=True") -> None:
+    """Raise :class:`OutputError` unless :meth:`Results.write` can write *out*: not an empty
+    path, not a file, not below a file, empty (or, with *overwrite*, holding only earlier
+    results) and in a place where a folder can be created. Writes nothing (a probe folder is
+    created and removed). *flag* is how the message names the overwrite switch."""
+    given = Path(out)
+    out = _absolute(out)
+    if out.parent == out:
+        raise OutputError(f"{str(given)!r} is a file system root; name a folder below it")
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise OutputError(f"{str(given)!r} exists and is not a folder")
+        entries = sorted(out.iterdir())
+        if entries and not overwrite:
+            raise OutputError(f"{str(given)!r} is not empty; name a new folder, or pass {flag} "
+                              "to replace the results in it")
+        foreign = [p.name for p in entries if not _ours(p)]
+        if foreign:
+            raise OutputError(f"{str(given)!r} holds files simcomm did not write "
+                              f"({foreign[0]!r}{', …' if len(foreign) > 1 else ''}); name "
+                              "another folder")
+    base = given.parent          # the nearest existing folder above, as the user wrote it
+    while not (base.exists() or base.is_symlink()):
+        base = base.parent
+    if not base.is_dir():
+        raise OutputError(f"{str(given)!r} is below {str(base)!r}, which is not a folder")
+    probe = _sibling(Path(os.path.abspath(base)) / "probe", "probe")
+    try:
+        os.mkdir(probe)
+    except OSError as e:
+        raise OutputError(f"cannot create a folder in {str(base)!r}: "
+                          f"{e.strerror or e}") from None
+    os.rmdir(probe)
+
+
+def file_stems(labels: Iterable[str]) -> dict[str, str]:
+    """The file name stem of each label's frames; :class:`OutputError` naming both labels
+    when two map to the same name (compared case-insensitively, as some file systems do)."""
+    stems: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for label in labels:
+        stem = _slug(label)
+        other = seen.setdefault(stem.casefold(), label)
+        if other != label:
+            raise OutputError(f"labels {other!r} and {label!r} both map to the file name "
+                              f"{stem!r}; give one another label")
+        stems[label] = stem
+    return stems
+
+
+def _sibling(path: Path, what: str) -> Path:
+    """A hidden, unused name in *path*'s folder."""
+    return path.parent / f".{path.name}.simcomm-{what}-{secrets.token_hex(4)}"
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create *folder* and its missing parents; return the ones created, outermost first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+    return missing[::-1]
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move the folder *tmp* to *out*: a rename when *out* is missing or empty; otherwise (a
+    folder of earlier results) *out* is first renamed aside and removed after the swap."""
+    if out.exists() and any(out.iterdir()):
+        old = _sibling(out, "old")
+        os.rename(out, old)
+        try:
+            os.rename(tmp, out)
+        except BaseException:
+            os.rename(old, out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    try:
+        os.replace(tmp, out)            # POSIX replaces an empty folder atomically
+    except OSError:
+        if not out.is_dir():
+            raise
+        out.rmdir()
+        os.rename(tmp, out)
 
 
 def _slug(label: str) -> str:
+    """A file name stem for *label*: letters, digits, ``-``, ``_`` and ``.`` kept, anything else
+    ``_``; no leading dot (a hidden file) or underscore."""
     keep = [c if c.isalnum() or c in "-_." else "_" for c in label]
-    return "".join(keep).strip("_") or "pattern"
+    return "".join(keep).strip("_.") or "pattern"
 
 
 def jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
