@@ -36,7 +36,7 @@ class UnitError(ValueError):
     """A quantity could not be parsed; the message says what is accepted."""
 
 
-_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"  # one way to match: no backtracking
 _RE = re.compile(r"^\s*" + _NUM + r"\s*([A-Za-zµ/]*(?:/[A-Za-z]+)?)\s*$")
 
 _DURATION = {
@@ -57,6 +57,8 @@ _BANDWIDTH = {
 _RATE_PER = {"": 1.0, "s": 1.0, "sec": 1.0, "ms": 1e3, "min": 1 / 60.0, "m": 1 / 60.0,
              "h": 1 / 3600.0, "hr": 1 / 3600.0}
 _UNLIMITED = {"inf", "infinite", "unlimited"}
+_LONGEST = 100
+"""Longest text read as a quantity (a longer one is refused before it is matched)."""
 
 
 def _split(value: object, what: str, example: str) -> tuple[float, str]:
@@ -66,6 +68,9 @@ def _split(value: object, what: str, example: str) -> tuple[float, str]:
         return float(value), ""
     if not isinstance(value, str):
         raise UnitError(f"expected a {what} such as {example!r}, got {value!r}")
+    if len(value) > _LONGEST:
+        raise UnitError(f"cannot read a {len(value)}-character text as a {what}; write e.g. "
+                        f"{example!r}")
     m = _RE.match(value)
     if not m:
         raise UnitError(f"cannot read {value!r} as a {what}; write e.g. {example!r}")
@@ -103,7 +108,11 @@ def parse_bandwidth(value: object) -> float:
         return math.inf
     if isinstance(value, float) and value == math.inf:
         return math.inf
-    return _parse(value, _BANDWIDTH, "bandwidth", "100Mbps")
+    bw = _parse(value, _BANDWIDTH, "bandwidth", "100Mbps")
+    if bw > 0 and not math.isfinite(8.0 / bw):
+        raise UnitError(f"{value!r} is too small a bandwidth: the time to send one byte "
+                        "is not a finite number")
+    return bw
 
 
 def parse_rate(value: object) -> float:
@@ -111,6 +120,9 @@ def parse_rate(value: object) -> float:
     rate = _parse_rate(value)
     if not math.isfinite(rate):
         raise UnitError(f"{value!r} is not a finite rate")
+    if rate > 0 and not math.isfinite(1.0 / rate):
+        raise UnitError(f"{value!r} is too small a rate: the mean time between events "
+                        "(1/rate) is not a finite number")
     return rate
 
 
