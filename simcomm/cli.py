@@ -6,43 +6,119 @@
 ``simcomm patterns``       list the patterns and their parameters with defaults
 ``simcomm metrics``        list every metric with its unit and definition
 
-Bad input (a bad file, an unknown key, a unit that does not parse …) prints one line naming the
-field and exits with status 2, writing nothing.
+Bad input (a bad file, an unknown key, a unit that does not parse, a bad option, an ``--out``
+folder that cannot be written …) prints one line naming the field and exits with status 2,
+writing nothing; Ctrl-C stops a run with one line and status 130. Every value that comes from
+the user (a scenario's name, labels, paths) is printed literally: never read as Rich markup or
+emoji codes, control characters shown escaped (``\\x1b``).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import sys
+import typing
+import unicodedata
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
 
+from . import fields
+from .dists import Constant, Distribution
 from .fields import ScenarioError
 from .loader import load_file
 from .metrics.definitions import METRICS, markdown_table
 from .patterns import PATTERNS
-from .result import Results, jsonable
+from .result import OutputError, Results, check_out, file_stems, jsonable
 from .runner import UnstableLoadWarning, compare
 from .scenario import offered_load
 
+try:  # typer vendors click (typer._click); older releases use click itself
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions
+
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Simulate backend communication patterns and compare them.")
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)
+out = Console(highlight=False, emoji=False)
+
+# Characters never sent to the terminal as they are: C0/C1 controls (ESC starts a terminal
+# escape sequence), format characters (bidirectional overrides, zero-width), line separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def shown(value: object) -> str:
+    """*value* as text safe to print: control and format characters escaped as Python would
+    write them (``\\x1b``, ``\\n``, ``\\u202e``). Print it as a :class:`~rich.text.Text` (or with
+    ``markup=False``) so that Rich reads no markup or emoji codes in it."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(c) in _HIDDEN else c for c in text)
+
+
+def _line(label: str, style: str, message: object) -> Text:
+    return Text.assemble((label, style), " ", shown(message))
+
+
+def _say_error(message: object) -> None:
+    err.print(_line("error:", "bold red", message), soft_wrap=True)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    _say_error(message)
     raise typer.Exit(2)
+
+
+class _Group(TyperGroup):
+    """The ``simcomm`` command group: a usage error (an unknown option, a missing argument)
+    is one ``error:`` line and exit status 2, like any other bad input, not a framed box."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_exceptions.ClickException as e:
+            if type(e).__name__ != "NoArgsIsHelpError":  # that one has printed the help
+                ctx = getattr(e, "ctx", None)
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                _say_error(e.format_message() + hint)
+            code = e.exit_code
+        except click_exceptions.Abort:
+            err.print("aborted")
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code or 0)
+
+    def get_help_option(self, ctx):
+        return _no_type(super().get_help_option(ctx))
+
+
+class _Command(TyperCommand):
+    def get_help_option(self, ctx):
+        return _no_type(super().get_help_option(ctx))
+
+
+def _no_type(option):
+    """``--help`` takes no value: show no ``<bool>`` next to it."""
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_Group,
+                  help="Simulate backend communication patterns and compare them.")
 
 
 def _load(file: Path, overrides: list[str] | None, seed: int | None):
@@ -50,6 +126,30 @@ def _load(file: Path, overrides: list[str] | None, seed: int | None):
         return load_file(file, overrides or [], seed)
     except ScenarioError as e:
         _fail(str(e))
+
+
+def _seed(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        _fail(f"--seed: expected a whole number such as 7, got {value!r}")
+
+
+def _compare(sc, progress, force: bool) -> Results:
+    # compare() gains force= with the run-size guard (runner.py); until it lands it has none
+    if force or "force" in inspect.signature(compare).parameters:
+        return compare(sc, progress=progress, force=force)
+    return compare(sc, progress=progress)
+
+
+def _file_names(sc) -> None:
+    """Fail naming both labels when two pattern entries would write the same frame files."""
+    try:
+        file_stems(v.label for v in sc.variants)
+    except OutputError as e:
+        _fail(f"patterns: {e}")
 
 
 def _fmt(name: str, unit: str, value) -> str:
@@ -70,58 +170,93 @@ def _fmt(name: str, unit: str, value) -> str:
     return f"{int(value):,}"
 
 
-def _table(results: Results, title: str) -> Table:
+def _table(results: Results, title: Text) -> Table:
     table = Table(title=title, show_lines=False)
     table.add_column("metric", style="bold")
     for r in results:
-        table.add_column(escape(r.pattern), justify="right", overflow="fold")
+        table.add_column(Text(shown(r.pattern)), justify="right", overflow="fold")
     for m in METRICS:
         table.add_row(m.name, *(_fmt(m.name, m.unit, r.metrics[m.name]) for r in results))
     return table
 
 
-@app.command()
+FILE = Annotated[Path, typer.Argument(metavar="FILE", help="scenario YAML file",
+                                      show_default=False)]
+SET = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY=VALUE", help="override a key, e.g. server.workers=8 (repeatable)")]
+
+
+@app.command(cls=_Command)
 def run(
-    file: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    json_: Annotated[bool, typer.Option("--json", help="print the summary rows as JSON")] = False,
-    out_dir: Annotated[Path | None, typer.Option(
-        "--out", help="write summary.csv and Parquet frames into this folder")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="override the scenario's seed")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="override a key: path.to.key=value (repeatable)")] = None,
+    file: FILE,
+    json_: Annotated[bool, typer.Option("--json", metavar="",
+                                        help="print the summary rows as JSON")] = False,
+    out_dir: Annotated[str | None, typer.Option(
+        "--out", metavar="DIR", help="write summary.csv and Parquet frames into this new (or "
+        "empty) folder")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", metavar="", help="let --out replace the results of an earlier run in "
+        "DIR (a folder holding only summary.csv and Parquet frames)")] = False,
+    seed: Annotated[str | None, typer.Option(
+        "--seed", metavar="N", help="override the scenario's seed", show_default=False)] = None,
+    set_: SET = None,
+    force: Annotated[bool, typer.Option(
+        "--force", metavar="", help="run even when the run looks too large to finish in "
+        "reasonable time and memory")] = False,
 ) -> None:
     """Run a scenario: every pattern entry on the same workload, one summary row each."""
-    sc = _load(file, set_, seed)
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        _fail(f"--out: {str(out_dir)!r} exists and is not a folder")
+    sc = _load(file, set_, _seed(seed))
+    if out_dir is not None:
+        _file_names(sc)
+        try:
+            check_out(out_dir, overwrite=overwrite, flag="--overwrite")
+        except OutputError as e:
+            _fail(f"--out: {e}")
     progress = None
     bar = None
     if err.is_terminal and not json_:
-        from rich.progress import Progress
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-        bar = Progress(console=err, transient=True)
+        bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                       TaskProgressColumn(), console=err, transient=True)
         bar.start()
         tasks: dict[str, int] = {}
 
         def progress(label: str, fraction: float) -> None:
             if label not in tasks:
-                tasks[label] = bar.add_task(label, total=1.0)
+                tasks[label] = bar.add_task(shown(label), total=1.0)
             bar.update(tasks[label], completed=fraction)
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UnstableLoadWarning)
-        try:
-            results = compare(sc, progress=progress)
-        finally:
-            if bar is not None:
-                bar.stop()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnstableLoadWarning)
+            try:
+                results = _compare(sc, progress, force)
+            finally:
+                if bar is not None:
+                    bar.stop()
+    except KeyboardInterrupt:
+        err.print(_line("interrupted:", "yellow", "stopped before the end of the run; "
+                        "nothing written"), soft_wrap=True)
+        raise typer.Exit(130) from None
+    except ScenarioError as e:  # the run-size guard: too large without --force
+        _fail(str(e))
     for w in caught:
         if issubclass(w.category, UnstableLoadWarning):
-            err.print(f"[yellow]warning:[/] {escape(str(w.message))}", soft_wrap=True)
+            err.print(_line("warning:", "yellow", w.message), soft_wrap=True)
         else:  # pragma: no cover - not ours; show it as Python would
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    written = None
     if out_dir is not None:
-        results.write(out_dir)
+        try:
+            written = results.write(out_dir, overwrite=overwrite)
+        except OutputError as e:  # the folder changed while the run ran
+            _fail(f"--out: {e}")
+        except OSError as e:  # a full disk, a folder made read-only meanwhile
+            _fail(f"--out: cannot write {out_dir!r}: {e.strerror or e}")
+        except KeyboardInterrupt:  # write() removed what it had written
+            err.print(_line("interrupted:", "yellow", "nothing written"), soft_wrap=True)
+            raise typer.Exit(130) from None
     if json_:
         rows = [jsonable(r.summary) for r in results]
         sys.stdout.write(json.dumps(rows, indent=2, allow_nan=False) + "\n")
@@ -129,48 +264,126 @@ def run(
         window = sc.duration - sc.warmup
         if not out.is_terminal:  # a pipe or file: no need to squeeze columns into 80
             out.width = max(out.width, 30 + 18 * len(results))
-        out.print(_table(results, f"{escape(sc.name)}: {window:g}s measured after "
-                                  f"{sc.warmup:g}s warm-up, seed {sc.seed}"))
-    if out_dir is not None:
-        err.print(f"wrote {escape(str(out_dir))}/summary.csv" + (" and Parquet frames"
-                                                     if sc.detail == "full" else ""))
+        out.print(_table(results, Text(f"{shown(sc.name)}: {window:g}s measured after "
+                                       f"{sc.warmup:g}s warm-up, seed {sc.seed}")))
+    if written:
+        err.print(Text(f"wrote {shown(Path(out_dir) / 'summary.csv')}"
+                       + (" and Parquet frames" if len(written) > 1 else "")), soft_wrap=True)
 
 
-@app.command()
-def check(
-    file: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="override a key: path.to.key=value (repeatable)")] = None,
-) -> None:
-    """Validate a scenario without running it."""
+@app.command(cls=_Command)
+def check(file: FILE, set_: SET = None) -> None:
+    """Validate a scenario without running it.
+
+    Its pattern entries' labels must also make distinct file names (for --out)."""
     sc = _load(file, set_, None)
-    labels = escape(", ".join(v.label for v in sc.variants))
-    out.print(f"ok: {escape(sc.name)}: {len(sc.variants)} pattern entr"
-              f"{'y' if len(sc.variants) == 1 else 'ies'} ({labels})", soft_wrap=True)
+    _file_names(sc)
+    labels = ", ".join(shown(v.label) for v in sc.variants)
+    out.print(Text(f"ok: {shown(sc.name)}: {len(sc.variants)} pattern entr"
+                   f"{'y' if len(sc.variants) == 1 else 'ies'} ({labels})"), soft_wrap=True)
     for v in sc.variants:
         rho = offered_load(sc, PATTERNS[v.name](v.params).requests_per_arrival())
         if not math.isnan(rho) and rho >= 1:
-            err.print(f"[yellow]warning:[/] {escape(v.label)}: offered load ρ = {rho:.2f} ≥ 1: "
-                      "queues grow without bound", soft_wrap=True)
+            err.print(_line("warning:", "yellow", f"{v.label}: offered load ρ = {rho:.2f} ≥ 1: "
+                            "queues grow without bound"), soft_wrap=True)
 
 
-@app.command()
+# -- parameter defaults in scenario terms: `1 MiB`, `30 s`, `20 µs`, a choice's allowed values
+
+_KINDS = {"duration": (fields.PosDuration, fields.NonNegDuration, fields.DurationDist,
+                       fields.PosDurationDist),
+          "size": (fields.PosSize, fields.NonNegSize, fields.SizeDist),
+          "bandwidth": (fields.Bandwidth,), "rate": (fields.Rate,)}
+# the validators a field type carries identify it (an int field has none of these)
+_KIND_OF = {id(meta): kind for kind, types in _KINDS.items() for t in types
+            for meta in typing.get_args(t)[1:]}
+_SCALES = {
+    "duration": ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")),
+    "bandwidth": ((1e9, "Gbps"), (1e6, "Mbps"), (1e3, "kbps"), (1.0, "bps")),
+}
+_SIZES = (("GiB", 1024.0**3), ("MiB", 1024.0**2), ("KiB", 1024.0), ("GB", 1e9), ("MB", 1e6),
+          ("kB", 1e3))
+# distribution fields that hold a quantity (lognormal's mu and sigma are log-space numbers)
+_QUANTITY_FIELDS = {"value", "mean_", "low", "high", "loc", "scale"}
+
+
+def _annotations(annotation: Any) -> list[Any]:
+    """*annotation* and every type nested in it (``X | None``, ``list[X]``, ``Annotated``)."""
+    found = [annotation]
+    for arg in typing.get_args(annotation):
+        found += _annotations(arg)
+    return found
+
+
+def _kind(field) -> str | None:
+    metas = list(field.metadata)
+    for a in _annotations(field.annotation):
+        metas += getattr(a, "__metadata__", ())
+    return next((_KIND_OF[id(m)] for m in metas if id(m) in _KIND_OF), None)
+
+
+def _choices(field) -> list[Any]:
+    return [c for a in _annotations(field.annotation) if typing.get_origin(a) is typing.Literal
+            for c in typing.get_args(a)]
+
+
+def _quantity(value: float, kind: str | None) -> str:
+    """*value* (SI) as a scenario would write it: ``30 s``, ``20 µs``, ``1 MiB``, ``80 /s``."""
+    if kind is None or not math.isfinite(value):
+        return f"{value:g}"
+    if kind == "size":
+        for unit, factor in _SIZES:
+            if value >= factor and value % factor == 0:
+                return f"{value / factor:g} {unit}"
+        return f"{value:g} B"
+    if kind == "rate":
+        return f"{value:g}/s"
+    scales = _SCALES[kind]
+    if value == 0:
+        return f"0 {scales[0][1]}"
+    factor, unit = next(((f, u) for f, u in scales if abs(value) >= f * (1 - 1e-9)),
+                        scales[-1])
+    return f"{round(value / factor, 9):g} {unit}"
+
+
+def _default(value: Any, kind: str | None) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return _quantity(value, kind)
+    if isinstance(value, Constant):
+        return _quantity(value.value, kind)
+    if isinstance(value, Distribution):
+        parts = ", ".join(f"{k.rstrip('_')}={_quantity(v, kind if k in _QUANTITY_FIELDS else None)}"
+                          for k, v in vars(value).items() if isinstance(v, float))
+        return f"{value.name}({parts})"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_default(v, kind) for v in value) + "]"
+    return str(value)
+
+
+@app.command(cls=_Command)
 def patterns() -> None:
-    """List the patterns, one line each, and their parameters with defaults."""
+    """List the patterns and their parameters with defaults.
+
+    Each default is given with its unit, each choice with its allowed values."""
     for name in sorted(PATTERNS):
         cls = PATTERNS[name]
-        out.print(f"[bold]{name}[/]: {escape(cls.describe())}", soft_wrap=True)
+        out.print(Text.assemble((name, "bold"), f": {cls.describe()}"), soft_wrap=True)
         for key, field in cls.Params.model_fields.items():
-            default = field.get_default(call_default_factory=True)
-            shown = "null" if default is None else default
-            out.print(f"    {key} = {shown!s}  — {field.description or ''}", soft_wrap=True,
-                      markup=False)
+            default = _default(field.get_default(call_default_factory=True), _kind(field))
+            choices = _choices(field)
+            allowed = f" (one of {', '.join(map(str, choices))})" if choices else ""
+            out.print(Text(f"    {key} = {default}{allowed}  — {field.description or ''}"),
+                      soft_wrap=True)
 
 
-@app.command()
+@app.command(cls=_Command)
 def metrics(
-    markdown: Annotated[bool, typer.Option("--markdown", help="print README's Markdown table")]
-    = False,
+    markdown: Annotated[bool, typer.Option("--markdown", metavar="",
+                                           help="print README's Markdown table")] = False,
 ) -> None:
     """List every metric with its unit and exact definition."""
     if markdown:
@@ -180,7 +393,7 @@ def metrics(
     for col in ("metric", "unit", "definition"):
         table.add_column(col, overflow="fold")
     for m in METRICS:
-        table.add_row(m.name, m.unit, escape(m.definition))
+        table.add_row(m.name, m.unit, Text(m.definition))
     out.print(table)
 
 
