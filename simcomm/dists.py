@@ -25,10 +25,10 @@ class lists the keys it accepts in ``params`` and builds itself from them in ``f
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +36,10 @@ from typing import TypeVar
 
 import numpy as np
 
+from ._csvfile import CsvFileError, read_rows
 from ._suggest import did_you_mean
 from .rng import Buffered
-from .units import UnitError, parse_rate
+from .units import UnitError, parse_duration, parse_rate, parse_size
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -96,6 +97,10 @@ class Distribution:
     def sampler(self, rng: np.random.Generator) -> Callable[[], float]:
         raise NotImplementedError
 
+    def culprit(self, given: set[str]) -> str:
+        """The spec key to blame when the mean or variance is not finite (of *given* keys)."""
+        return min(given, default="")
+
     @classmethod
     def from_params(cls, params: dict, parse: Parse, *, allow_zero: bool,
                     base_dir: Path | None) -> Distribution:
@@ -145,6 +150,20 @@ def _need(spec: dict, name: str, *keys: str) -> None:
     for k in keys:
         if k not in spec:
             raise DistError(k, f"missing; {name} needs {' and '.join(keys)}")
+
+
+def _number(spec: dict, key: str, what: str) -> float:
+    """``spec[key]`` as a finite float (not a boolean, not NaN or infinite)."""
+    v = spec[key]
+    try:
+        if isinstance(v, bool):
+            raise ValueError
+        x = float(v)
+    except (TypeError, ValueError):
+        raise DistError(key, f"must be {what}, got {v!r}") from None
+    if not math.isfinite(x):
+        raise DistError(key, f"must be a finite number, got {v!r}")
+    return x
 
 
 def _q(spec: dict, key: str, parse: Parse, *, positive=True, allow_zero=False) -> float:
@@ -238,6 +257,9 @@ class Uniform(Distribution):
         lo, hi = self.low, self.high
         return Buffered(rng, lambda g, n: g.uniform(lo, hi, n))
 
+    def culprit(self, given):
+        return "high"
+
     @classmethod
     def from_params(cls, params, parse, *, allow_zero, base_dir):
         _need(params, cls.name, "low", "high")
@@ -265,12 +287,18 @@ class LogNormal(Distribution):
 
     @property
     def variance(self) -> float:
+        # (e^s² − 1)·e^(2μ+s²), written so that no factor overflows when the product does not
         s2 = self.sigma**2
-        return (math.exp(s2) - 1) * math.exp(2 * self.mu + s2)
+        return -math.expm1(-s2) * math.exp(2 * self.mu + 2 * s2)
 
     def sampler(self, rng):
         mu, sigma = self.mu, self.sigma
         return Buffered(rng, lambda g, n: g.lognormal(mu, sigma, n))
+
+    def culprit(self, given):
+        if "p99" in given:
+            return "p99"
+        return "sigma" if self.sigma**2 / 2 > abs(self.mu) else "mu"
 
     @classmethod
     def from_params(cls, params, parse, *, allow_zero, base_dir):
@@ -284,10 +312,8 @@ class LogNormal(Distribution):
                                 f"got {params['p99']!r}")
             return cls.from_median_p99(med, p99)
         _need(params, cls.name, "mu", "sigma")
-        try:
-            mu, sigma = float(params["mu"]), float(params["sigma"])
-        except (TypeError, ValueError):
-            raise DistError("mu", "mu and sigma are plain numbers (log of SI units)") from None
+        mu, sigma = (_number(params, k, "a number: mu and sigma are plain numbers (log of SI "
+                             "units)") for k in ("mu", "sigma"))
         if not sigma > 0:
             raise DistError("sigma", f"must be > 0, got {params['sigma']!r}")
         return cls(mu, sigma)
@@ -330,6 +356,9 @@ class TruncNormal(Distribution):
         return Buffered(rng, lambda g, n: truncnorm.rvs(a, b, loc=loc, scale=scale, size=n,
                                                         random_state=g))
 
+    def culprit(self, given):
+        return "std"
+
     @classmethod
     def from_params(cls, params, parse, *, allow_zero, base_dir):
         _need(params, cls.name, "mean", "std")
@@ -371,6 +400,9 @@ class Empirical(Distribution):
     def sampler(self, rng):
         values = np.asarray(self.samples, dtype=float)
         return Buffered(rng, lambda g, n: g.choice(values, n))
+
+    def culprit(self, given):
+        return "samples" if "samples" in given else "file"
 
     @classmethod
     def from_params(cls, params, parse, *, allow_zero, base_dir):
@@ -446,32 +478,56 @@ class Sequence(Distribution):
 # Specs from scenarios
 
 
-def _read_trace(path: str, column: str | None, parse, base_dir: Path | None) -> tuple:
+_EXPECTED = {parse_duration: "a duration (seconds, or e.g. 25ms)",
+             parse_size: "a size (bytes, or e.g. 2KiB)"}
+
+
+def _read_trace(path: str, column: object, parse, base_dir: Path | None) -> tuple:
+    """The values of one column of a CSV file. Messages name the file, the line and what
+    was expected, never what the file holds (a scenario may name any file)."""
     p = Path(path)
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
-    if not p.is_file():
-        raise DistError("file", f"no such file: {str(p)!r}")
-    with p.open(newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        rows = read_rows(p)
+    except CsvFileError as e:
+        raise DistError("file", str(e)) from None
+    name = repr(str(p))
     if not rows:
-        raise DistError("file", f"{str(p)!r} is empty")
-    header, body = rows[0], rows[1:]
+        raise DistError("file", f"{name} is empty")
+    header, body = rows[0][1], rows[1:]
     try:  # no header row: the first row is data
-        [parse(x) for x in header[:1]]
-        header, body = [str(i) for i in range(len(rows[0]))], rows
+        parse(header[0])
+        header, body = [str(i) for i in range(len(header))], rows
+        has_header = False
     except UnitError:
-        pass
+        has_header = True
     if column is None:
         idx = 0
-    elif column in header:
-        idx = header.index(column)
+    elif str(column) in header:
+        idx = header.index(str(column))
+    elif has_header:
+        raise DistError("column", f"no column {str(column)!r} in the header row (line "
+                        f"{rows[0][0]}) of {name}, which has {len(header)} column(s); names "
+                        "are case-sensitive")
     else:
-        raise DistError("column", f"no column {column!r} in {str(p)!r} (has {header})")
-    try:
-        return tuple(parse(r[idx]) for r in body if r and r[idx].strip())
-    except (UnitError, IndexError) as e:
-        raise DistError("file", f"bad value in {str(p)!r}: {e}") from None
+        raise DistError("column", f"no column {str(column)!r}: {name} has no header row, so "
+                        f"its columns are named 0 to {len(header) - 1}")
+    what = _EXPECTED.get(parse, "a number")
+    col = f"column {idx + 1}" + (f" ({str(column)!r})" if column is not None else "")
+    values = []
+    for line, row in body:
+        if idx >= len(row):
+            raise DistError("file", f"line {line} of {name} has {len(row)} column(s); "
+                            f"{col} is missing")
+        cell = row[idx]
+        if not cell.strip():
+            continue
+        try:
+            values.append(parse(cell))
+        except UnitError:
+            raise DistError("file", f"line {line} of {name}, {col}: expected {what}") from None
+    return tuple(values)
 
 
 def from_spec(spec: object, parse: Parse, *,
@@ -484,6 +540,9 @@ def from_spec(spec: object, parse: Parse, *,
     if isinstance(spec, Distribution):
         return spec
     if not isinstance(spec, dict):
+        if isinstance(spec, list | tuple):
+            raise DistError("", f"expected {_EXPECTED.get(parse, 'a quantity')} or a "
+                            "distribution {dist: NAME, …}, got a list")
         try:
             value = parse(spec)
         except UnitError as e:
@@ -504,4 +563,14 @@ def from_spec(spec: object, parse: Parse, *,
         if key not in cls.params:
             raise DistError(key, f"unknown parameter for {name}{did_you_mean(key, cls.params)}"
                             f" (accepted: {', '.join(sorted(cls.params))})")
-    return cls.from_params(spec, parse, allow_zero=allow_zero, base_dir=base_dir)
+    dist = cls.from_params(spec, parse, allow_zero=allow_zero, base_dir=base_dir)
+    try:  # quietly: an overflow is reported as the one-line error below, not as a warning
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            finite = math.isfinite(dist.mean) and math.isfinite(dist.variance)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        finite = False
+    if not finite:
+        raise DistError(dist.culprit(set(spec)), f"{dist} has no finite mean and variance "
+                        "(its values are too large for floating point); make it smaller")
+    return dist

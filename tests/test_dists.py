@@ -158,13 +158,15 @@ def test_empirical_csv_with_header_and_column(tmp_path):
 
 
 def test_empirical_csv_unknown_column(tmp_path):
-    """A column that the header lacks is an error on 'column' that lists the columns."""
+    """A column that the header lacks is an error on 'column' that counts the columns (and
+    does not list them: a header is the file's content, never echoed — issue 11)."""
     path = tmp_path / "trace.csv"
     path.write_text("latency,size\n10ms,512B\n")
     with pytest.raises(DistError) as info:
         from_spec({"dist": "empirical", "file": str(path), "column": "sise"}, parse_size)
     assert info.value.path == "column"
-    assert "latency" in info.value.message and "size" in info.value.message
+    assert "'sise'" in info.value.message and "2 column(s)" in info.value.message
+    assert "latency" not in info.value.message
 
 
 def test_empirical_missing_file(tmp_path):

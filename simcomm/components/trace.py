@@ -8,7 +8,8 @@ The file is read like the ``empirical`` distribution's ``file:`` (:mod:`simcomm.
 relative path is relative to the scenario file; a first row whose first cell is not a number
 is a header naming the columns, otherwise the columns are named ``0``, ``1`` …; blank lines
 are skipped. Unlike a distribution's samples, the rows of a trace are kept in order and every
-problem names the line of the file it is on:
+problem names the line of the file it is on (and never repeats what the file holds: a
+scenario may name any file):
 
 * ``column`` (default: the first column): the intended send time of each request, seconds
   from the start of the run (a plain number or a duration such as ``1500ms``), >= 0 and in
@@ -21,10 +22,10 @@ problem names the line of the file it is on:
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._csvfile import CsvFileError, read_rows
 from ..fields import ScenarioError
 from ..units import UnitError, parse_duration, parse_size
 
@@ -48,17 +49,10 @@ class Trace:
 
 def _rows(p: Path, field: str) -> list[tuple[int, list[str]]]:
     """(line number, cells) of every non-blank line of the CSV at *p*."""
-    if not p.is_file():
-        raise ScenarioError(field, f"no such file: {str(p)!r}")
     try:
-        with p.open(newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            return [(reader.line_num, row) for row in reader
-                    if any(cell.strip() for cell in row)]
-    except UnicodeDecodeError:
-        raise ScenarioError(field, f"{str(p)!r} is not a text (UTF-8) file") from None
-    except csv.Error as e:
-        raise ScenarioError(field, f"{str(p)!r} is not valid CSV: {e}") from None
+        return read_rows(p)
+    except CsvFileError as e:
+        raise ScenarioError(field, str(e)) from None
 
 
 def read_trace(path: str, *, base_dir: Path | None, column: str | None = None,
@@ -74,31 +68,44 @@ def read_trace(path: str, *, base_dir: Path | None, column: str | None = None,
     if not rows:
         raise ScenarioError("trace", f"{name} is empty: no arrival times")
     header = rows[0][1]
+    header_line = rows[0][0]
     try:  # no header row: the first row is data
         parse_duration(header[0])
         header = [str(i) for i in range(len(header))]
+        has_header = False
     except UnitError:
         rows = rows[1:]
+        has_header = True
     if not rows:
         raise ScenarioError("trace", f"{name} is empty: a header and no arrival times")
 
     def index(key: str, col: str | None) -> int | None:
         if col is None:
             return None
-        if col not in header:
-            raise ScenarioError(key, f"no column {col!r} in {name} (has {header})")
-        return header.index(col)
+        if col in header:
+            return header.index(col)
+        if has_header:  # its names are the file's content: say how many, not what they are
+            raise ScenarioError(key, f"no column {col!r} in the header row (line "
+                                f"{header_line}) of {name}, which has {len(header)} "
+                                "column(s); names are case-sensitive")
+        raise ScenarioError(key, f"no column {col!r}: {name} has no header row, so its "
+                            f"columns are named 0 to {len(header) - 1}")
 
     t_idx = index("column", column)
     t_idx = 0 if t_idx is None else t_idx
     s_idx = index("size_column", size_column)
     c_idx = index("client_column", client_column)
 
+    given = {t_idx: column, s_idx: size_column, c_idx: client_column}
+
     def cell(key: str, line: int, row: list[str], i: int, what: str) -> str:
-        v = row[i].strip() if i < len(row) else ""
+        col = f"column {i + 1}" + (f", {given[i]!r}" if given.get(i) is not None else "")
+        if i >= len(row):
+            raise ScenarioError(key, f"line {line} of {name} has {len(row)} column(s); its "
+                                f"{what} ({col}) is missing")
+        v = row[i].strip()
         if not v:
-            raise ScenarioError(key, f"line {line} of {name} has no {what} "
-                                f"(column {header[i]!r})")
+            raise ScenarioError(key, f"line {line} of {name} has no {what} ({col})")
         return v
 
     times: list[float] = []
@@ -111,14 +118,14 @@ def read_trace(path: str, *, base_dir: Path | None, column: str | None = None,
         try:
             t = parse_duration(raw)
         except UnitError:
-            raise ScenarioError("trace", f"line {line} of {name}: time {raw!r} is not a "
-                                "number of seconds (or a duration like 1500ms)") from None
+            raise ScenarioError("trace", f"line {line} of {name}: the time is not a number "
+                                "of seconds (or a duration like 1500ms)") from None
         if t < 0:
-            raise ScenarioError("trace", f"line {line} of {name}: time {raw!r} is negative; "
+            raise ScenarioError("trace", f"line {line} of {name}: the time is negative; "
                                 "times are seconds from the start of the run")
         if t < prev:
-            raise ScenarioError("trace", f"line {line} of {name}: time {raw!r} comes before "
-                                f"the previous row's {prev:g}s; sort the trace by time")
+            raise ScenarioError("trace", f"line {line} of {name}: the time comes before the "
+                                "previous row's; sort the trace by time")
         prev = t
         times.append(t)
         lines.append(line)
@@ -127,17 +134,17 @@ def read_trace(path: str, *, base_dir: Path | None, column: str | None = None,
             try:
                 s = parse_size(raw)
             except UnitError:
-                raise ScenarioError("size_column", f"line {line} of {name}: size {raw!r} is "
-                                    "not a number of bytes (or a size like 2KiB)") from None
+                raise ScenarioError("size_column", f"line {line} of {name}: the size is not "
+                                    "a number of bytes (or a size like 2KiB)") from None
             if s < 0:
-                raise ScenarioError("size_column", f"line {line} of {name}: size {raw!r} is "
+                raise ScenarioError("size_column", f"line {line} of {name}: the size is "
                                     "negative")
             sizes.append(s)
         if clients is not None:
             raw = cell("client_column", line, row, c_idx, "client")
-            if not raw.isdigit():
-                raise ScenarioError("client_column", f"line {line} of {name}: client {raw!r} "
-                                    "is not a client index (0, 1, …)")
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+                raise ScenarioError("client_column", f"line {line} of {name}: the client is "
+                                    "not a client index (0, 1, …)")
             clients.append(int(raw))
     return Trace(str(p), tuple(times), None if sizes is None else tuple(sizes),
                  None if clients is None else tuple(clients), tuple(lines))
