@@ -1,7 +1,9 @@
 """Figures. One function per figure kind; each takes a tidy DataFrame of summary rows (one row
 per run, the metric names as columns) and returns a matplotlib Figure.
 
-Import cost: matplotlib is imported when a function is called, not when simcomm is.
+Import cost: matplotlib is imported when a function is called, not when simcomm is. The
+backend is left alone: figures show inline in Jupyter, in a window from a script with a display,
+and are only drawn off-screen (Agg) where matplotlib itself picks that.
 """
 
 from __future__ import annotations
@@ -25,35 +27,56 @@ def _scale(metric: str) -> tuple[float, str]:
 
 
 def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
 
 
+# Each line of a panel gets its own marker and dash pattern, and markers shrink from the first
+# line to the last and are hollow, so a line drawn exactly on top of another (push, SSE and
+# long polling deliver at the same latency) still shows the one beneath it.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+_DASHES = ("-", "--", "-.", ":")
+
+
+def _line_style(i: int, n: int) -> dict:
+    size = 9.0 - 5.0 * i / max(n - 1, 1)
+    return {"marker": _MARKERS[i % len(_MARKERS)], "linestyle": _DASHES[i % len(_DASHES)],
+            "markersize": size, "markerfacecolor": "none", "markeredgewidth": 1.3,
+            "linewidth": 1.4, "zorder": 2 + i}
+
+
 def lines(df: pd.DataFrame, x: str, metrics: Sequence[str], *, by: str = "pattern",
           labels: dict[str, str] | None = None, title: str | None = None,
-          logx: bool = False, logy: Sequence[str] = ("messages_per_delivery",)):
-    """One panel per metric against column *x*, one line per value of *by*."""
+          logx: bool = False, logy: Sequence[str] = ("messages_per_delivery",),
+          xlabel: str | None = None, ncols: int | None = None):
+    """One panel per metric against column *x*, one line per value of *by*.
+
+    *xlabel* labels the x axis (say its unit; default: the column name). Lines differ in
+    colour, marker and dash pattern, with hollow markers shrinking from line to line, so lines
+    that coincide stay visible. *ncols* panels per row (default: all in one row)."""
     plt = _pyplot()
     missing = [m for m in [x, by, *metrics] if m not in df.columns]
     if missing:
         raise KeyError(f"columns not in the frame: {missing}")
     labels = labels or {}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.8), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics, strict=True):
-        for name, group in df.groupby(by, sort=False):
+    ncols = min(ncols or len(metrics), len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), squeeze=False)
+    groups = list(df.groupby(by, sort=False))
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        for i, (name, group) in enumerate(groups):
             g = group.sort_values(x)
-            ax.plot(g[x], g[metric], marker="o", markersize=3, label=str(name))
-        ax.set_xlabel(x)
+            ax.plot(g[x], g[metric], label=str(name), **_line_style(i, len(groups)))
+        ax.set_xlabel(x if xlabel is None else xlabel)
         ax.set_title(labels.get(metric, metric), fontsize=10)
         if logx:
             ax.set_xscale("log")
         if metric in logy:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
