@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ._suggest import did_you_mean
-from .fields import ScenarioError
+from .fields import ScenarioError, check_label
 from .patterns import PATTERNS
 from .scenario import (
     ConnectionCfg,
@@ -58,7 +58,11 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
             raise ScenarioError(f"{where}.{e.field}" if e.field else where, e.message) from None
         if label is None:
             label = cls.default_label(params)
-        label = str(label)
+        else:
+            try:
+                label = check_label(label)
+            except ValueError as e:
+                raise ScenarioError(f"{where}.label", str(e)) from None
         if label in labels:
             raise ScenarioError(f"{where}.label", f"{label!r} names two entries; give each "
                                 "a distinct label")

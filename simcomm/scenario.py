@@ -53,6 +53,7 @@ from .dists import Constant
 from .fields import (
     Bandwidth,
     DurationDist,
+    Label,
     NonNegDuration,
     NonNegSize,
     PosDuration,
@@ -60,10 +61,12 @@ from .fields import (
     Rate,
     ScenarioError,
     SizeDist,
+    Whole,
+    short_repr,
 )
 
-__all__ = ["PatternSpec", "Scenario", "ScenarioError", "apply_overrides", "offered_load",
-           "read_yaml"]
+__all__ = ["MAX_ALIAS_VALUES", "MAX_DEPTH", "PatternSpec", "Scenario", "ScenarioError",
+           "apply_overrides", "offered_load", "read_yaml"]
 
 
 class _Model(BaseModel):
@@ -77,7 +80,7 @@ class Network(_Model):
     """One-way propagation latency, drawn per message."""
     bandwidth: Bandwidth = 1e9
     """Per direction; ``unlimited`` for no serialisation delay."""
-    loss: float = Field(0.0, ge=0.0, lt=1.0)
+    loss: float = Field(0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
     """Probability that one copy of a message is lost (then retransmitted after ``rto``)."""
     rto: PosDuration = 0.2
     """Retransmission timeout (TCP's minimum RTO, RFC 6298, by default)."""
@@ -87,14 +90,14 @@ class Network(_Model):
 
 
 class ServerCfg(_Model):
-    workers: int = Field(1, ge=1)
+    workers: Whole = Field(1, ge=1)
     service_time: DurationDist = Constant(0.0)
-    queue_limit: int | None = Field(None, ge=0)
+    queue_limit: Whole | None = Field(None, ge=0)
     """Most requests waiting for a worker; further ones are rejected. None: unbounded."""
 
 
 class ClientsCfg(_Model):
-    count: int = Field(1, ge=1)
+    count: Whole = Field(1, ge=1)
     session: PosDurationDist | None = None
     """Online session length; with ``gap``, clients alternate online/offline (default: always
     online). Every client starts online."""
@@ -103,7 +106,7 @@ class ClientsCfg(_Model):
     capacity: Rate | None = None
     """Updates a client can process per second (constant time 1/capacity each); default:
     unlimited (an update is processed the moment it arrives)."""
-    buffer: int | None = Field(None, ge=0)
+    buffer: Whole | None = Field(None, ge=0)
     """Most updates waiting in a client's inbound buffer (beyond the one being processed);
     further arrivals are dropped and counted as lost. Default: unbounded."""
 
@@ -135,7 +138,7 @@ class Requests(_Model):
     per_client_rate: Rate | None = None
     arrival: Literal["poisson", "periodic"] = "poisson"
     think_time: PosDurationDist | None = None
-    batch: int | None = Field(None, ge=1)
+    batch: Whole | None = Field(None, ge=1)
     """Requests each client issues together (a page load)."""
     every: PosDuration | None = None
     """Time between a client's batches."""
@@ -211,7 +214,7 @@ class Updates(_Model):
     """
 
     scope: Literal["per_client", "per_topic", "global"] = "per_client"
-    topics: int = Field(1, ge=1)
+    topics: Whole = Field(1, ge=1)
     """Number of topics (``per_topic`` only)."""
     rate: Rate
     """Updates per second of each topic; for ``bursty``, the rate inside an ON period."""
@@ -341,7 +344,7 @@ class ConnectionCfg(_Model):
 
 
 class EncodingCfg(_Model):
-    size_factor: float = Field(gt=0)
+    size_factor: float = Field(gt=0, allow_inf_nan=False)
     parse_per_kib: NonNegDuration
     serialise_per_kib: NonNegDuration
 
@@ -359,10 +362,10 @@ class PatternSpec:
 
 
 class Scenario(_Model):
-    name: str = "scenario"
+    name: Label = "scenario"
     duration: PosDuration
     warmup: NonNegDuration = 0.0
-    seed: int = Field(0, ge=0)
+    seed: Whole = Field(0, ge=0)
     detail: Literal["full", "summary"] = "full"
     """``summary`` keeps only what the metrics need (no per-message frames): for sweeps."""
     network: Network = Network()
@@ -425,9 +428,15 @@ class Scenario(_Model):
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
-    """Field names of the model reached by *loc* (for did-you-mean on unknown keys)."""
+    """Field names of the model reached by *loc* (for did-you-mean on unknown keys, and to
+    say what a section holds); list indices and the keys of a ``dict[str, Model]`` field
+    (``encodings.NAME``) are stepped over."""
+    dict_key = False
     for part in loc:
         if isinstance(part, int):
+            continue
+        if dict_key:
+            dict_key = False
             continue
         field = model.model_fields.get(str(part))
         if field is None:
@@ -439,13 +448,23 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
                    None)
         if nxt is None:
             return None
+        dict_key = getattr(ann, "__origin__", None) is dict
         model = nxt
     return list(model.model_fields)
 
 
+_ENTRY = "a pattern entry: a mapping with a name, e.g. {name: request_response}"
+_EXPECTED = {  # what a section given as a scalar (or a list) should have been, in user terms
+    ("pattern",): _ENTRY,
+    ("patterns",): "a list of pattern entries, e.g. [{name: short_polling}, {name: sse}]",
+    ("encodings",): "a mapping of encoding names to {size_factor, parse_per_kib, "
+                    "serialise_per_kib}",
+}
+
+
 _SHOW_INPUT = {"literal_error", "enum", "int_parsing", "float_parsing", "int_type", "float_type",
                "int_from_float", "greater_than", "greater_than_equal", "less_than", "bool_type",
-               "bool_parsing", "string_type", "dict_type", "list_type"}
+               "bool_parsing", "string_type", "dict_type", "list_type", "finite_number"}
 
 
 def _format(err: dict, model: type[BaseModel], prefix: str = "") -> ScenarioError:
@@ -464,8 +483,23 @@ def _format(err: dict, model: type[BaseModel], prefix: str = "") -> ScenarioErro
             msg += f" (allowed here: {', '.join(options)})"
     elif err["type"] == "missing":
         msg = "missing (required)"
+    elif err["type"] in ("model_type", "model_attributes_type", "dict_type", "list_type"):
+        # a scalar where a section is expected: say what the section holds, not the class
+        key = tuple(p for p in loc if not isinstance(p, int))
+        options = _fields_at(model, loc) if err["type"] != "dict_type" else None
+        if loc and isinstance(loc[-1], int) and key == ("patterns",):
+            want = _ENTRY
+        elif key in _EXPECTED:
+            want = _EXPECTED[key]
+        elif options:
+            want = f"a mapping of {'.'.join(map(str, key))} keys ({', '.join(options)})"
+        elif err["type"] == "list_type":
+            want = "a list [..]"
+        else:
+            want = "a mapping (key: value)"
+        msg = f"expected {want}, got {short_repr(err.get('input'))}"
     elif err["type"] in _SHOW_INPUT:
-        msg += f", got {err.get('input')!r}"
+        msg += f", got {short_repr(err.get('input'))}"
     field = ".".join(p for p in path if p)
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
@@ -484,14 +518,117 @@ def _raise(e: ValidationError, model: type[BaseModel], prefix: str = "") -> None
 # ---------------------------------------------------------------------------------------------
 # Loading
 
+MAX_DEPTH = 32
+"""Deepest nesting of a scenario file (a scenario needs about six levels)."""
+MAX_ALIAS_VALUES = 10_000
+"""Most values YAML aliases (``*name``, ``<<: *name``) may add to a file, once expanded."""
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing while it composes the file — before anything is
+    expanded or built — what a scenario never needs and a hostile file would use:
+
+    * nesting deeper than :data:`MAX_DEPTH` (PyYAML recurses once per level);
+    * aliases that, expanded, add more than :data:`MAX_ALIAS_VALUES` values (an alias bomb:
+      nine aliases of nine aliases of … are a billion values), or an alias inside its own
+      anchor (a value that never ends);
+    * a key given twice in one mapping (YAML would silently keep the last).
+
+    Each is a :class:`ScenarioError` naming the key path where it happens.
+    """
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._path: list[str] = []
+        self._size: dict[int, int] = {}  # id(node) -> values in it, aliases expanded
+        self._height: dict[int, int] = {}  # id(node) -> levels below it, aliases expanded
+        self._open: set[str] = set()  # anchors whose node is being composed
+        self._expanded = 0  # values added by aliases so far
+
+    def _deep(self, line: int) -> ScenarioError:
+        return ScenarioError(".".join(self._path), f"nested more than {MAX_DEPTH} levels deep "
+                             f"(line {line}); a scenario needs a handful")
+
+    def compose_node(self, parent, index):
+        if parent is None:
+            return self._compose(parent, index)
+        if isinstance(index, yaml.ScalarNode):
+            self._path.append(str(index.value))
+        else:  # a list index, or a mapping's key (index None) or complex key
+            self._path.append(str(index) if isinstance(index, int) else "(key)")
+        try:
+            return self._compose(parent, index)
+        finally:
+            self._path.pop()
+
+    def _compose(self, parent, index):
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if len(self._path) > MAX_DEPTH:
+            raise self._deep(line)
+        if isinstance(event, yaml.AliasEvent):
+            anchor = event.anchor
+            if anchor in self._open:
+                raise ScenarioError(".".join(self._path), f"the alias *{anchor} (line {line}) "
+                                    f"is inside its own anchor &{anchor}: the value would "
+                                    "never end")
+            node = self.anchors.get(anchor)
+            if node is not None:  # (an undefined alias is PyYAML's error)
+                self._expanded += self._size[id(node)]
+                if self._expanded > MAX_ALIAS_VALUES:
+                    raise ScenarioError(".".join(self._path), f"YAML aliases expand to more "
+                                        f"than {MAX_ALIAS_VALUES} values (here *{anchor}, line "
+                                        f"{line}); write the values out or use fewer aliases")
+                if len(self._path) + self._height[id(node)] > MAX_DEPTH:
+                    raise self._deep(line)
+            return super().compose_node(parent, index)
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._open.discard(anchor)
+        if isinstance(node, yaml.MappingNode):
+            kids = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = node.value
+        else:
+            kids = []
+        self._size[id(node)] = 1 + sum(self._size[id(k)] for k in kids)
+        self._height[id(node)] = max((1 + self._height[id(k)] for k in kids), default=0)
+        return node
+
+    def compose_mapping_node(self, anchor):
+        node = super().compose_mapping_node(anchor)
+        seen: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue  # (a merged mapping's keys may be overridden: that is what << is for)
+            ident, line = (key.tag, key.value), key.start_mark.line + 1
+            if ident in seen:
+                raise ScenarioError(".".join([*self._path, str(key.value)]), f"given twice, on "
+                                    f"line {seen[ident]} and line {line} (YAML would silently "
+                                    "keep the last); keep one")
+            seen[ident] = line
+        return node
+
+
+def _load_yaml(text: str):
+    """*text* read as YAML with :class:`_Loader`'s limits."""
+    return yaml.load(text, Loader=_Loader)  # (a SafeLoader: builds plain data only)
+
+
 def read_yaml(path: str | Path) -> dict:
     p = Path(path)
     if not p.exists():
         raise ScenarioError(str(path), "no such file")
+    if p.is_dir():
+        raise ScenarioError(str(path), "is a folder, not a scenario file")
     if not p.is_file():
-        raise ScenarioError(str(path), "is not a file")
+        raise ScenarioError(str(path), "is not a regular file (a device, pipe or socket)")
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = _load_yaml(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -514,11 +651,16 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
         key = key.strip()
         if not sep or not key:
             raise ScenarioError("--set", f"{item!r} is not path.to.key=value")
+        parts = key.split(".")
+        if "" in parts:
+            raise ScenarioError("--set", f"{item!r}: the key {key!r} has an empty part (two "
+                                "dots in a row, or a dot at an end); write path.to.key=value")
         try:
-            parsed = yaml.safe_load(value) if value.strip() else None
+            parsed = _load_yaml(value) if value.strip() else None
         except yaml.YAMLError:
             parsed = value
-        parts = key.split(".")
+        except ScenarioError as e:  # too deep, an alias bomb: the path is inside the value
+            raise ScenarioError(f"{key}.{e.field}" if e.field else key, e.message) from None
         node: Any = out
         for i, part in enumerate(parts[:-1]):
             if isinstance(node, list):

@@ -141,7 +141,12 @@ METRICS: tuple[Metric, ...] = (
            lambda t: t.rec.conn_held.area),
     # held ≥ active by construction; max() only removes float rounding (~1e-15 s)
     Metric("idle_connection_s", "s", "connection-seconds a connection was open with no exchange "
-           "outstanding on it",
+           "(a request awaiting its answer) outstanding on it. Not waste in itself: a push or SSE "
+           "stream (or pub/sub pushing to consumers) carries events with no request "
+           "outstanding, so all its open time is idle, while a parked long poll is an "
+           "outstanding request and is never idle. What an open connection costs (a socket, its "
+           "buffers and a file descriptor at each end; no worker) is held_connection_s, the same "
+           "for a stream as for a parked poll",
            lambda t: max(0.0, t.rec.conn_held.area - t.rec.conn_active.area)),
     # an event loop's CPU work all falls inside its outstanding spans; max() removes rounding
     Metric("client_blocked_s", "s", "caller-seconds callers spent blocked: a sync caller from "

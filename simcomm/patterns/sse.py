@@ -48,7 +48,7 @@ from pydantic import Field
 from ..components.connection import DOWN
 from ..components.path import Trip
 from ..dists import Constant
-from ..fields import DurationDist, NonNegDuration, NonNegSize, PosDuration
+from ..fields import DurationDist, NonNegDuration, NonNegSize, PosDuration, ScenarioError
 from ..metrics.definitions import Kind, Tag
 from .base import PatternParams, register
 from .notification import PARSE, SERVER_QUEUE, UpdatePattern
@@ -90,6 +90,15 @@ class ServerSentEvents(UpdatePattern):
 
     Params = SSEParams
     reconnects_on_presence = False  # a stream comes back through _reconnect
+
+    @classmethod
+    def check(cls, p: SSEParams, sc) -> None:
+        super().check(p, sc)
+        for i, t in enumerate(p.restart_at):
+            if t >= sc.duration:
+                raise ScenarioError(f"restart_at.{i}", f"{t:g}s is not before the end of the "
+                                    f"run (duration {sc.duration:g}s): the restart would never "
+                                    "happen; use a time < duration")
 
     # -- set-up --------------------------------------------------------------------------------
     def setup(self, world) -> None:
