@@ -21,6 +21,11 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 
 
+def say(what: str) -> None:
+    """Say what the next step does before it starts (some take a while and print nothing)."""
+    print(f"==> {what}", flush=True)
+
+
 def sh(*args: object) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
     subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
@@ -30,21 +35,32 @@ def setup(extra: str) -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - tasks.py may be run by an older python3
         sys.exit(f"simcomm needs Python >= 3.11; this is {sys.version.split()[0]}")
     if not PY.exists():
+        say(f"creating a virtual environment in {VENV} (first run only)")
         venv.create(VENV, with_pip=True)
+        say("installing simcomm and its dependencies into it"
+            + (f" with the {extra!r} extras" if extra else "")
+            + " (first run: a minute or so, quiet while pip works)")
+    else:
+        say(f"checking that simcomm is installed in {VENV}"
+            + (f" with the {extra!r} extras" if extra else ""))
     sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e",
        f".[{extra}]" if extra else ".")
 
 
 def demo() -> None:
     setup("")
+    say("running examples/api-under-load.yaml: a table of every metric")
     sh(BIN / "simcomm", "run", "examples/api-under-load.yaml")
+    say("comparing request-response client styles -> out/client-styles/")
     sh(PY, "experiments/client_styles.py", "--out", "out/client-styles")
+    say("comparing the five update patterns over a range of update rates -> out/update-delivery/")
     sh(PY, "experiments/update_delivery.py", "--out", "out/update-delivery")
 
 
 def test() -> None:
     setup("dev")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    say("running the tests (pytest, the notebook included)")
     sh(PY, "-m", "pytest", *sys.argv[2:])
 
 
