@@ -305,13 +305,13 @@ class ConnectionCfg(_Model):
     idle_timeout: PosDuration | None = None
     """A connection with no exchange for this long closes; the next request opens a new one
     (default: never; nginx's keepalive_timeout is 75 s, Apache's KeepAliveTimeout 5 s)."""
-    pool: int = Field(6, ge=1)
+    pool: Whole = Field(6, ge=1)
     """h1: most connections per client (browsers open 6 per origin); further requests wait
     for one."""
     pipelining: bool = False
     """h1: send the next request before the previous response arrived (responses come back
     in request order); off in every major browser."""
-    max_streams: int = Field(100, ge=1)
+    max_streams: Whole = Field(100, ge=1)
     """h2/h3: most concurrent streams on one connection (SETTINGS_MAX_CONCURRENT_STREAMS:
     100 in nginx and Go)."""
 

@@ -180,6 +180,7 @@ def test_one_file_compares_protocols_per_entry():
     ({"reuse": "per_request", "warm": False}, "connection.warm", "keepalive"),
     ({"idle_timeout": 0}, "connection.idle_timeout", "> 0"),
     ({"pool": 0}, "connection.pool", "greater than or equal to 1"),
+    ({"pool": True}, "connection.pool", "whole number"),
     ({"max_streams": 0, "protocol": "h2"}, "connection.max_streams",
      "greater than or equal to 1"),
     ({"pipelining": True, "protocol": "h2"}, "connection.pipelining", "h1 only"),
