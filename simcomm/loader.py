@@ -17,6 +17,7 @@ from .scenario import (
     ConnectionCfg,
     Headers,
     PatternSpec,
+    ProxyCfg,
     Scenario,
     _raise,
     apply_overrides,
@@ -40,6 +41,7 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
         label = raw.pop("label", None)
         own_headers = raw.pop("headers", None)
         own_connection = raw.pop("connection", None)
+        own_proxy = raw.pop("proxy", None)
         if name is None:
             raise ScenarioError(f"{where}.name", "missing; known patterns: "
                                 + ", ".join(sorted(PATTERNS)))
@@ -68,7 +70,8 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
                                 "a distinct label")
         labels.add(label)
         specs.append(PatternSpec(name, label, params, _headers(sc, own_headers, where),
-                                 _connection(sc, own_connection, where)))
+                                 _connection(sc, own_connection, where),
+                                 _proxy(sc, own_proxy, where)))
     return tuple(specs)
 
 
@@ -97,6 +100,26 @@ def _connection(sc: Scenario, own, where: str) -> ConnectionCfg:
         return ConnectionCfg.model_validate({**base, **own})
     except ValidationError as e:
         _raise(e, ConnectionCfg, f"{where}.connection")
+
+
+def _proxy(sc: Scenario, own, where: str) -> ProxyCfg | None:
+    """The proxy of one entry: none, the scenario's ``proxy:``, or the entry's own on top
+    (``proxy: false`` in an entry removes the scenario's)."""
+    if own is None:
+        return sc.proxy
+    if own is False:
+        return None
+    if not isinstance(own, dict):
+        raise ScenarioError(f"{where}.proxy", "must be a mapping, e.g. {pool: 8}, or false "
+                            "for no proxy")
+    try:
+        mine = ProxyCfg.model_validate(own)
+    except ValidationError as e:
+        _raise(e, ProxyCfg, f"{where}.proxy")
+    if sc.proxy is None:
+        return mine
+    # the entry's keys on top of the scenario's proxy (validated values, distributions kept)
+    return sc.proxy.model_copy(update={k: getattr(mine, k) for k in mine.model_fields_set})
 
 
 def load(raw: dict | Scenario, *, base_dir: Path | None = None) -> Scenario:

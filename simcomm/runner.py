@@ -70,7 +70,7 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
         notes.append(msg)
         warnings.warn(msg, UnstableLoadWarning, stacklevel=3)
     world = World(sc, encoding=getattr(spec.params, "encoding", None), headers=spec.headers,
-                  connection=spec.connection)
+                  connection=spec.connection, proxy=spec.proxy)
     pattern.install(world)
     cb = None if progress is None else (lambda f: progress(spec.label, f))
     world.run(cb)

@@ -343,6 +343,33 @@ class ConnectionCfg(_Model):
         return Setup(protocol=self.protocol, tls=self.tls, zero_rtt=self.zero_rtt)
 
 
+
+class ProxyCfg(_Model):
+    """A demultiplexing proxy between the clients and the server (Envoy, nginx): it terminates
+    the clients' connections and spreads their requests over a pool of backend connections.
+    See :mod:`simcomm.components.proxy`."""
+
+    workers: Whole = Field(1, ge=1)
+    """The proxy's workers (each request takes one for its CPU)."""
+    cpu: DurationDist = Constant(50e-6)
+    """Worker seconds per request (routing: tens of µs for Envoy; more with TLS termination)."""
+    pool: Whole = Field(8, ge=1)
+    """Most backend connections (HTTP/1.1: one request each at a time)."""
+    reuse: Literal["keepalive", "per_request"] = "keepalive"
+    """``keepalive``: backend connections are kept (a hot pool); ``per_request``: a new one
+    for every request."""
+    tls: Annotated[Literal["none", "1.2", "1.3"], BeforeValidator(_tls_version)] = "none"
+    """TLS on the backend leg (inside a data centre: often none)."""
+    warm: bool = True
+    """The first backend connection is open before the run (the others open on demand)."""
+    latency: DurationDist = Constant(0.0005)
+    """One-way latency proxy → server (0.5 ms: the same data centre)."""
+    bandwidth: Bandwidth = 10e9
+    """Per direction, proxy ↔ server."""
+
+    def setup(self):
+        return Setup(protocol="h1", tls=self.tls)
+
 class EncodingCfg(_Model):
     size_factor: float = Field(gt=0, allow_inf_nan=False)
     parse_per_kib: NonNegDuration
@@ -359,6 +386,7 @@ class PatternSpec:
     params: Any
     headers: Headers | None = None
     connection: ConnectionCfg | None = None
+    proxy: ProxyCfg | None = None
 
 
 class Scenario(_Model):
@@ -373,6 +401,8 @@ class Scenario(_Model):
     clients: ClientsCfg = ClientsCfg()
     headers: Headers = Headers()
     connection: ConnectionCfg = ConnectionCfg()
+    proxy: ProxyCfg | None = None
+    """A demultiplexing proxy in the path (none by default)."""
     encodings: dict[str, EncodingCfg] = {}
     workload: Workload
     pattern: dict[str, Any] | None = None

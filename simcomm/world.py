@@ -40,8 +40,10 @@ __all__ = ["World"]
 
 class World:
     def __init__(self, scenario: Scenario, *, encoding: str | None = None,
-                 headers: Headers | None = None, connection: ConnectionCfg | None = None
-                 ) -> None:
+                 headers: Headers | None = None, connection: ConnectionCfg | None = None,
+                 progress: Callable[[float], None] | None = None) -> None:
+        """*progress(fraction)*, if given, is called as the clients are built (fractions in
+        [0, 1], about a hundred calls): set-up of many clients takes a while."""
         sc = scenario
         self.scenario = sc
         self.env = env = simpy.Environment()
@@ -74,9 +76,10 @@ class World:
             shared = link("link")
             links = [shared] * n
         else:
-            links = [link(f"link.{i}") for i in range(n)]
+            links = [link(f"link.{i}") for i in _counting(n, progress, 0.0, 0.5)]
+        lo = 0.0 if sc.network.topology == "shared" else 0.5
         self.clients = [Client(env, i, self.path.connect(links[i], f"conn.{i}"), 1)
-                        for i in range(n)]
+                        for i in _counting(n, progress, lo, 1.0)]
         cc = sc.clients
         if cc.session is not None:
             for c in self.clients:
@@ -130,3 +133,18 @@ class World:
                 self.env.run(until=end * k / steps)
                 progress(k / steps)
         self.recorder.close()
+
+def _counting(n: int, progress: Callable[[float], None] | None, lo: float, hi: float):
+    """``range(n)``, calling *progress* with lo … hi about a hundred times on the way."""
+    if progress is None:
+        return range(n)
+    return _reporting(n, progress, lo, hi)
+
+
+def _reporting(n: int, progress: Callable[[float], None], lo: float, hi: float):
+    step = max(1, n // 100)
+    for i in range(n):
+        if i % step == 0:
+            progress(lo + (hi - lo) * i / n)
+        yield i
+    progress(hi)

@@ -176,7 +176,7 @@ class FixedDelay(Hop):
         self.env, self.delay = env, delay
         self.seen = 0
 
-    def carry(self, trip, direction, size):
+    def carry(self, trip, direction, size, header=0.0, kind=0, tag=0):
         self.seen += 1
         trip.parts[int(Part.PROPAGATION)] += self.delay
         yield self.env.timeout(self.delay)

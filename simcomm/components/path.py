@@ -87,10 +87,16 @@ class Hop:
     """A component a message passes through between a client's connection and the server.
 
     Subclasses implement :meth:`carry`; it runs for every message in both directions and adds
-    its time to ``trip.parts``."""
+    its time to ``trip.parts``. :meth:`attach` is called once, when the hop is plugged into a
+    path (a hop that opens connections of its own uses the path's :meth:`Path.open`)."""
 
-    def carry(self, trip: Trip, direction: int, size: float) -> Generator:
-        """``yield from``: the message of *size* bytes going *direction* (UP or DOWN)."""
+    def attach(self, path: Path) -> None:
+        """The hop is plugged into *path*."""
+
+    def carry(self, trip: Trip, direction: int, size: float, header: float = 0.0,
+              kind: int = REQUEST, tag: int = USEFUL) -> Generator:
+        """``yield from``: the message (*size* bytes, *header* of them headers, of *kind* and
+        *tag*) going *direction* (UP or DOWN)."""
         raise NotImplementedError
         yield  # pragma: no cover
 
@@ -197,6 +203,7 @@ class Path:
     def add_hop(self, hop: Hop) -> None:
         """Plug *hop* in, after the hops already there (nearer the server)."""
         self.hops.append(hop)
+        hop.attach(self)
 
     def _server_restarted(self) -> None:
         for conn in (*self.connections, *self._live):
@@ -281,7 +288,7 @@ class Path:
             trip.log.append(msg)
         if self.hops:
             for hop in self.hops:
-                yield from hop.carry(trip, UP, size)
+                yield from hop.carry(trip, UP, size, header, kind, tag)
         trip.reached = self.env._now
         return True
 
@@ -292,7 +299,7 @@ class Path:
         given, is called the moment the message is handed to the connection."""
         if self.hops:
             for hop in reversed(self.hops):
-                yield from hop.carry(trip, DOWN, size)
+                yield from hop.carry(trip, DOWN, size, header, kind, tag)
         epoch = conn.epoch
         if conn.early:  # 0-RTT: the server's answer to the resumption's hello goes first
             direction, hello = conn.early[0]
@@ -362,6 +369,9 @@ class Path:
         self.settle(trip, CONTROL)
         if trip.log is not None:
             trip.log.remove(trip.request)  # settled already: not useful any more
+        if self.hops:
+            for hop in reversed(self.hops):
+                yield from hop.carry(trip, DOWN, header, header, RESPONSE, CONTROL)
         if conn.compress:
             header = conn.head(DOWN, header, header)[1]
         r = conn.send(DOWN, header, header, RESPONSE, CONTROL, trip.flow)
@@ -475,7 +485,7 @@ class Path:
         if self.hops:
             trip = Trip(flow)
             for hop in self.hops:
-                yield from hop.carry(trip, UP, header)
+                yield from hop.carry(trip, UP, header, header, ACK, CONTROL)
         return True
 
     def post(self, conn: Connection, trip: Trip, size: float, header: float, kind: int,

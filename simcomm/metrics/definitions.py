@@ -79,6 +79,10 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("notify", "response parsed → caller learns of it (async readiness polling)"),
     ("client_buffer", "update arrived at the client → processed: waiting in the client's "
      "inbound buffer plus its processing time (1/capacity)"),
+    ("hop", "inside hops between the client's connection and the server (a proxy): waiting "
+     "for the hop's worker, its CPU per message, waiting for a backend connection; the "
+     "backend leg's wire time is in transmission/propagation/retransmission, its handshakes "
+     "in handshake"),
 )
 PART_NAMES = tuple(p[0] for p in PARTS)
 

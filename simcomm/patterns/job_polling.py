@@ -119,8 +119,8 @@ class JobPolling(Pattern):
         duration, jitter = draws
         trip = Trip(flow)
         parts = trip.parts
+        conn = yield from path.acquire(client)  # waiting for a free connection is client_wait
         parts[P["client_wait"]] = env.now - t0
-        conn = yield from path.acquire(client)
         ser = size * self._ser
         if ser:
             yield env.timeout(ser)

@@ -297,7 +297,7 @@ class ServerSentEvents(UpdatePattern):
             return False
         # the stream restarts: headers, then the replay, then live events
         self.streaming[ci] = True
-        path.fire(conn, DOWN, hr, hr, RESPONSE, CONTROL, trip.flow)
+        path.post(conn, Trip(trip.flow), hr, hr, RESPONSE, CONTROL, lambda _trip, _ok: None)
         topic = self.topic_of[ci]
         log = self.log[topic]
         first_kept = log[0][0] if log else len(self.created[topic])
