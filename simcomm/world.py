@@ -30,6 +30,7 @@ from .components.connection import Connection
 from .components.feed import UpdateFeed
 from .components.link import Link
 from .components.path import Path
+from .components.proxy import Proxy
 from .components.server import Server
 from .metrics.recorder import FullRecorder, Recorder
 from .rng import Streams
@@ -41,7 +42,7 @@ __all__ = ["World"]
 class World:
     def __init__(self, scenario: Scenario, *, encoding: str | None = None,
                  headers: Headers | None = None, connection: ConnectionCfg | None = None,
-                 progress: Callable[[float], None] | None = None) -> None:
+                 proxy=..., progress: Callable[[float], None] | None = None) -> None:
         """*progress(fraction)*, if given, is called as the clients are built (fractions in
         [0, 1], about a hundred calls): set-up of many clients takes a while."""
         sc = scenario
@@ -70,6 +71,14 @@ class World:
                          pool=cc.pool, max_streams=cc.max_streams, pipelining=cc.pipelining)
         """Carries every message between the clients and the server (see
         :mod:`simcomm.components.path`)."""
+        px = sc.proxy if proxy is ... else proxy  # an entry's own, or none (false)
+        if px is not None:
+            self.path.add_hop(Proxy(
+                env, link=Link("proxy", bandwidth=px.bandwidth, latency_dist=px.latency,
+                               loss=0.0, rto=sc.network.rto, streams=streams),
+                recorder=rec, streams=streams, workers=px.workers,
+                cpu=px.cpu.sampler(streams.generator("proxy.cpu")), pool=px.pool,
+                reuse=px.reuse, setup=px.setup(), warm=px.warm))
         n = sc.clients.count
         link = self.new_link
         if sc.network.topology == "shared":
@@ -133,6 +142,7 @@ class World:
                 self.env.run(until=end * k / steps)
                 progress(k / steps)
         self.recorder.close()
+
 
 def _counting(n: int, progress: Callable[[float], None] | None, lo: float, hi: float):
     """``range(n)``, calling *progress* with lo … hi about a hundred times on the way."""
