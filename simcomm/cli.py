@@ -15,7 +15,6 @@ emoji codes, control characters shown escaped (``\\x1b``).
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import sys
@@ -38,7 +37,7 @@ from .loader import load_file
 from .metrics.definitions import METRICS, markdown_table
 from .patterns import PATTERNS
 from .result import OutputError, Results, check_out, file_stems, jsonable
-from .runner import UnstableLoadWarning, compare
+from .runner import EmptyRunWarning, UnstableLoadWarning, compare
 from .scenario import offered_load
 
 try:  # typer vendors click (typer._click); older releases use click itself
@@ -137,13 +136,6 @@ def _seed(value: str | None) -> int | None:
         _fail(f"--seed: expected a whole number such as 7, got {value!r}")
 
 
-def _compare(sc, progress, force: bool) -> Results:
-    # compare() gains force= with the run-size guard (runner.py); until it lands it has none
-    if force or "force" in inspect.signature(compare).parameters:
-        return compare(sc, progress=progress, force=force)
-    return compare(sc, progress=progress)
-
-
 def _file_names(sc) -> None:
     """Fail naming both labels when two pattern entries would write the same frame files."""
     try:
@@ -180,6 +172,8 @@ def _table(results: Results, title: Text) -> Table:
     return table
 
 
+# the runner's warnings, each printed as one 'warning:' line
+_OURS = (UnstableLoadWarning, EmptyRunWarning)
 FILE = Annotated[Path, typer.Argument(metavar="FILE", help="scenario YAML file",
                                       show_default=False)]
 SET = Annotated[list[str] | None, typer.Option(
@@ -229,9 +223,10 @@ def run(
 
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UnstableLoadWarning)
+            for category in _OURS:
+                warnings.simplefilter("always", category)
             try:
-                results = _compare(sc, progress, force)
+                results = compare(sc, progress=progress, force=force)
             finally:
                 if bar is not None:
                     bar.stop()
@@ -242,7 +237,7 @@ def run(
     except ScenarioError as e:  # the run-size guard: too large without --force
         _fail(str(e))
     for w in caught:
-        if issubclass(w.category, UnstableLoadWarning):
+        if issubclass(w.category, _OURS):
             err.print(_line("warning:", "yellow", w.message), soft_wrap=True)
         else:  # pragma: no cover - not ours; show it as Python would
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)

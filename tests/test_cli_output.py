@@ -285,6 +285,15 @@ def test_force_is_passed_to_compare(monkeypatch, flag):
     assert seen == {"force": flag}
 
 
+def test_runner_warnings_are_one_line_each():
+    """A run that measured nothing warns (EmptyRunWarning) as one 'warning:' line, like ρ ≥ 1,
+    not as Python's two-line warning with a file name."""
+    result = invoke("run", EXAMPLE, "--json", *SHORT, "--set", "workload.requests.rate=0.001/s")
+    assert result.exit_code == 0, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("warning: request_response[client=sync]: no delivery")
+
+
 def test_ctrl_c_stops_a_run_within_a_second(tmp_path):
     """SIGINT during a long run: exit 130 within a second, one line, no traceback, no --out."""
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "FORCE_TERMINAL")}
