@@ -74,3 +74,17 @@ def test_update_delivery_experiment_rejects_bad_rates(tmp_path, capsys):
     assert exp.main(["--out", str(tmp_path / "o"), "--rates", "0,abc"]) == 2
     assert "--rates" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_backend_pool_experiment_writes_table_figure_and_verdicts(tmp_path, capsys):
+    """The backend-pool experiment (issue 7's hot pool vs a connection per request behind a
+    proxy) writes its CSV and PNG and prints one line per finding."""
+    exp = _load(ROOT / "experiments" / "backend_pool.py")
+    assert exp.main(["--out", str(tmp_path), "--rates", "50,800", "--set", "duration=4s",
+                     "--set", "warmup=1s"]) == 0
+    df = pd.read_csv(tmp_path / "backend_pool.csv")
+    assert set(simcomm.METRIC_NAMES) <= set(df.columns)
+    assert sorted(df.pattern.unique()) == ["hot-pool", "per-request"] and len(df) == 4
+    assert (tmp_path / "backend_pool.png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    assert out.count("finding ") == 2 and "finding 1" in out and "reproduced" in out
