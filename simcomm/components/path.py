@@ -269,12 +269,8 @@ class Path:
         if not conn.ready and not (yield from self.open(conn, trip)):
             return False
         trip.conn = conn
-        if conn.early:  # 0-RTT: the resumption's hello goes just ahead of the request
-            direction, hello = conn.early[0]
-            conn.early = conn.early[1:]
-            conn.send(direction, hello, hello, HANDSHAKE_KIND, CONTROL, -1)
-        if conn.compress and kind == REQUEST:
-            size, header = conn.head(UP, size, header)
+        if conn.early or conn.compress:
+            size, header = self._prepare(conn, UP, size, header, kind == REQUEST)
         t = self.env._now
         r = conn.send(UP, size, header, kind, tag, trip.flow)
         if r.__class__ is not tuple:
@@ -292,6 +288,20 @@ class Path:
         trip.reached = self.env._now
         return True
 
+    @staticmethod
+    def _prepare(conn: Connection, direction: int, size: float, header: float, http: bool
+                 ) -> tuple[float, float]:
+        """Before a message goes *direction*: a pending 0-RTT flight goes just ahead of it
+        (the resumption's hello up, the server's answer to it down), and an HTTP message's
+        headers are compressed on h2/h3. Returns the message's ``(size, header)``."""
+        if conn.early and conn.early[0][0] == direction:
+            _, hello = conn.early[0]
+            conn.early = conn.early[1:]
+            conn.send(direction, hello, hello, HANDSHAKE_KIND, CONTROL, -1)
+        if conn.compress and http:
+            return conn.head(direction, size, header)
+        return size, header
+
     def down(self, conn: Connection, trip: Trip, size: float, header: float,
              kind: int = RESPONSE, tag: int = USEFUL, sent=None) -> Generator:
         """``yield from``: one message from the server end to the client end. Returns True if
@@ -301,12 +311,8 @@ class Path:
             for hop in reversed(self.hops):
                 yield from hop.carry(trip, DOWN, size, header, kind, tag)
         epoch = conn.epoch
-        if conn.early:  # 0-RTT: the server's answer to the resumption's hello goes first
-            direction, hello = conn.early[0]
-            conn.early = conn.early[1:]
-            conn.send(direction, hello, hello, HANDSHAKE_KIND, CONTROL, -1)
-        if conn.compress and kind == RESPONSE:
-            size, header = conn.head(DOWN, size, header)
+        if conn.early or conn.compress:
+            size, header = self._prepare(conn, DOWN, size, header, kind == RESPONSE)
         t = self.env._now
         r = conn.send(DOWN, size, header, kind, tag, trip.flow)
         if sent is not None:

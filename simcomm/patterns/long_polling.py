@@ -96,10 +96,8 @@ class LongPolling(UpdatePattern):
 
     def _poll(self, c):
         env, p = self.env, self.p
-        conn = yield from self.world.path.acquire(c)
-        poll = yield from self.poll_up(conn, next(self.world.flow_ids))
+        poll = yield from self.begin_poll(c)
         if poll is None:
-            self.world.path.end(conn)
             return
         mb = self.mailboxes[c.index]
         # min_bytes counts encoded bytes (as Kafka counts stored bytes); the mailbox counts
@@ -122,7 +120,7 @@ class LongPolling(UpdatePattern):
         else:
             yield from self.answer(c, poll, mb.take(), env.now, serve=False, work=self._work,
                                    waste=(span,))
-        self.world.path.end(conn)
+        self.world.path.end(poll.conn)
 
     def _parked(self, c):
         gone = self._gone[c.index] = self.env.event()

@@ -152,6 +152,17 @@ class UpdatePattern(Pattern):
             return None  # the connection could not be opened (it dropped while opening)
         return trip
 
+    def begin_poll(self, client):
+        """``yield from``: a connection from the client's pool and a poll sent up on it.
+        Returns the poll's :class:`Trip` (its connection: ``trip.conn``, to give back with
+        ``world.path.end``), or None if the connection could not be opened (given back
+        already)."""
+        conn = yield from self.world.path.acquire(client)
+        poll = yield from self.poll_up(conn, next(self.world.flow_ids))
+        if poll is None:
+            self.world.path.end(conn)
+        return poll
+
     def refuse_poll(self, client, poll):
         """``yield from``: the server turned the poll away; it answers with an error."""
         self.rec.reject(poll.request[1])

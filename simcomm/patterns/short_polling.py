@@ -90,10 +90,8 @@ class ShortPolling(UpdatePattern):
                 due = env.now
 
     def _poll(self, c):
-        conn = yield from self.world.path.acquire(c)
-        poll = yield from self.poll_up(conn, next(self.world.flow_ids))
+        poll = yield from self.begin_poll(c)
         if poll is None:
-            self.world.path.end(conn)
             return
         mb = self.mailboxes[c.index]
         if self.p.snapshot == "arrival":
@@ -105,4 +103,4 @@ class ShortPolling(UpdatePattern):
         else:                   # read on the worker, after the poll's service time
             yield from self.answer(c, poll, serve=True, bounded=True, work=self._work,
                                    read=mb.take)
-        self.world.path.end(conn)
+        self.world.path.end(poll.conn)
