@@ -21,8 +21,9 @@ item, its messages, deliveries, SimPy events and bytes on the clients' links:
 
 * **requests** (``request_response``, ``job_polling``): open loop, ``rate`` × D, or
   ``per_client_rate`` × n × D, or ``batch`` × n × D / ``every``, or a trace's rows before D;
-  closed loop, callers × D / (think mean + 2d + s), callers = n (sync) or n × ``concurrency``
-  (the latency floor 2d + s makes it an upper bound). A request is ``chunks`` request/response
+  closed loop, callers × D / (think mean + 2d + s + serialisation of a request and its
+  response), callers = n (sync) or n × ``concurrency`` (that latency floor makes it an upper
+  bound). A request is ``chunks`` request/response
   pairs (2 messages each) and one delivery; ``reuse: per_request`` adds its handshake flights.
   A job adds a status poll (2 messages) per ``interval`` of its mean duration.
 * **update copies** (update patterns): every client is subscribed to one topic, so whatever
@@ -39,6 +40,12 @@ item, its messages, deliveries, SimPy events and bytes on the clients' links:
   and its answer). Clients that come and go poll and beat only while online (× session /
   (session + gap)).
 * Lost copies are sent again: messages × 1 / (1 − p).
+
+Offered bytes per second on a client link direction (the overloaded-link warning) = Σ count ×
+bytes per item (headers + encoded mean payload, handshakes, acknowledgements) / D, divided by
+n with ``topology: per_client``; closed-loop requests are left out (a caller waits for its
+answer, so they cannot overload a link), and so are pub/sub publishes (the publisher's own
+link).
 
 Run time = events × :data:`SECONDS_PER_EVENT` + n × :data:`SETUP_SECONDS_PER_CLIENT`.
 
@@ -258,6 +265,9 @@ class Term:
     keep: float = 0.0
     on_clients_link: bool = True
     """False for traffic on a link of its own (the pub/sub publisher's)."""
+    open_loop: bool = True
+    """False for closed-loop requests: a caller waits for its answer, so they cannot offer a
+    link more than it carries (left out of :meth:`Estimate.link_rates`)."""
 
 
 @dataclass(frozen=True)
@@ -316,8 +326,9 @@ class Estimate:
 
     def link_rates(self) -> tuple[float, float]:
         """Offered bytes per second (up, down) on the busiest of the clients' links."""
-        up = sum(t.count * t.up for t in self.terms if t.on_clients_link)
-        down = sum(t.count * t.down for t in self.terms if t.on_clients_link)
+        on = [t for t in self.terms if t.on_clients_link and t.open_loop]
+        up = sum(t.count * t.up for t in on)
+        down = sum(t.count * t.down for t in on)
         return up / self.duration / self.links, down / self.duration / self.links
 
     def biggest(self, by: str) -> Term:
@@ -393,10 +404,13 @@ def estimate(sc, spec) -> Estimate:
     if name in ("request_response", "job_polling"):
         req = w.requests
         chunks = getattr(p, "chunks", 1)
+        req_b = wire(w.request_size.mean) if w.request_size else 0.0
+        resp_b = wire(w.response_size.mean) if w.response_size else 0.0
         if req.closed:
             callers = (1 if getattr(p, "client", "sync") == "sync"
                        else getattr(p, "concurrency", None) or 1)
-            count = n * callers * D / (req.think_time.mean + rtt)
+            serialise = 8 * (h.request + h.response + req_b + resp_b) / net.bandwidth
+            count = n * callers * D / (req.think_time.mean + rtt + serialise)
             where = "clients.count or duration, or raise workload.requests.think_time"
             per_client_streams += n * _buffered(req.think_time)
         else:
@@ -406,8 +420,6 @@ def estimate(sc, spec) -> Estimate:
                      if req.per_client_rate is not None else
                      "workload.requests.batch or clients.count" if req.batch is not None else
                      "workload.requests.trace") + " or duration"
-        req_b = wire(w.request_size.mean) if w.request_size else 0.0
-        resp_b = wire(w.response_size.mean) if w.response_size else 0.0
         reached = _reached(n, count)
         per_client_streams += reached * (_buffered(w.request_size) + _buffered(w.response_size))
         lazy_generators += 2 * reached
@@ -418,7 +430,7 @@ def estimate(sc, spec) -> Estimate:
             fl = f_n if per_request else 0
             chunk_resp = wire(getattr(p, "chunk_response_size", 0.0)) if chunks > 1 else 0.0
             terms.append(Term(
-                "requests", count, where,
+                "requests", count, where, open_loop=not req.closed,
                 messages=(2 * chunks + fl) * retx,
                 events=chunks * (EVENTS["request"] + EVENTS["request_extra"] * style_extra)
                 + fl * EVENTS["flight"],
@@ -431,7 +443,8 @@ def estimate(sc, spec) -> Estimate:
         else:
             polls = p.job_duration.mean / p.interval + 1
             terms.append(Term(
-                "jobs", count, where, messages=(2 + 2 * polls) * retx,
+                "jobs", count, where, open_loop=not req.closed,
+                messages=(2 + 2 * polls) * retx,
                 events=EVENTS["request"] + polls * EVENTS["job_poll"], deliveries=1.0,
                 up=((1 + polls) * h.request + req_b) * retx,
                 down=((1 + polls) * h.response + resp_b) * retx))
