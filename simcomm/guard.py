@@ -81,7 +81,8 @@ M/M/1 at ρ = 10 and 20 (peak memory / requests still waiting at the end).
 * events per item (fitted on the bundled examples): a keep-alive request 8 (9 with readiness
   polling or a thread per request), a handshake flight 1.4, a short poll 4 and each copy it
   carries 1.5, a long poll 6.5 and each copy 3, a pushed copy 5, an SSE event 4.5, a heartbeat
-  2, a pub/sub copy 4 and publish 4, an acknowledgement 3, a session (online + offline) 2;
+  2, a pub/sub copy 4 and publish 4, an acknowledgement 3, a session (online + offline) 2, a
+  message's crossing of a ``proxy`` 1.5 more (and a second message, on the backend leg);
 * seconds per event: 1.6–6 µs measured (7–19 µs per message), depending on the pattern and
   on the machine's load; 4 µs assumed;
 * set-up: 33–175 µs per client to build the world, 0–70 µs to install the pattern; 150 µs
@@ -110,8 +111,8 @@ Estimate / measured on some of them (events, messages, deliveries; memory in MB)
 Every bundled example is within a factor of 2 on messages and deliveries
 (``tests/test_guard.py`` checks a few). Not modelled, so under- or overestimated: copies a
 client never gets (push dropping for offline or slow clients: up to 2× too many), connections
-reopened after ``idle_timeout``, redeliveries, the hops a ``proxy`` adds, the extra events of
-random latency reordering.
+reopened after ``idle_timeout``, redeliveries, a ``proxy``'s backend handshakes, the extra
+events of random latency reordering.
 
 Limits
 ------
@@ -124,6 +125,7 @@ call (``compare`` sums its entries). Pass other :class:`Limits` to ``run``/``com
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -190,7 +192,7 @@ EVENTS = {
     "request": 8.0, "request_extra": 1.0, "flight": 1.4, "job_poll": 4.0,
     "short_poll": 4.0, "short_copy": 1.5, "long_poll": 6.5, "long_copy": 3.0,
     "push_copy": 5.0, "sse_copy": 4.5, "heartbeat": 2.0, "pubsub_copy": 4.0,
-    "publish": 4.0, "ack": 3.0, "session": 2.0,
+    "publish": 4.0, "ack": 3.0, "session": 2.0, "hop": 1.5,
 }
 """SimPy events per item of each kind (fitted on the bundled examples)."""
 
@@ -532,6 +534,10 @@ def estimate(sc, spec) -> Estimate:
         if name == "pubsub":
             terms.append(Term("publishes", topics * lam * D, where, messages=retx,
                               events=EVENTS["publish"], on_clients_link=False))
+    if getattr(spec, "proxy", None) is not None:  # each message crosses the proxy: twice
+        terms = [dataclasses.replace(t, messages=2 * t.messages,
+                                     events=t.events + EVENTS["hop"] * t.messages)
+                 for t in terms]
     per_link = net.topology == "per_client"
     if per_link:
         per_client_streams += n * 2 * (_buffered(net.latency) + (net.loss > 0))

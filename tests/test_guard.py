@@ -113,6 +113,7 @@ CALIBRATED = [
     ("long-polling.yaml", ["duration=60s"]),
     ("page-load.yaml", []),
     ("sse.yaml", ["duration=130s"]),
+    ("backend-pool.yaml", ["duration=20s"]),
 ]
 
 
