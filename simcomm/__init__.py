@@ -6,11 +6,12 @@
 """
 
 from .fields import ScenarioError
+from .guard import GuardError
 from .loader import load, load_file
 from .metrics.definitions import METRIC_NAMES, METRICS
 from .patterns import PATTERNS
 from .result import Result, Results, Summary
-from .runner import UnstableLoadWarning, compare, run
+from .runner import EmptyRunWarning, OverloadedLinkWarning, UnstableLoadWarning, compare, run
 from .scenario import Scenario
 
 __version__ = "0.1.0"
@@ -19,6 +20,9 @@ __all__ = [
     "METRICS",
     "METRIC_NAMES",
     "PATTERNS",
+    "EmptyRunWarning",
+    "GuardError",
+    "OverloadedLinkWarning",
     "Result",
     "Results",
     "Scenario",
