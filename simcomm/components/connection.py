@@ -53,7 +53,7 @@ class Connection:
     __slots__ = ("_active", "_drop", "_held", "_idle", "_last", "_listeners", "_rec", "_seq",
                  "_tail", "compress", "early", "env", "epoch", "hpack", "idle_timeout", "index",
                  "is_open", "link", "name", "opening", "ordered", "outstanding", "parent",
-                 "pipes", "resumed", "setup", "turns")
+                 "pipes", "pool", "resumed", "setup", "turns")
 
     def __init__(self, env, link, recorder, *, name: str, streams=None, index: int = -1,
                  setup=None, warm: bool = True, idle_timeout: float | None = None) -> None:
@@ -96,6 +96,9 @@ class Connection:
         """Per direction: a header block has been sent (the tables hold its fields)."""
         self.ordered = False
         """HTTP/1.1 pipelining: responses go back in request order."""
+        self.pool = None
+        """The :class:`~simcomm.components.pool.Pool` of a client's own connection (made on
+        its first exchange)."""
         self.turns = [0, 0, {}]
         """Pipelining: next request number, next response number, responses waiting their
         turn (number → event)."""

@@ -127,7 +127,6 @@ class Path:
         self.pool = pool
         self.max_streams = max_streams
         self.pipelining = pipelining
-        self._pools: dict[int, Pool] = {}
         self._live: set[Connection] = set()
         """Per-request connections open now."""
         self._next = 0
@@ -159,9 +158,9 @@ class Path:
         all taken), an event whose value is that connection once one frees (see
         :mod:`simcomm.components.pool`). Patterns that can wait use :meth:`acquire`."""
         base = client.connection
-        pool = self._pools.get(base.index)
+        pool = base.pool
         if pool is None:
-            pool = self._pools[base.index] = Pool(
+            pool = base.pool = Pool(
                 self, base, multiplexed=self.multiplexed,
                 limit=self.max_streams if self.multiplexed and self.reuse == "keepalive"
                 else self.pool, pipelining=self.pipelining,
@@ -178,7 +177,7 @@ class Path:
     def end(self, conn: Connection) -> None:
         """The exchange begun with :meth:`begin` is over: the connection goes back to its
         client's pool (a per-request connection closes)."""
-        self._pools[(conn.parent or conn).index].release(conn)
+        (conn.parent or conn).pool.release(conn)
 
     def fresh(self, base: Connection, keep: bool = False) -> Connection:
         """A new connection beside the client's own *base*, not open yet: a pool's further
@@ -394,7 +393,7 @@ class Path:
 
         The same steps as :meth:`up`, :meth:`work` and :meth:`down`, written out in one frame:
         this is the hot path of request-driven patterns (see ``benchmarks/``)."""
-        if self.hops or not conn.ready or conn.early or conn.compress or conn.ordered:
+        if self.hops or not conn.ready or conn.early or conn.ordered:
             if not (yield from self.up(conn, trip, req_size, req_header)):
                 return False
             turn = None
@@ -417,6 +416,9 @@ class Path:
             return True
         env, server = self.env, self.server
         parts = trip.parts
+        if conn.compress:  # h2/h3: repeated header blocks cost less (Connection.head)
+            req_size, req_header = conn.head(UP, req_size, req_header)
+            resp_size, resp_header = conn.head(DOWN, resp_size, resp_header)
         t = env._now
         r = conn.send(UP, req_size, req_header, REQUEST, USEFUL, trip.flow)
         if r.__class__ is not tuple:

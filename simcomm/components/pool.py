@@ -57,6 +57,10 @@ class Pool:
     def acquire(self) -> Connection | Event:
         """A connection for one exchange, begun on it — or, when none may be had now, an event
         whose value is that connection once one frees (first come first served)."""
+        base = self.base
+        if base.outstanding == 0 and base.is_open and not self.per_request:
+            base.begin()  # the common case: the client's own connection is free
+            return base
         conn = self._free()
         if conn is None:
             ev = Event(self.env)
@@ -99,6 +103,8 @@ class Pool:
             conn.close()
             self.path.forget(conn)
             self.live -= 1
+        elif not self._waiting:
+            return
         if self._waiting:
             nxt = self._free()
             if nxt is not None:
