@@ -108,6 +108,14 @@ class _Command(TyperCommand):
     def get_help_option(self, ctx):
         return _no_type(super().get_help_option(ctx))
 
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if param.param_type_name == "argument":
+                # its name (FILE) is what a user needs; typer would add the type (<path>)
+                param.display_type_rich = lambda ctx: None
+        return params
+
 
 def _no_type(option):
     """``--help`` takes no value: show no ``<bool>`` next to it."""

@@ -129,7 +129,12 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
 
     world = World(sc, encoding=getattr(spec.params, "encoding", None), headers=spec.headers,
                   connection=spec.connection, proxy=spec.proxy, progress=setup_cb)
-    pattern.install(world)
+    if setup_cb is None:
+        pattern.install(world)
+    else:
+        _install_with_progress(pattern, world, sc.clients.count,
+                               lambda f: progress(label, share * (
+                                   SETUP_WORLD_SHARE + (1 - SETUP_WORLD_SHARE) * f)))
     if run_cb is not None:
         run_cb(0.0)
     world.run(run_cb)
@@ -140,6 +145,31 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
         warnings.warn(msg, EmptyRunWarning, stacklevel=3)
     return Result(scenario=sc, pattern=spec.label, seed=sc.seed, metrics=metrics,
                   recorder=world.recorder, warnings=notes)
+
+
+def _install_with_progress(pattern, world, clients: int, report) -> None:
+    """Install *pattern* on *world*, reporting progress as it goes: a pattern starts its
+    per-client processes as it installs, so the processes started so far against the number
+    of clients is the fraction done (capped at 1: some patterns start several per client).
+    About a hundred reports, whatever the number of clients."""
+    env = world.env
+    start = env.process  # SimPy binds it on the environment: shadow it for the install only
+    step = max(1, clients // 100)
+    made = 0
+
+    def counting(generator):
+        nonlocal made
+        made += 1
+        if made % step == 0:
+            report(min(1.0, made / clients))
+        return start(generator)
+
+    env.process = counting
+    try:
+        pattern.install(world)
+    finally:
+        env.process = start
+    report(1.0)
 
 
 def _bits(bps: float) -> str:

@@ -215,6 +215,34 @@ def test_progress_reports_the_set_up_first(monkeypatch):
     assert 0 < calls[before_run[0] - 1] < 1
 
 
+def test_progress_moves_while_the_pattern_installs(monkeypatch):
+    """Set-up progress keeps moving while a pattern starts its per-client processes (after
+    the world is built, before the run), about a hundred steps for many clients."""
+    raw = _tiny()
+    raw["clients"] = {"count": 3000}
+    raw["workload"] = {"updates": {"rate": "0.1/s"}}
+    raw["pattern"] = {"name": "sse"}
+    calls: list[float] = []
+    marks: dict[str, int] = {}
+    World = simcomm.runner.World
+
+    class Watched(World):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            marks["built"] = len(calls)
+
+        def run(self, progress=None, steps=100):
+            marks["run"] = len(calls)
+            super().run(progress, steps)
+
+    monkeypatch.setattr(simcomm.runner, "World", Watched)
+    simcomm.run(raw, progress=lambda label, f: calls.append(f))
+    during = calls[marks["built"]:marks["run"]]
+    assert len(during) > 50
+    assert all(a <= b for a, b in itertools.pairwise(calls))
+    assert calls[marks["built"] - 1] < during[0] and during[-1] < 1
+
+
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_bundled_example_passes_the_guard(path):
     """Every bundled example is within this machine's limits, with room to spare."""
