@@ -15,6 +15,9 @@ a pattern needs, each a generator to ``yield from``:
 :meth:`Path.post`      a message down without waiting for it; a callback on arrival
 :meth:`Path.ack`       an acknowledgement up, possibly lost for good
 :meth:`Path.fire`      a message nobody waits for (a heartbeat)
+:meth:`Path.acquire`   a connection for one exchange from the client's pool (waiting for one
+                       if need be); :meth:`Path.end` gives it back
+:meth:`Path.open`      make a connection ready: its handshake (or wait for one under way)
 =====================  =====================================================================
 
 Each fills a :class:`Trip`: the latency parts the message or exchange spent on the way (queueing
@@ -27,6 +30,12 @@ server (a proxy, a load balancer, a sidecar): a :class:`Hop` plugged in with
 :meth:`Path.add_hop`. Requests pass the hops in order on the way up, responses in reverse order
 on the way down; a hop adds its own time to the trip. Patterns never see hops: a new hop is one
 component, with no change to any pattern.
+
+**Connections.** Each client has a pool (:mod:`simcomm.components.pool`): HTTP/1.1
+connections carry one exchange each, HTTP/2 and HTTP/3 many streams on one. A connection that
+is not open opens — its handshake flights on the wire (:mod:`simcomm.components.setup`) — when
+its first request goes up; :meth:`Path.up` and :meth:`Path.exchange` do it, so patterns never
+handle set-up.
 
 **Restarts.** When the server restarts, every connection of the path drops (see
 :meth:`~simcomm.components.server.Server.restart`); the patterns that reconnect learn of it
