@@ -89,8 +89,11 @@ M/M/1 at ρ = 10 and 20 (peak memory / requests still waiting at the end).
   assumed;
 * bytes per client: 3.2 kB (request-response), 8.7–8.8 kB (push, polling, pub/sub; they have
   an update source per topic and an inbox per client), 11.5 kB (SSE), 2.8 kB more per
-  client link; a buffered random stream holds 4 096 draws as Python floats once drawn from
-  (``simcomm.rng.BLOCK``): 131 kB, plus 1 kB for its generator;
+  client link; a buffered random stream holds its first blocks of draws as Python floats
+  (16, then doubling up to 4 096, ``simcomm.rng``): about 2 kB for a per-client stream drawn
+  from a few times, plus 1 kB for its generator (until this session every stream held 4 096
+  draws, 131 kB: 339 kB per SSE client with sessions, now 18.6 kB, by
+  ``benchmarks/bench_clients.py``);
 * rows: a message row 51 B of typed columns (55 B with the arrays' spare capacity), a delivery
   16 B (start, latency), 120 B at ``detail: full`` (flow, client and 11 latency parts); the
   frames built from them take about as much again;
@@ -159,8 +162,10 @@ DEFAULT_CLIENT_BYTES = 12_000.0
 """Bytes per client for a pattern not in :data:`CLIENT_BYTES`."""
 LINK_BYTES = 2_800.0
 """Bytes of one more link (``topology: per_client``)."""
-BUFFER_BYTES = 4096 * 32.0 + 1_000.0
-"""A buffered random stream once drawn from: 4 096 Python floats in a list, its generator."""
+BUFFER_BYTES = 64 * 32.0 + 1_000.0
+"""A buffered random stream once drawn from: its first blocks of draws as Python floats (16,
+then 32 … up to 4 096: a per-client stream is drawn from a few times, about 64 floats held),
+and its generator (:class:`simcomm.rng.Buffered`)."""
 GENERATOR_BYTES = 1_000.0
 """A numpy generator made for a per-client stream."""
 MESSAGE_ROW_BYTES = 55.0

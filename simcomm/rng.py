@@ -22,6 +22,9 @@ import numpy as np
 __all__ = ["Buffered", "Streams"]
 
 BLOCK = 4096
+"""Most draws fetched from numpy at once."""
+FIRST = 16
+"""Draws in a stream's first block (then doubling up to :data:`BLOCK`)."""
 
 
 def _name_key(name: str) -> int:
@@ -46,22 +49,33 @@ class Streams:
 
 
 class Buffered:
-    """Call it to get the next variate; refills a block of *BLOCK* draws at a time.
+    """Call it to get the next variate; refills a block of draws at a time.
+
+    Blocks start at :data:`FIRST` draws and double at every refill up to :data:`BLOCK`: a
+    stream that is drawn from a lot pays one numpy call per 4,096 variates, and one that is
+    drawn from a few times (a client's session lengths, its reconnection backoff) holds a few
+    dozen floats instead of 4,096 (about 130 kB as a Python list). numpy draws exponential,
+    normal, lognormal and uniform variates one after the other from the bit stream, so the
+    block sizes do not change them (a test checks it).
 
     *draw(rng, n)* must return a numpy array of *n* variates.
     """
 
-    __slots__ = ("_draw", "_it", "_rng")
+    __slots__ = ("_draw", "_it", "_n", "_rng")
 
     def __init__(self, rng: np.random.Generator,
                  draw: Callable[[np.random.Generator, int], np.ndarray]) -> None:
         self._rng = rng
         self._draw = draw
         self._it = iter(())
+        self._n = FIRST
 
     def __call__(self) -> float:
         try:
             return next(self._it)
         except StopIteration:
-            self._it = iter(self._draw(self._rng, BLOCK).tolist())
+            n = self._n
+            if n < BLOCK:
+                self._n = n * 2
+            self._it = iter(self._draw(self._rng, n).tolist())
             return next(self._it)

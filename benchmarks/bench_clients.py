@@ -1,0 +1,81 @@
+"""Memory per client: peak RSS growth per client between two world sizes.
+
+What it measures
+----------------
+An update world (SSE by default; ``--pattern``) with sparse updates (0.01/s per client),
+clients with sessions (so their per-client random streams exist), ``detail: summary``, 2
+simulated seconds, run twice in fresh subprocesses — with ``--small`` and ``--large``
+clients — and the peak resident set size of each (``ru_maxrss``). The per-client figure is
+(RSS(large) − RSS(small)) / (large − small): what one more client costs, whatever the fixed
+cost of the interpreter, numpy and the world. Issue 10's target is at most 2 KiB per client at
+``detail: summary``.
+
+How to run
+----------
+::
+
+    python benchmarks/bench_clients.py                       # 5 000 vs 20 000 clients, sse
+    python benchmarks/bench_clients.py --pattern push --large 50000
+    python benchmarks/bench_clients.py --json
+
+It is a report, not a test: it exits 0 whatever the figure unless ``--check`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+TARGET = 2048.0
+"""Bytes per client (issue 10)."""
+
+CHILD = r"""
+import resource, sys, warnings
+warnings.simplefilter("ignore")
+import simcomm
+n, pattern = int(sys.argv[1]), sys.argv[2]
+simcomm.run({"duration": "2s", "seed": 1, "detail": "summary",
+             "network": {"latency": "20ms", "bandwidth": "10Gbps"},
+             "server": {"workers": 8, "service_time": "1ms"},
+             "clients": {"count": n, "session": {"dist": "exponential", "mean": "600s"},
+                         "gap": {"dist": "exponential", "mean": "60s"}},
+             "workload": {"updates": {"rate": "0.01/s"}},
+             "pattern": {"name": pattern}}, force=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux: KiB
+"""
+
+
+def peak_rss(clients: int, pattern: str) -> int:
+    """Peak RSS (bytes) of a fresh interpreter running the world with *clients* clients."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(clients), pattern], check=True,
+                         capture_output=True, text=True).stdout
+    return int(out.split()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pattern", default="sse")
+    parser.add_argument("--small", type=int, default=5_000)
+    parser.add_argument("--large", type=int, default=20_000)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--check", action="store_true", help="exit 1 above the target")
+    args = parser.parse_args(argv)
+    small, large = peak_rss(args.small, args.pattern), peak_rss(args.large, args.pattern)
+    per_client = (large - small) / (args.large - args.small)
+    row = {"pattern": args.pattern, "small": args.small, "large": args.large,
+           "rss_small": small, "rss_large": large, "bytes_per_client": per_client,
+           "target": TARGET, "pass": per_client <= TARGET}
+    if args.json:
+        print(json.dumps(row))
+    else:
+        print(f"{args.pattern}: peak RSS {small / 2**20:.0f} MiB with {args.small} clients, "
+              f"{large / 2**20:.0f} MiB with {args.large}: {per_client / 1024:.1f} KiB per "
+              f"client (target <= {TARGET / 1024:.0f} KiB: "
+              f"{'PASS' if row['pass'] else 'FAIL'})")
+    return 1 if args.check and not row["pass"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

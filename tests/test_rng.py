@@ -1,0 +1,53 @@
+"""Random streams: buffered draws do not depend on how they are fetched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simcomm.dists import from_spec
+from simcomm.rng import BLOCK, FIRST, Buffered, Streams
+from simcomm.units import parse_duration
+
+DRAWS = {
+    "random": lambda g, n: g.random(n),
+    "exponential": lambda g, n: g.exponential(0.5, n),
+    "uniform": lambda g, n: g.uniform(-1.0, 2.0, n),
+    "lognormal": lambda g, n: g.lognormal(0.1, 0.7, n),
+    "integers": lambda g, n: g.integers(0, 37, n),
+    "choice": lambda g, n: g.choice(np.array([1.0, 2.0, 5.0]), n),
+}
+
+
+@pytest.mark.parametrize("name", list(DRAWS))
+def test_growing_blocks_give_the_same_variates_as_one_big_draw(name):
+    """Blocks of 16, 32 … 4096 draws give exactly the variates one call for all of them gives:
+    a stream's numbers do not depend on the block schedule."""
+    n = FIRST * 2 + BLOCK * 3 + 5
+    buffered = Buffered(Streams(3).generator("s"), DRAWS[name])
+    got = [buffered() for _ in range(n)]
+    want = DRAWS[name](Streams(3).generator("s"), n).tolist()
+    assert got == want
+
+
+def test_truncnormal_samples_agree_with_one_big_draw():
+    """The truncated normal (scipy, inverse CDF of uniforms) gives the variates one call for
+    all of them gives, whatever the block sizes."""
+    from scipy.stats import truncnorm
+
+    spec = {"dist": "truncnormal", "mean": "10ms", "std": "5ms"}
+    d = from_spec(spec, parse_duration, allow_zero=True)
+    n = FIRST * 8 + 3
+    sampler = d.sampler(Streams(8).generator("t"))
+    got = [sampler() for _ in range(n)]
+    a, b = (d.low - d.loc) / d.scale, (d.high - d.loc) / d.scale
+    want = truncnorm.rvs(a, b, loc=d.loc, scale=d.scale, size=n,
+                         random_state=Streams(8).generator("t"))
+    assert np.allclose(got, want, rtol=0, atol=0)
+
+
+def test_a_rarely_used_stream_holds_few_draws():
+    """A stream drawn from once holds one small block, not 4,096 floats."""
+    buffered = Buffered(Streams(1).generator("x"), DRAWS["exponential"])
+    buffered()
+    assert len(list(buffered._it)) == FIRST - 1
