@@ -76,7 +76,7 @@ class World:
             self.path.add_hop(Proxy(
                 env, link=Link("proxy", bandwidth=px.bandwidth, latency_dist=px.latency,
                                loss=0.0, rto=sc.network.rto, streams=streams),
-                recorder=rec, streams=streams, workers=px.workers,
+                recorder=rec, workers=px.workers,
                 cpu=px.cpu.sampler(streams.generator("proxy.cpu")), pool=px.pool,
                 reuse=px.reuse, setup=px.setup(), warm=px.warm))
         n = sc.clients.count

@@ -57,12 +57,11 @@ class _Books:
 
 
 class Proxy(Hop):
-    def __init__(self, env, *, link, recorder, streams, workers: int, cpu, pool: int,
-                 reuse: str, setup, warm: bool) -> None:
+    def __init__(self, env, *, link, recorder, workers: int, cpu, pool: int, reuse: str,
+                 setup, warm: bool) -> None:
         self.env = env
         self._link = link
         self._rec = recorder
-        self._streams = streams
         self._setup = setup
         self._warm = warm
         self.books = _Books()
