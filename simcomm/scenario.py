@@ -48,6 +48,7 @@ from pydantic import (
 from ._suggest import did_you_mean
 from .components.codec import DEFAULT_ENCODINGS, Encoding
 from .components.setup import Setup
+from .components.window import Transport
 from .components.trace import Trace, read_trace
 from .dists import Constant
 from .fields import (
@@ -56,6 +57,7 @@ from .fields import (
     Label,
     NonNegDuration,
     NonNegSize,
+    PosSize,
     PosDuration,
     PosDurationDist,
     Rate,
@@ -292,8 +294,8 @@ class ConnectionCfg(_Model):
     protocol: Literal["h1", "h2", "h3"] = "h1"
     """``h1``: HTTP/1.1 over TCP (+ TLS), one exchange at a time per connection, a pool per
     client; ``h2``: HTTP/2 over TCP, streams on one connection, compressed headers; ``h3``:
-    HTTP/3 over QUIC (TLS 1.3 inside), the same. See :mod:`simcomm.components.pool`.
-    Congestion windows and per-segment loss are not modelled yet."""
+    HTTP/3 over QUIC (TLS 1.3 inside), the same. See :mod:`simcomm.components.pool`; for
+    segments, congestion windows and loss, :mod:`simcomm.components.window`."""
     tls: Annotated[Literal["none", "1.2", "1.3"], BeforeValidator(_tls_version)] = "1.3"
     reuse: Literal["keepalive", "per_request"] = "keepalive"
     """``per_request``: every request-driven exchange opens a connection of its own."""
@@ -314,6 +316,16 @@ class ConnectionCfg(_Model):
     max_streams: Whole = Field(100, ge=1)
     """h2/h3: most concurrent streams on one connection (SETTINGS_MAX_CONCURRENT_STREAMS:
     100 in nginx and Go)."""
+    mss: PosSize = 1460.0
+    """Segment payload: a message travels as ⌈bytes / mss⌉ segments (1460 B on a 1500 B
+    Ethernet MTU; 1448 B with TCP timestamps)."""
+    initial_window: Whole = Field(10, ge=1)
+    """Segments a new connection may send in its first round trip (RFC 6928); the window
+    then grows by slow start. A connection that stays open keeps its window."""
+    slow_start_after_idle: bool = False
+    """Reset a kept connection's window to ``initial_window`` after it was idle longer than
+    the RTO (Linux's default, ``net.ipv4.tcp_slow_start_after_idle = 1``; servers often turn
+    it off, which is the default here)."""
 
     @model_validator(mode="after")
     def _check(self) -> ConnectionCfg:
@@ -341,6 +353,12 @@ class ConnectionCfg(_Model):
     def setup(self):
         """The :class:`~simcomm.components.setup.Setup` this configuration describes."""
         return Setup(protocol=self.protocol, tls=self.tls, zero_rtt=self.zero_rtt)
+
+    def transport(self) -> Transport:
+        """The :class:`~simcomm.components.window.Transport` of its connections."""
+        return Transport(mss=self.mss, initial_window=self.initial_window,
+                         quic=self.protocol == "h3",
+                         slow_start_after_idle=self.slow_start_after_idle)
 
 
 

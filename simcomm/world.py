@@ -68,7 +68,8 @@ class World:
         cc = connection or sc.connection
         self.path = Path(env, self.server, rec, streams, setup=cc.setup(), warm=cc.warm,
                          reuse=cc.reuse, idle_timeout=cc.idle_timeout, protocol=cc.protocol,
-                         pool=cc.pool, max_streams=cc.max_streams, pipelining=cc.pipelining)
+                         pool=cc.pool, max_streams=cc.max_streams, pipelining=cc.pipelining,
+                         transport=cc.transport())
         """Carries every message between the clients and the server (see
         :mod:`simcomm.components.path`)."""
         px = sc.proxy if proxy is ... else proxy  # an entry's own, or none (false)

@@ -41,13 +41,14 @@ def _send(env, conn, log, name, at=0.0, direction=UP, size=0):
         r = conn.send(direction, size, 0, Kind.REQUEST, Tag.USEFUL, 0)
         if r.__class__ is not tuple:
             r = yield r
-        log.append((name, round(env.now, 12), tuple(round(x, 12) for x in r[:3])))
+        log.append((name, round(env.now, 12), tuple(round(x, 12) for x in r[:4])))
     env.process(proc())
 
 
 def test_a_later_message_never_overtakes_an_earlier_one():
-    """Latencies 50 ms then 10 ms: the second message waits for the first (head of line) and
-    the wait counts as transmission; the frame records the in-order arrival."""
+    """Latencies 50 ms then 10 ms: the second message waits for the first and the wait
+    counts as head_of_line (received, not deliverable); the frame records the in-order
+    arrival."""
     env = simpy.Environment()
     rec = FullRecorder(env, 0.0, 10.0)
     conn = _conn(env, rec, ["50ms", "10ms"])
@@ -56,8 +57,9 @@ def test_a_later_message_never_overtakes_an_earlier_one():
     _send(env, conn, log, "b", at=0.001)
     env.run()
     # b would arrive at 0.011 on its own; it is handed over after a, at 0.050: 39 ms wait
-    assert log == [("a", 0.05, (0.0, 0.05, 0.0)), ("b", 0.05, (0.039, 0.01, 0.0))]
+    assert log == [("a", 0.05, (0.0, 0.05, 0.0, 0.0)), ("b", 0.05, (0.0, 0.01, 0.0, 0.039))]
     assert list(rec.m_arrive) == [0.05, 0.05]
+    assert Tally(rec, 10.0).total("hol") == pytest.approx(0.039)
     assert list(rec.m_conn) == [0, 0]
 
 
@@ -79,8 +81,10 @@ def test_directions_and_connections_keep_their_own_order():
 
 
 def test_a_lost_message_holds_up_the_next_one():
-    """The first message is lost once (RTO 200 ms): the second, sent 1 ms later and not lost,
-    is delivered only after the retransmitted first one (TCP head-of-line blocking)."""
+    """The first message (one segment) is lost once; the second, one segment sent 1 ms
+    later, is too few later segments for fast retransmit, so the RTO (200 ms) recovers it.
+    The second is delivered only after the retransmitted first one (TCP head-of-line
+    blocking): its wait is head_of_line, the first one's delay retransmission."""
     env = simpy.Environment()
     rec = FullRecorder(env, 0.0, 10.0)
     conn = _conn(env, rec, ["10ms"], loss=0.5, draws=[0.1, 0.9, 0.9])  # lost, ok, ok
@@ -89,9 +93,10 @@ def test_a_lost_message_holds_up_the_next_one():
     _send(env, conn, log, "b", at=0.001)
     env.run()
     # a: lost at 0, resent at 0.2, arrives 0.21. b: arrives 0.011 on its own, held to 0.21
-    assert log == [("a", 0.21, (0.0, 0.01, 0.2)), ("b", 0.21, (0.199, 0.01, 0.0))]
-    assert math.isnan(rec.m_arrive[0])
-    assert list(rec.m_arrive)[1:] == [pytest.approx(0.21), pytest.approx(0.21)]
+    assert log == [("a", 0.21, (0.0, 0.01, 0.2, 0.0)), ("b", 0.21, (0.0, 0.01, 0.0, 0.199))]
+    # rows: a (delivered at 0.21), b, then a's retransmitted segment (tagged retry)
+    assert list(rec.m_arrive) == [pytest.approx(0.21)] * 3
+    assert list(rec.m_tag) == [Tag.USEFUL, Tag.USEFUL, Tag.RETRY]
 
 
 def test_a_drop_bumps_the_epoch_and_forgets_the_old_order():
@@ -232,9 +237,12 @@ def test_every_pattern_keeps_each_connection_in_order(pattern, protocol):
     for (_conn, _dir), g in m.groupby(["connection", "direction"], observed=True):
         # rows are in the order messages were handed over; arrivals must never go back
         assert (np.diff(g.t_arrive.to_numpy()) >= 0).all()
-    # unlimited bandwidth: transmission is only waiting behind an earlier message
+    # unlimited bandwidth, no loss: a message is only held behind an earlier one
     d = r.frames["deliveries"]
-    assert (d.transmission_s > 1e-9).any() != one_at_a_time
+    assert (d.transmission_s.abs() < 1e-9).all()
+    assert (d.head_of_line_s > 1e-9).any() != one_at_a_time
+    if not one_at_a_time:
+        assert r.summary["hol_blocked_s"] > 0
 
 
 @pytest.mark.parametrize("pattern", EVERY_PATTERN, ids=lambda p: "-".join(map(str, p.values())))

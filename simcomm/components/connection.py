@@ -4,12 +4,16 @@ A :class:`Connection` is one transport connection between a client (or a publish
 server end of its path, over one :class:`~simcomm.components.link.Link`. It knows nothing of
 the patterns that use it.
 
-* **In order.** Each direction delivers messages in the order they were handed to it, as TCP
-  delivers bytes. A message whose own trip on the link (queueing, serialisation, a drawn
-  latency, retransmissions) would end before an earlier message's waits for that one: the
-  receiver's transport holds it until the gap is filled (head-of-line blocking). The wait
-  counts in the message's ``transmission`` part. Two connections are independent: only
-  messages of one connection keep each other's order.
+* **Segments and windows.** A message travels as segments under the connection's congestion
+  window, one per direction: slow start from ``initial_window``, per-segment loss recovered by
+  fast retransmit or the timeout (see :mod:`simcomm.components.window`). A new connection
+  (a reopened one too) starts over; an open one keeps its window.
+* **In order.** TCP delivers each direction's bytes in the order they were handed over: a
+  message that has arrived waits for every message handed over before it (one that took
+  more rounds, or is still recovering a lost segment, or drew a longer latency). That wait is
+  its ``head_of_line`` part, summed in ``hol_blocked_s``. On HTTP/2 every stream of the
+  connection waits; on QUIC (HTTP/3) only messages of the same *stream* keep each other's
+  order. Two connections are independent.
 * **Epoch.** A connection is open or dropped. Every drop bumps :attr:`Connection.epoch`, so a
   message handed over in one epoch that would arrive in a later one is known to be gone with
   its connection (the caller compares epochs; see :class:`~simcomm.components.path.Path`).
@@ -18,14 +22,13 @@ the patterns that use it.
   one exchange is outstanding on it (:meth:`begin` … :meth:`end`) it is active, otherwise idle
   (``idle_connection_s``). Connections established before the run cost nothing and are not
   counted in ``connections_opened``; every :meth:`reopen` is.
-* **Loss** is the link's (see :mod:`simcomm.components.link`): a lost copy is retransmitted
-  after the RTO. A message sent with *drop* > 0 (an application-level datagram, such as an
-  acknowledgement that may never reach its peer) is instead lost for good with that
-  probability: it is recorded on the wire with no arrival time, and the call returns ``None``.
+* **Datagrams.** A message sent with *drop* > 0 (an application-level datagram, such as an
+  acknowledgement that may never reach its peer) is lost for good with that probability: it
+  is recorded on the wire with no arrival time, and the call returns ``None``.
 
-The fast path: a message on a lossless link that waits for nothing costs no SimPy event when
-it arrives at once, and one timeout otherwise; only lost copies (and messages queued behind
-an unresolved lost one on the same connection) run a process.
+The fast path: a message on a lossless link that fits in the window and waits for nothing
+costs no SimPy event when it arrives at once, and one timeout otherwise; only messages that
+need more rounds, lose a segment or queue behind one still on its way run a process.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 
-from ..metrics.definitions import Tag
+from ..metrics.definitions import Kind, Tag
 from ..rng import Buffered
+from .window import DUPTHRESH, TCP, TIME_THRESHOLD, Transport, Window
 
 __all__ = ["DOWN", "UP", "Connection"]
 
 UP, DOWN = 0, 1
 RETRY = int(Tag.RETRY)
+HANDSHAKE = int(Kind.HANDSHAKE)
 HPACK = 0.1
 """Share of a header block's bytes that a repeated block costs under HPACK/QPACK: an API
 request's ~400 B of headers (method, path, authority, cookies, tokens, content headers) repeat
@@ -50,13 +55,15 @@ few literals — about a tenth (the HTTP/2 RFC's examples and measurements of 85
 class Connection:
     """One transport connection over *link*; ``send(UP | DOWN, …)`` carries one message."""
 
-    __slots__ = ("_active", "_drop", "_held", "_idle", "_last", "_listeners", "_rec", "_seq",
-                 "_tail", "compress", "early", "env", "epoch", "hpack", "idle_timeout", "index",
-                 "is_open", "link", "name", "opening", "ordered", "outstanding", "parent",
-                 "pipes", "pool", "resumed", "setup", "turns")
+    __slots__ = ("_active", "_drop", "_gaps", "_held", "_idle", "_listeners", "_qunits",
+                 "_rec", "_units", "_win", "compress", "early", "env", "epoch", "hpack",
+                 "idle_timeout", "index", "is_open", "link", "name", "opening", "ordered",
+                 "outstanding", "parent", "pipes", "pool", "resumed", "setup", "transport",
+                 "turns")
 
     def __init__(self, env, link, recorder, *, name: str, streams=None, index: int = -1,
-                 setup=None, warm: bool = True, idle_timeout: float | None = None) -> None:
+                 setup=None, warm: bool = True, idle_timeout: float | None = None,
+                 transport: Transport = TCP) -> None:
         self.env = env
         self.index = index
         """Number of the connection in its path (the ``connection`` column of messages)."""
@@ -102,11 +109,19 @@ class Connection:
         self.turns = [0, 0, {}]
         """Pipelining: next request number, next response number, responses waiting their
         turn (number → event)."""
-        self._last = [0.0, 0.0]
-        """Per direction: when the latest message handed over arrives, in order."""
-        self._tail = [None, None]
-        """Per direction: the latest message still resolving a loss (a process), or None."""
-        self._seq = [0, 0]
+        self.transport = transport
+        """Segment size, initial window, TCP or QUIC (:mod:`simcomm.components.window`)."""
+        self._win: tuple | None = None
+        """Per direction: the congestion :class:`~simcomm.components.window.Window` (made on
+        the first data sent: a new connection starts over)."""
+        self._gaps: tuple | None = None
+        """Per direction: tail losses waiting for later segments to be acknowledged."""
+        self._units = ([0.0, None, 0], [0.0, None, 0])
+        """Per direction, the connection's ordering unit ``[last, tail, seq]``: when the latest
+        message handed over arrives in order; the latest one still on its way in a process
+        (more rounds, a loss, a wait), or None; how many went to a process."""
+        self._qunits: dict | None = None
+        """QUIC: the ordering units of its streams, by ``(direction, stream)``."""
         self._listeners: list = []
         self._drop = (None if streams is None else
                       Buffered(streams.generator(f"{name}.drop"), lambda g, n: g.random(n)))
@@ -160,8 +175,10 @@ class Connection:
             self._held.add(-1)
             if self.outstanding:
                 self._active.add(-1)
-            self._last = [0.0, 0.0]
-            self._tail = [None, None]
+            self._units = ([0.0, None, 0], [0.0, None, 0])
+            self._qunits = None
+            self._win = None  # the next connection starts over
+            self._gaps = None
             self.early = ()
             self.hpack = [False, False]
             self.turns = [0, 0, {}]
@@ -194,90 +211,239 @@ class Connection:
 
     # -- carrying one message ------------------------------------------------------------------
     def send(self, direction: int, size: float, header: float, kind: int, tag: int, flow: int,
-             drop: float = 0.0):
+             drop: float = 0.0, stream=None):
         """Hand one message of *size* bytes (*header* of them headers) to the connection.
 
-        Returns ``(transmission, propagation, retransmission, row)`` directly when the message
-        arrives at once (no event scheduled), or an event to ``yield`` whose value is that
-        tuple, or ``None`` when a *drop* draw lost it for good. *row* is the recorder row of its
-        first copy (for re-tagging once its outcome is known)."""
+        Returns ``(transmission, propagation, retransmission, head_of_line, row)`` directly
+        when the message arrives at once (no event scheduled), or an event to ``yield`` whose
+        value is that tuple, or ``None`` when a *drop* draw lost it for good. *row* is the
+        recorder row of the message (for re-tagging once its outcome is known). *stream*
+        names the HTTP/3 stream it belongs to: on QUIC, messages of different streams do not
+        wait for each other (None: the connection's own stream, in order with itself)."""
         if drop and self._drop() < drop:
             self._rec.message(self.env._now, kind, tag, size, header, flow, direction,
                               math.nan, self.index)
             return None
-        pipe = self.pipes[direction]
-        tail = self._tail[direction]
-        if pipe.loss or (tail is not None and not tail.triggered):
-            self._seq[direction] += 1
-            proc = self.env.process(self._slow(direction, size, header, kind, tag, flow, tail,
-                                               self._seq[direction]))
-            self._tail[direction] = proc
-            return proc
         env = self.env
         now = env._now
-        start = pipe.free_at if pipe.free_at > now else now
-        tx_end = start + size * pipe.bit_time
-        pipe.free_at = tx_end
+        pipe = self.pipes[direction]
+        tr = self.transport
+        unit = (self._units[direction] if stream is None or not tr.quic
+                else self._stream(direction, stream))
+        mss = tr.mss
+        n = 1 if size <= mss else math.ceil(size / mss)
         prop = pipe.latency()
-        arrive = tx_end + prop
-        last = self._last[direction]
-        if last > arrive:
-            arrive = last  # held behind an earlier message of this connection
+        bit = pipe.bit_time
+        free = pipe.free_at
+        start = free if free > now else now
+        k = n
+        if kind != HANDSHAKE:
+            wins = self._win
+            if wins is None:
+                iw = tr.initial_window
+                wins = self._win = (Window(iw), Window(iw))
+            win = wins[direction]
+            if now < win.r_end and win.used + n <= win.cwnd:
+                win.used += n  # within the current round's window
+            else:
+                k = win.take(now, n, start + (size if n == 1 else mss) * bit, prop + prop,
+                             mss * bit, tr, pipe.rto)
         else:
-            self._last[direction] = arrive
+            win = None
+        tx_end = start
+        recov = None
+        if k:
+            tx_end = start + (size if k == n else k * mss) * bit
+            pipe.free_at = tx_end
+            if pipe.loss:  # (no loss, no gaps)
+                if self._gaps is not None and self._gaps[direction]:
+                    self._dupacks(direction, k, start, mss * bit, prop + prop)
+                recov = self._losses(direction, kind, flow, size, header, 0, k, start, prop)
+        tail = unit[1]
+        if k < n or recov or (tail is not None and not tail.triggered):
+            row = self._rec.message(now, kind, tag, size, header, flow, direction, math.nan,
+                                    self.index)
+            unit[2] += 1
+            proc = unit[1] = env.process(self._rest(
+                direction, size, kind, flow, header, win, n, k, tx_end + prop, prop,
+                recov, tail, unit, unit[2], row))
+            return proc
+        arrive = tx_end + prop
+        last = unit[0]
+        hol = 0.0
+        if last > arrive:
+            hol = last - arrive  # received, but held behind an earlier message
+            arrive = last
+            self._rec.event("hol", now, hol)
+        else:
+            unit[0] = arrive
         row = self._rec.message(now, kind, tag, size, header, flow, direction, arrive,
                                 self.index)
         delay = arrive - now
         if delay <= 0.0:
-            return (0.0, 0.0, 0.0, row)
-        return env.timeout(delay, (delay - prop, prop, 0.0, row))
+            return (0.0, 0.0, 0.0, 0.0, row)
+        return env.timeout(delay, (delay - prop - hol, prop, 0.0, hol, row))
 
-    def _slow(self, direction: int, size: float, header: float, kind: int, tag: int,
-              flow: int, before, seq: int) -> Generator:
-        """A message on a lossy link, or behind one: copies until one gets through, then
-        waits for the message handed over *before* it (if that one is still on its way)."""
-        env, rec, pipe = self.env, self._rec, self.pipes[direction]
+    def _stream(self, direction: int, stream) -> list:
+        """The ordering unit ``[last arrival, tail, seq]`` of a QUIC stream."""
+        units = self._qunits
+        if units is None:
+            units = self._qunits = {}
+        key = (direction, stream)
+        unit = units.get(key)
+        if unit is None:
+            if len(units) >= 64:  # forget streams with nothing left in flight
+                now = self.env._now
+                for old in [q for q, u in units.items()
+                            if u[0] <= now and (u[1] is None or u[1].triggered)]:
+                    del units[old]
+            unit = units[key] = [0.0, None, 0]
+        return unit
+
+    def _losses(self, direction: int, kind: int, flow: int, size: float, header: float,
+                done: int, k: int, start: float, prop: float) -> list:
+        """Draw which of segments ``done … done+k-1`` (sent from *start*) are lost; start the
+        recovery of each (see :mod:`simcomm.components.window`). Returns their processes."""
+        pipe = self.pipes[direction]
+        tr = self.transport
+        mss, bit = tr.mss, pipe.bit_time
+        out = []
+        j = pipe.first_loss(k)
+        while j < k:
+            i = done + j  # the lost segment's number in its message
+            lo = i * mss
+            seg = (size if size < lo + mss else lo + mss) - lo
+            hdr = header - lo if header > lo else 0.0
+            if hdr > seg:
+                hdr = seg
+            lost_end = start + (lo - done * mss + seg) * bit
+            # the segments right behind it in this flight acknowledge it (later flights,
+            # and later messages, count as they are sent: see _dupacks)
+            out.append(self.env.process(self._recover(
+                direction, kind, flow, seg, hdr, start, lost_end, k - j - 1, prop)))
+            j += 1 + pipe.first_loss(k - j - 1)
+        return out
+
+    def _dupacks(self, direction: int, k: int, start: float, seg_time: float,
+                 rtt: float) -> None:
+        """*k* segments sent from *start* follow the pending tail losses of this direction:
+        each is acknowledged, and enough of them declare a pending loss (fast retransmit)."""
+        pending = self._gaps[direction]
+        quic = self.transport.quic
+        for gap in list(pending):
+            need = gap[0]
+            if k < need:
+                gap[0] = need - k
+                continue
+            pending.remove(gap)
+            t = start + need * seg_time + rtt
+            if quic:  # QUIC: one later packet acknowledged and 9/8 RTT passed
+                t = max(start + seg_time + rtt, gap[2] + TIME_THRESHOLD * gap[3])
+            fast = gap[1]
+            if not fast.triggered:
+                def fire(_e, fast=fast):
+                    if not fast.triggered:
+                        fast.succeed(True)
+                self.env.timeout(max(t - self.env._now, 0.0)).callbacks.append(fire)
+
+    def _recover(self, direction: int, kind: int, flow: int, seg: float, hdr: float,
+                 t_sent: float, lost_end: float, later: int, prop: float) -> Generator:
+        """A process: one lost segment, from its loss to the arrival of a copy. Value: the
+        arrival time (NaN if the connection dropped first)."""
+        env, rec, pipe, tr = self.env, self._rec, self.pipes[direction], self.transport
+        epoch = self.epoch
+        rtt = prop + prop
+        bit = pipe.bit_time
+        detect = tr.detect(lost_end, rtt, tr.mss * bit, later) if later else math.inf
+        timeout = False
+        if detect < math.inf:
+            yield env.timeout(detect - env._now)
+        else:  # a tail loss: later messages may still bring the acknowledgements needed
+            deadline = tr.tail(lost_end, rtt, pipe.rto)
+            fast = env.event()
+            gap = [1 if tr.quic else DUPTHRESH - later, fast, lost_end, rtt]
+            if self._gaps is None:
+                self._gaps = ([], [])
+            pending = self._gaps[direction]
+            pending.append(gap)
+            yield env.any_of((env.timeout(deadline - env._now), fast))
+            if gap in pending:
+                pending.remove(gap)
+            timeout = not fast.triggered
+        win = self._win[direction] if self._win is not None and kind != HANDSHAKE else None
+        while epoch == self.epoch:
+            now = env._now
+            if win is not None:
+                win.lost(t_sent, timeout and not tr.quic, now)
+            start = pipe.free_at if pipe.free_at > now else now
+            end = start + seg * bit
+            pipe.free_at = end
+            if pipe.lost():  # the retransmission is lost too: its own timeout
+                rec.message(now, kind, RETRY, seg, hdr, flow, direction, math.nan,
+                            self.index)
+                t_sent, timeout = start, True
+                yield env.timeout(tr.tail(end, rtt, pipe.rto) - now)
+                continue
+            arrive = end + prop
+            rec.message(now, kind, RETRY, seg, hdr, flow, direction, arrive, self.index)
+            yield env.timeout(arrive - now)
+            return arrive
+        return math.nan
+
+    def _rest(self, direction: int, size: float, kind: int, flow: int, header: float,
+              win, n: int, done: int, nominal: float, prop: float, recov,
+              before, unit: list, seq: int, row: int) -> Generator:
+        """A process: the rest of a message that did not arrive in one go — further rounds
+        of its segments as the window opens, the recovery of its lost segments, and the
+        wait for data handed over *before* it (in order per connection, per stream on
+        QUIC). Value: ``(transmission, propagation, retransmission, head_of_line, row)``."""
+        env, rec, pipe, tr = self.env, self._rec, self.pipes[direction], self.transport
         epoch = self.epoch
         t_first = env._now
-        retrans = 0.0
-        row = -1
-        attempt = tag
-        while True:
+        mss, bit = tr.mss, pipe.bit_time
+        rtt = prop + prop
+        recov = list(recov) if recov else []
+        while done < n and epoch == self.epoch:
             now = env._now
             start = pipe.free_at if pipe.free_at > now else now
-            tx_end = start + size * pipe.bit_time
-            pipe.free_at = tx_end
-            if pipe.loss and pipe.lost():
-                r = rec.message(now, kind, attempt, size, header, flow, direction, math.nan,
-                                self.index)
-                if row < 0:
-                    row = r
-                retrans += pipe.rto
-                attempt = RETRY
-                yield env.timeout(tx_end + pipe.rto - now)
+            lo = done * mss
+            k = win.take(now, n - done, start + min(mss, size - lo) * bit, rtt, mss * bit, tr,
+                         pipe.rto)
+            if not k:  # the window is full: wait for the round's acknowledgements
+                yield env.timeout(win.r_end - now)
                 continue
-            prop = pipe.latency()
-            arrive = tx_end + prop
-            r = rec.message(now, kind, attempt, size, header, flow, direction, arrive,
-                            self.index)
-            if row < 0:
-                row = r
-            break
-        t_link = arrive
+            hi = size if size < lo + k * mss else lo + k * mss
+            end = start + (hi - lo) * bit
+            pipe.free_at = end
+            if pipe.loss:
+                if self._gaps is not None and self._gaps[direction]:
+                    self._dupacks(direction, k, start, mss * bit, rtt)
+                recov += self._losses(direction, kind, flow, size, header, done, k, start,
+                                      prop)
+            done += k
+            nominal = end + prop
+        own = nominal
+        for ev in recov:
+            t = ev.value if ev.processed else (yield ev)
+            if t > own:
+                own = t
+        if own > env._now:
+            yield env.timeout(own - env._now)
+        t_own = env._now
         if epoch == self.epoch:
-            last = self._last[direction]
-            if last > arrive:
-                arrive = last
-        if arrive > env._now:
-            yield env.timeout(arrive - env._now)
-        if before is not None and not before.triggered and epoch == self.epoch:
-            yield before  # in order: not before the message handed over earlier
-        if env._now > t_link:
-            rec.arrived(r, env._now)  # held for a message handed over before it
+            if before is not None and not before.triggered:
+                yield before  # in order: not before the data handed over earlier
+            if unit[0] > env._now:
+                yield env.timeout(unit[0] - env._now)
+        now = env._now
+        hol = now - t_own
+        rec.arrived(row, now)
+        if hol > 0.0:
+            rec.event("hol", t_first, hol)
         if epoch == self.epoch:
-            if env._now > self._last[direction]:
-                self._last[direction] = env._now
-            if self._seq[direction] == seq:
-                self._tail[direction] = None
-        # transmission = everything that was neither propagation nor waiting for an RTO
-        return (env._now - t_first - prop - retrans, prop, retrans, row)
+            if now > unit[0]:
+                unit[0] = now
+            if unit[2] == seq:
+                unit[1] = None
+        retrans = own - nominal if own > nominal else 0.0
+        return (t_own - t_first - prop - retrans, prop, retrans, hol, row)

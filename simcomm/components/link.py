@@ -14,10 +14,12 @@ could let a later message overtake an earlier one; messages travel on a
 :class:`~simcomm.components.connection.Connection`, which keeps each connection's messages in
 the order they were sent (different connections sharing a link may overtake each other).
 
-**Loss.** Each copy is lost with probability ``loss``. The sender notices after the
-retransmission timeout ``rto`` (default 200 ms, TCP's minimum RTO, RFC 6298), counted from the end
-of the lost copy's serialisation, and hands a new copy to the same FIFO. Loss therefore shows up
-as delay and as extra messages and bytes (tagged ``retry``), never as silently missing data.
+**Loss.** Each copy of a segment is lost with probability ``loss``, independently (drawn
+here, :meth:`Pipe.first_loss`). How a loss is noticed and recovered — fast retransmit or the
+retransmission timeout ``rto`` (default 200 ms, Linux's minimum RTO; RFC 6298 says 1 s) — and
+what it does to the congestion window is the connection's business: see
+:mod:`simcomm.components.window`. Loss shows up as delay and as extra messages and bytes
+(retransmitted segments, tagged ``retry``), never as silently missing data.
 """
 
 from __future__ import annotations
@@ -57,6 +59,21 @@ class Pipe:
     def lost(self) -> bool:
         """Draw whether one copy is lost."""
         return self._lossdraw() < self.loss
+
+    def first_loss(self, n: int) -> int:
+        """Of *n* segments sent one after the other, the number of the first lost one (*n*
+        if none is): one draw, by inversion of the geometric distribution — the count of
+        segments before a loss is ⌊ln(1 − u) / ln(1 − loss)⌋. For one segment it is exactly
+        :meth:`lost`'s draw (lost iff u < loss)."""
+        if n <= 0:
+            return n
+        u = self._lossdraw()
+        if u < self.loss:
+            return 0
+        if n == 1:
+            return 1
+        k = int(math.log1p(-u) / math.log1p(-self.loss))
+        return k if k < n else n
 
 
 class Link:

@@ -37,6 +37,11 @@ is not open opens — its handshake flights on the wire (:mod:`simcomm.component
 its first request goes up; :meth:`Path.up` and :meth:`Path.exchange` do it, so patterns never
 handle set-up.
 
+**Streams.** On HTTP/3 (QUIC delivers in order per stream, not per connection) a request
+and its response travel on the stream of their exchange (its flow id); other messages —
+updates, acknowledgements, heartbeats, handshakes — on the connection's own stream. Over TCP
+(HTTP/1.1, HTTP/2) every message of a connection is in one order.
+
 **Restarts.** When the server restarts, every connection of the path drops (see
 :meth:`~simcomm.components.server.Server.restart`); the patterns that reconnect learn of it
 from the connection (:meth:`~simcomm.components.connection.Connection.on_drop`).
@@ -49,12 +54,14 @@ from collections.abc import Generator
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from .connection import DOWN, UP, Connection
 from .pool import Pool
+from .window import TCP, Transport
 
 __all__ = ["Hop", "Path", "Trip"]
 
 NPARTS = len(PART_NAMES)
 TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
 RETRANSMISSION, SERVER_QUEUE = int(Part.RETRANSMISSION), int(Part.SERVER_QUEUE)
+HEAD_OF_LINE = int(Part.HEAD_OF_LINE)
 SERVICE, PARSE = int(Part.SERVICE), int(Part.PARSE)
 REQUEST, RESPONSE, ACK = int(Kind.REQUEST), int(Kind.RESPONSE), int(Kind.ACK)
 HANDSHAKE_KIND, HANDSHAKE = int(Kind.HANDSHAKE), int(Part.HANDSHAKE)
@@ -116,7 +123,7 @@ class Path:
     def __init__(self, env, server, recorder, streams, *, setup=None, warm: bool = True,
                  reuse: str = "keepalive", idle_timeout: float | None = None,
                  protocol: str = "h1", pool: int = 6, max_streams: int = 100,
-                 pipelining: bool = False) -> None:
+                 pipelining: bool = False, transport: Transport = TCP) -> None:
         self.env = env
         self.server = server
         self._rec = recorder
@@ -136,6 +143,8 @@ class Path:
         self.pool = pool
         self.max_streams = max_streams
         self.pipelining = pipelining
+        self.transport = transport
+        """Segments, windows, TCP or QUIC: :mod:`simcomm.components.window`."""
         self._live: set[Connection] = set()
         """Per-request connections open now."""
         self._next = 0
@@ -148,7 +157,7 @@ class Path:
         warm = self.warm and self.reuse == "keepalive"
         conn = Connection(self.env, link, self._rec, name=name, streams=self._streams,
                           index=self._index(), setup=self.setup, warm=warm,
-                          idle_timeout=self.idle_timeout)
+                          idle_timeout=self.idle_timeout, transport=self.transport)
         self._protocol(conn)
         self.connections.append(conn)
         return conn
@@ -193,7 +202,8 @@ class Path:
         connection (*keep*: it stays until dropped or idle) or one for a single exchange."""
         conn = Connection(self.env, base.link, self._rec, name=base.name, index=self._index(),
                           setup=self.setup, warm=False,
-                          idle_timeout=self.idle_timeout if keep else None)
+                          idle_timeout=self.idle_timeout if keep else None,
+                          transport=self.transport)
         conn.parent = base
         conn.resumed = base.resumed
         conn._drop = base._drop
@@ -280,14 +290,16 @@ class Path:
         if conn.early or conn.compress:
             size, header = self._prepare(conn, UP, size, header, kind == REQUEST)
         t = self.env._now
-        r = conn.send(UP, size, header, kind, tag, trip.flow)
+        r = conn.send(UP, size, header, kind, tag, trip.flow, 0.0,
+                      trip.flow if kind == REQUEST else None)
         if r.__class__ is not tuple:
             r = yield r
         parts = trip.parts
         parts[TRANSMISSION] += r[0]
         parts[PROPAGATION] += r[1]
         parts[RETRANSMISSION] += r[2]
-        trip.request = msg = (r[3], t, kind, size, header)
+        parts[HEAD_OF_LINE] += r[3]
+        trip.request = msg = (r[4], t, kind, size, header)
         if trip.log is not None:
             trip.log.append(msg)
         if self.hops:
@@ -322,17 +334,19 @@ class Path:
         if conn.early or conn.compress:
             size, header = self._prepare(conn, DOWN, size, header, kind == RESPONSE)
         t = self.env._now
-        r = conn.send(DOWN, size, header, kind, tag, trip.flow)
+        r = conn.send(DOWN, size, header, kind, tag, trip.flow, 0.0,
+                      trip.flow if kind == RESPONSE else None)
         if sent is not None:
             sent()
         if r.__class__ is not tuple:
             r = yield r
         if trip.log is not None:
-            trip.log.append((r[3], t, kind, size, header))
+            trip.log.append((r[4], t, kind, size, header))
         parts = trip.parts
         parts[TRANSMISSION] += r[0]
         parts[PROPAGATION] += r[1]
         parts[RETRANSMISSION] += r[2]
+        parts[HEAD_OF_LINE] += r[3]
         return conn.epoch == epoch
 
     def work(self, trip: Trip, cpu_before: float = 0.0, cpu_after: float = 0.0, *,
@@ -388,7 +402,7 @@ class Path:
                 yield from hop.carry(trip, DOWN, header, header, RESPONSE, CONTROL)
         if conn.compress:
             header = conn.head(DOWN, header, header)[1]
-        r = conn.send(DOWN, header, header, RESPONSE, CONTROL, trip.flow)
+        r = conn.send(DOWN, header, header, RESPONSE, CONTROL, trip.flow, 0.0, trip.flow)
         if r.__class__ is not tuple:
             yield r
 
@@ -429,11 +443,12 @@ class Path:
             req_size, req_header = conn.head(UP, req_size, req_header)
             resp_size, resp_header = conn.head(DOWN, resp_size, resp_header)
         t = env._now
-        r = conn.send(UP, req_size, req_header, REQUEST, USEFUL, trip.flow)
+        stream = trip.flow
+        r = conn.send(UP, req_size, req_header, REQUEST, USEFUL, stream, 0.0, stream)
         if r.__class__ is not tuple:
             r = yield r
-        tx, prop, rt = r[0], r[1], r[2]
-        trip.request = msg = (r[3], t, REQUEST, req_size, req_header)
+        tx, prop, rt, hol = r[0], r[1], r[2], r[3]
+        trip.request = msg = (r[4], t, REQUEST, req_size, req_header)
         if trip.log is not None:
             trip.log.append(msg)
         t_arr = env._now
@@ -442,6 +457,7 @@ class Path:
             parts[TRANSMISSION] += tx
             parts[PROPAGATION] += prop
             parts[RETRANSMISSION] += rt
+            parts[HEAD_OF_LINE] += hol
             yield from self.refuse(conn, trip, resp_header)
             return False
         if req is not True:
@@ -451,14 +467,15 @@ class Path:
         yield env.timeout(busy)
         server.release(req)
         t = env._now
-        r = conn.send(DOWN, resp_size, resp_header, RESPONSE, tag, trip.flow)
+        r = conn.send(DOWN, resp_size, resp_header, RESPONSE, tag, trip.flow, 0.0, stream)
         if r.__class__ is not tuple:
             r = yield r
         if trip.log is not None:
-            trip.log.append((r[3], t, RESPONSE, resp_size, resp_header))
+            trip.log.append((r[4], t, RESPONSE, resp_size, resp_header))
         parts[TRANSMISSION] += tx + r[0]
         parts[PROPAGATION] += prop + r[1]
         parts[RETRANSMISSION] += rt + r[2]
+        parts[HEAD_OF_LINE] += hol + r[3]
         parts[SERVER_QUEUE] += t_work - t_arr
         parts[SERVICE] += service
         parts[PARSE] += busy - service
@@ -518,7 +535,8 @@ class Path:
             self.env.process(via_hops())
             return
         epoch = conn.epoch
-        r = conn.send(DOWN, size, header, kind, tag, trip.flow)
+        r = conn.send(DOWN, size, header, kind, tag, trip.flow, 0.0,
+                      trip.flow if kind == RESPONSE else None)
         if r.__class__ is tuple:
             self._posted(conn, trip, epoch, r, then)
         else:
@@ -530,6 +548,7 @@ class Path:
         parts[TRANSMISSION] += r[0]
         parts[PROPAGATION] += r[1]
         parts[RETRANSMISSION] += r[2]
+        parts[HEAD_OF_LINE] += r[3]
         then(trip, conn.epoch == epoch)
 
     def fire(self, conn: Connection, direction: int, size: float, header: float, kind: int,

@@ -43,6 +43,7 @@ __all__ = ["Proxy"]
 HOP, HANDSHAKE = int(Part.HOP), int(Part.HANDSHAKE)
 TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
 RETRANSMISSION = int(Part.RETRANSMISSION)
+HEAD_OF_LINE = int(Part.HEAD_OF_LINE)
 REQUEST = int(Kind.REQUEST)
 
 
@@ -151,6 +152,7 @@ class Proxy(Hop):
         parts[TRANSMISSION] += r[0]
         parts[PROPAGATION] += r[1]
         parts[RETRANSMISSION] += r[2]
+        parts[HEAD_OF_LINE] += r[3]
 
     # -- what the backend pool asks of its owner (see components/pool.py) ----------------------
     def fresh(self, base: Connection, keep: bool = False) -> Connection:

@@ -67,11 +67,14 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("handshake", "connection set-up before the request could be sent: the handshake's "
      "flights, or waiting for one under way (0 on an open connection)"),
     ("transmission", "queueing behind other messages on a link direction, serialisation "
-     "(bytes·8/bandwidth), and waiting behind an earlier message of the same connection "
-     "(in-order delivery)"),
+     "(bytes·8/bandwidth), and waiting for the congestion window (slow start, a window cut "
+     "by a loss)"),
     ("propagation", "one-way link latency, drawn per message"),
-    ("retransmission", "time lost to lost messages: from the end of a lost copy's "
-     "serialisation to the retransmission timeout"),
+    ("retransmission", "time lost to the message's own lost segments: from when its last "
+     "segment would have arrived to when the last retransmitted copy did"),
+    ("head_of_line", "time the message sat received but undeliverable, behind data handed "
+     "over before it on its connection (TCP) or stream (QUIC) that had not arrived: a lost "
+     "segment being recovered, or a message that took longer"),
     ("server_queue", "waiting for a server worker"),
     ("parse", "CPU time to serialise and parse payloads: client encode, server parse, "
      "server encode, client parse (on an event loop, with the wait for its CPU to parse)"),
@@ -204,6 +207,11 @@ METRICS: tuple[Metric, ...] = (
            "client connected at the restart (and still online) was reconnected and had "
            "received (or lost for good) every update created before the restart; NaN without "
            "a restart", lambda t: t.last("catchup")),
+    Metric("hol_blocked_s", "s", "message-seconds messages sat received but undeliverable "
+           "behind earlier data of their connection (TCP: every stream of an HTTP/2 "
+           "connection) or of their stream (HTTP/3 over QUIC) that had not arrived yet — the "
+           "head-of-line blocking a lost segment causes; summed over the messages handed over "
+           "in the window", lambda t: t.total("hol")),
     Metric("batch_time_mean", "s", "batch workloads (`requests: {batch, every}`): mean time "
            "from a batch's intended send time to its last request completed (the caller has "
            "its parsed response, or its rejection), over the batches issued in the window "

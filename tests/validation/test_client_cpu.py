@@ -132,6 +132,9 @@ ENCODED = {"encodings": {"test": {"size_factor": 1.0, "serialise_per_kib": 0.001
 def encoded(pattern: dict, think: list[float]) -> dict:
     sc = scenario(pattern, think, **ENCODED)
     sc["workload"].update(request_size="2KiB", response_size="4KiB", encoding="test")
+    # the N responses (3 segments each) share one HTTP/2 connection: a window of N·3 segments
+    # keeps every one in the first round trip (slow start is not what these tests are about)
+    sc["connection"] = {**MUX, "initial_window": 3 * N}
     return sc
 
 
