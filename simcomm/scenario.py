@@ -48,8 +48,8 @@ from pydantic import (
 from ._suggest import did_you_mean
 from .components.codec import DEFAULT_ENCODINGS, Encoding
 from .components.setup import Setup
-from .components.window import Transport
 from .components.trace import Trace, read_trace
+from .components.window import Transport
 from .dists import Constant
 from .fields import (
     Bandwidth,
@@ -57,9 +57,9 @@ from .fields import (
     Label,
     NonNegDuration,
     NonNegSize,
-    PosSize,
     PosDuration,
     PosDurationDist,
+    PosSize,
     Rate,
     ScenarioError,
     SizeDist,

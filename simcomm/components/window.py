@@ -12,8 +12,9 @@ TCP latency, Cardwell, Savage & Anderson, INFOCOM 2000):
   start** (``cwnd < ssthresh``) by one segment per acknowledged segment, so a window that was
   filled doubles every round trip (RFC 5681 §3.1); in **congestion avoidance** by about one
   segment per round trip. The window never grows past the path's bandwidth-delay product (in
-  segments, and at least ``initial_window``): beyond it the transmitter, not the window, is
-  the limit. On an unlimited-bandwidth path it is not capped.
+  segments: ⌈RTT / t_seg⌉ + 1, just enough to keep the transmitter busy through a round
+  trip, and at least ``initial_window``): beyond it the transmitter, not the window, is the
+  limit. On an unlimited-bandwidth path it is not capped.
 * A new connection starts with ``initial_window`` segments (10, RFC 6928); a connection that
   stays open keeps its window between exchanges (``slow_start_after_idle`` resets it to the
   initial window after an idle period longer than the RTO, as Linux does by default with
@@ -93,10 +94,7 @@ class Transport:
         lost, given *later* (≥ 1) segments sent right behind it; ``inf`` when that is too few
         (a tail loss: see :meth:`tail`). *rtt* is the round trip, *seg_time* one segment's
         serialisation."""
-        if later >= DUPTHRESH:
-            third = lost_end + DUPTHRESH * seg_time + rtt
-        else:
-            third = math.inf
+        third = lost_end + DUPTHRESH * seg_time + rtt if later >= DUPTHRESH else math.inf
         if self.quic and later >= 1:
             first = max(lost_end + seg_time + rtt, lost_end + TIME_THRESHOLD * rtt)
             return min(first, third)
@@ -120,7 +118,7 @@ class Window:
     ``cwnd`` and ``ssthresh`` are in segments; ``used`` is the segments sent in the current
     round, which ends at ``r_end``."""
 
-    __slots__ = ("cwnd", "recover", "r_end", "ssthresh", "used")
+    __slots__ = ("cwnd", "r_end", "recover", "ssthresh", "used")
 
     def __init__(self, initial: float) -> None:
         self.cwnd = float(initial)
@@ -148,7 +146,7 @@ class Window:
                 else:  # congestion avoidance: about one segment per round trip
                     cwnd += used / cwnd
                 if seg_time > 0.0:
-                    limit = rtt / seg_time + 1.0
+                    limit = math.ceil(rtt / seg_time) + 1.0  # keeps the transmitter busy
                     if limit < transport.initial_window:
                         limit = transport.initial_window
                     if cwnd > limit:

@@ -186,6 +186,10 @@ def test_one_file_compares_protocols_per_entry():
     ({"pipelining": True, "protocol": "h2"}, "connection.pipelining", "h1 only"),
     ({"pool": 4, "protocol": "h3"}, "connection.pool", "h1 only"),
     ({"max_streams": 10}, "connection.max_streams", "h2/h3 only"),
+    ({"mss": 0}, "connection.mss", "> 0"),
+    ({"mss": "-1B"}, "connection.mss", "> 0"),
+    ({"initial_window": 0}, "connection.initial_window", "greater than or equal to 1"),
+    ({"initial_window": 2.5}, "connection.initial_window", "whole number"),
 ])
 def test_bad_connection_input_names_the_field(connection, field, words):
     """A wrong connection block is one error naming the field and what is allowed."""
