@@ -38,11 +38,23 @@ Source: Kleinrock (1975), ch. 5 (M/G/1).
 (:func:`serialisation_time`; 0 on an unlimited link). Source: the "transmission delay" L/R of
 J. Kurose and K. Ross, *Computer Networking: A Top-Down Approach*, ch. 1.
 
-**Loss with retransmission** (simcomm's link model, :mod:`simcomm.components.link`): each copy
-is lost independently with probability p and resent ``rto`` after the end of its
-serialisation. The number of copies is geometric, with mean 1/(1 − p)
-(:func:`expected_copies`), and a message that needs k extra copies is late by k·(tx + rto),
-so the mean extra delay is (tx + rto)·p/(1 − p) (:func:`retransmission_delay_mean`).
+**Loss with retransmission** (simcomm's link model, :mod:`simcomm.components.link`, for a
+one-segment message with nothing sent behind it, so every loss waits for the timeout; see
+:mod:`simcomm.components.window` for fast retransmit): each copy is lost independently with
+probability p and resent ``rto`` after the end of its serialisation. The number of copies
+is geometric, with mean 1/(1 − p) (:func:`expected_copies`), and a message that needs k
+extra copies is late by k·(tx + rto), so the mean extra delay is (tx + rto)·p/(1 − p)
+(:func:`retransmission_delay_mean`).
+
+**Round-robin over N instances** (a Poisson stream of rate λ dealt to N exponential-service
+instances in turn). Each instance sees every N-th arrival: Erlang-N gaps (N stages of rate λ,
+mean N/λ), so it is an E_N/M/1 queue, a GI/M/1 queue. With A*(s) = (λ/(λ + s))^N the Laplace
+transform of the gap, the GI/M/1 root σ ∈ (0, 1) solves σ = A*(μ(1 − σ)), and the sojourn is
+exponential with rate μ(1 − σ): W = 1/(μ(1 − σ))  (:func:`erlang_m1_root`,
+:func:`round_robin_mean_sojourn`; N = 1 gives σ = ρ, the M/M/1). Random routing instead thins
+the stream into N independent Poisson streams of rate λ/N: N independent M/M/1 queues.
+Source: Kleinrock (1975), ch. 6 (the G/M/m queue, σ and its waiting time); Harchol-Balter
+(2013), the chapter on task assignment policies for server farms.
 
 **Polling** against Poisson updates at rate λ (a Poisson process has no event in an interval of
 length t with probability e^(−λt)):
@@ -60,6 +72,7 @@ import math
 __all__ = [
     "batch_mean_pending",
     "erlang_c",
+    "erlang_m1_root",
     "expected_copies",
     "long_poll_empty_ratio",
     "long_poll_messages_per_delivery",
@@ -71,6 +84,7 @@ __all__ = [
     "mmc_mean_sojourn",
     "mmc_mean_wait",
     "retransmission_delay_mean",
+    "round_robin_mean_sojourn",
     "serialisation_time",
     "short_poll_empty_ratio",
     "short_poll_mean_wait",
@@ -111,6 +125,38 @@ def mm1_sojourn_quantile(lam: float, mu: float, q: float) -> float:
     if not 0 <= q < 1:
         raise ValueError(f"quantile level must be in [0, 1), got {q!r}")
     return -math.log1p(-q) * mm1_mean_sojourn(lam, mu)
+
+
+# ---------------------------------------------------------------------------------------------
+# E_N/M/1: round robin over N instances
+
+def erlang_m1_root(n: int, lam: float, mu: float) -> float:
+    """The GI/M/1 root σ of an E_n/M/1 queue — gaps of n exponential stages of rate *lam*
+    (mean n/λ), service rate *mu* — solving σ = (λ/(λ + μ(1 − σ)))ⁿ in (0, 1) by bisection."""
+    if n < 1:
+        raise ValueError(f"need at least one stage, got {n!r}")
+    _check_rates(lam, mu)
+    _check_stable(lam / (n * mu))
+    # f(σ) = A*(μ(1 − σ)) − σ is > 0 at 0 and < 0 just below 1 when ρ < 1 (f(1) = 0 is the
+    # trivial root; f'(1) = ρ⁻¹ − 1 > 0 there)
+    lo, hi = 0.0, 1.0 - 1e-15
+    hi_v = (lam / (lam + mu * (1.0 - hi))) ** n - hi
+    while hi_v >= 0.0:  # step back from the trivial root at 1
+        hi = 1.0 - 2.0 * (1.0 - hi)
+        hi_v = (lam / (lam + mu * (1.0 - hi))) ** n - hi
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if (lam / (lam + mu * (1.0 - mid))) ** n - mid > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def round_robin_mean_sojourn(lam: float, mu: float, n: int) -> float:
+    """Mean sojourn at an instance when a Poisson stream of rate *lam* is dealt round-robin
+    to *n* exponential (rate *mu*) single-worker instances: E_n/M/1, W = 1/(μ(1 − σ))."""
+    return 1.0 / (mu * (1.0 - erlang_m1_root(n, lam, mu)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -82,7 +82,8 @@ M/M/1 at ρ = 10 and 20 (peak memory / requests still waiting at the end).
   polling or a thread per request), a handshake flight 1.4, a short poll 4 and each copy it
   carries 1.5, a long poll 6.5 and each copy 3, a pushed copy 5, an SSE event 4.5, a heartbeat
   2, a pub/sub copy 4 and publish 4, an acknowledgement 3, a session (online + offline) 2, a
-  message's crossing of a ``proxy`` 1.5 more (and a second message, on the backend leg);
+  message's crossing of a ``proxy`` 1.5 more (and a second message, on the backend leg),
+  of a balancer 1.5 more;
 * seconds per event: 1.6–6 µs measured (7–19 µs per message), depending on the pattern and
   on the machine's load; 4 µs assumed;
 * set-up: 33–175 µs per client to build the world, 0–70 µs to install the pattern; 150 µs
@@ -542,6 +543,10 @@ def estimate(sc, spec) -> Estimate:
     if getattr(spec, "proxy", None) is not None:  # each message crosses the proxy: twice
         terms = [dataclasses.replace(t, messages=2 * t.messages,
                                      events=t.events + EVENTS["hop"] * t.messages)
+                 for t in terms]
+    if getattr(spec, "balancer", None) is not None or sc.server.instances > 1:
+        # each message crosses the balancer: its latency (and a request its CPU), no message
+        terms = [dataclasses.replace(t, events=t.events + EVENTS["hop"] * t.messages)
                  for t in terms]
     per_link = net.topology == "per_client"
     if per_link:

@@ -14,6 +14,7 @@ from ._suggest import did_you_mean
 from .fields import ScenarioError, check_label
 from .patterns import PATTERNS
 from .scenario import (
+    BalancerCfg,
     ConnectionCfg,
     Headers,
     PatternSpec,
@@ -42,6 +43,7 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
         own_headers = raw.pop("headers", None)
         own_connection = raw.pop("connection", None)
         own_proxy = raw.pop("proxy", None)
+        own_balancer = raw.pop("balancer", None)
         if name is None:
             raise ScenarioError(f"{where}.name", "missing; known patterns: "
                                 + ", ".join(sorted(PATTERNS)))
@@ -50,6 +52,11 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
                                 f"{did_you_mean(name, PATTERNS)} (known: "
                                 f"{', '.join(sorted(PATTERNS))})")
         cls = PATTERNS[name]
+        if sc.server.instances > 1 and not cls.instances:
+            able = ", ".join(sorted(n for n, c in PATTERNS.items() if c.instances))
+            raise ScenarioError("server.instances", f"{sc.server.instances} instances behind a "
+                                f"balancer work with {able}; {name} streams (the instance "
+                                "holding each stream) are not modelled yet: use 1 instance")
         try:
             params = cls.Params.model_validate(raw)
         except ValidationError as e:
@@ -71,7 +78,8 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
         labels.add(label)
         specs.append(PatternSpec(name, label, params, _headers(sc, own_headers, where),
                                  _connection(sc, own_connection, where),
-                                 _proxy(sc, own_proxy, where)))
+                                 _proxy(sc, own_proxy, where),
+                                 _balancer(sc, own_balancer, where)))
     return tuple(specs)
 
 
@@ -120,6 +128,22 @@ def _proxy(sc: Scenario, own, where: str) -> ProxyCfg | None:
         return mine
     # the entry's keys on top of the scenario's proxy (validated values, distributions kept)
     return sc.proxy.model_copy(update={k: getattr(mine, k) for k in mine.model_fields_set})
+
+
+def _balancer(sc: Scenario, own, where: str) -> BalancerCfg | None:
+    """The balancer of one entry: the scenario's ``balancer:``, with the entry's own keys on
+    top (``patterns: [{name: request_response, balancer: {policy: random}}, …]``)."""
+    if own is None:
+        return sc.balancer
+    if not isinstance(own, dict):
+        raise ScenarioError(f"{where}.balancer", "must be a mapping, e.g. {policy: random}")
+    try:
+        mine = BalancerCfg.model_validate(own)
+    except ValidationError as e:
+        _raise(e, BalancerCfg, f"{where}.balancer")
+    if sc.balancer is None:
+        return mine
+    return sc.balancer.model_copy(update={k: getattr(mine, k) for k in mine.model_fields_set})
 
 
 def load(raw: dict | Scenario, *, base_dir: Path | None = None) -> Scenario:

@@ -68,8 +68,10 @@ class Result:
 
     @cached_property
     def frames(self) -> dict[str, pd.DataFrame]:
-        """``messages`` and ``deliveries`` DataFrames (window only; needs detail='full')."""
-        return build_frames(self.recorder)
+        """``messages``, ``deliveries`` and ``instances`` DataFrames (window only; needs
+        detail='full')."""
+        server = self.scenario.server
+        return build_frames(self.recorder, server.workers * server.instances)
 
 
 class Results(list):
@@ -81,8 +83,9 @@ class Results(list):
         return pd.DataFrame([dict(r.summary) for r in self])
 
     def write(self, out: str | Path, *, overwrite: bool = False) -> list[Path]:
-        """Write ``summary.csv`` and, for full-detail runs, ``<label>.messages.parquet`` and
-        ``<label>.deliveries.parquet`` into the folder *out*.
+        """Write ``summary.csv`` and, for full-detail runs, ``<label>.messages.parquet``,
+        ``<label>.deliveries.parquet`` and ``<label>.instances.parquet`` into the folder
+        *out*.
 
         *out* must not exist yet or be an empty folder; with *overwrite* it may also be a
         folder of earlier results (only ``summary.csv`` and ``*.parquet``), which is replaced

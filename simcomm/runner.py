@@ -107,7 +107,8 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
     rho = offered_load(sc, pattern.requests_per_arrival())
     if not math.isnan(rho) and rho >= 1:
         msg = (f"{spec.label}: offered load ρ = {rho:.2f} ≥ 1 (arrival rate × mean worker time "
-               f"/ workers): queues grow without bound and latency depends on the run length")
+               f"/ (workers × instances)): queues grow without bound and latency depends on "
+               "the run length")
         notes.append(msg)
         warnings.warn(msg, UnstableLoadWarning, stacklevel=3)
     est = guard.estimate(sc, spec)
@@ -128,7 +129,8 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
             progress(label, share + (1 - share) * f)
 
     world = World(sc, encoding=getattr(spec.params, "encoding", None), headers=spec.headers,
-                  connection=spec.connection, proxy=spec.proxy, progress=setup_cb)
+                  connection=spec.connection, proxy=spec.proxy, balancer=spec.balancer,
+                  progress=setup_cb)
     if setup_cb is None:
         pattern.install(world)
     else:
@@ -138,7 +140,7 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
     if run_cb is not None:
         run_cb(0.0)
     world.run(run_cb)
-    metrics = summarise(world.recorder, sc.server.workers)
+    metrics = summarise(world.recorder, sc.server.workers * sc.server.instances)
     if not metrics["delivered"]:
         msg = _measured_nothing(sc, spec)
         notes.append(msg)

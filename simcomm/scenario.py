@@ -93,9 +93,39 @@ class Network(_Model):
 
 class ServerCfg(_Model):
     workers: Whole = Field(1, ge=1)
+    """Workers of each instance."""
     service_time: DurationDist = Constant(0.0)
     queue_limit: Whole | None = Field(None, ge=0)
-    """Most requests waiting for a worker; further ones are rejected. None: unbounded."""
+    """Most requests waiting for a worker of an instance; further ones are rejected. None:
+    unbounded."""
+    instances: Whole = Field(1, ge=1)
+    """Identical instances behind a load balancer (``balancer:``); each has ``workers``
+    workers, its own queue and its own service-time stream."""
+
+
+class BalancerCfg(_Model):
+    """A load balancer between the clients and the server's instances (see
+    :mod:`simcomm.components.balancer`)."""
+
+    policy: Literal["round_robin", "least_outstanding", "random", "sticky",
+                    "consistent_hash"] = "round_robin"
+    """Which instance a request goes to: ``round_robin`` (in turn), ``least_outstanding``
+    (fewest requests routed there and not answered yet; ties in turn), ``random`` (uniform),
+    ``consistent_hash`` (by client, on a ring of 100 virtual nodes per instance)."""
+    cpu: DurationDist = Constant(0.0)
+    """Balancer CPU per request (a worker's seconds): tens of µs for an L7 balancer."""
+    workers: Whole = Field(1, ge=1)
+    """The balancer's workers (each request takes one for its CPU)."""
+    latency: DurationDist = Constant(0.0)
+    """One-way latency balancer ↔ instance, per message, each way."""
+
+    @model_validator(mode="after")
+    def _check(self) -> BalancerCfg:
+        if self.policy == "sticky":
+            raise ValueError("@policy@ sticky routes by session, and sessions (state) are not "
+                             "modelled yet: use consistent_hash to keep each client on one "
+                             "instance")
+        return self
 
 
 class ClientsCfg(_Model):
@@ -405,6 +435,7 @@ class PatternSpec:
     headers: Headers | None = None
     connection: ConnectionCfg | None = None
     proxy: ProxyCfg | None = None
+    balancer: BalancerCfg | None = None
 
 
 class Scenario(_Model):
@@ -421,6 +452,9 @@ class Scenario(_Model):
     connection: ConnectionCfg = ConnectionCfg()
     proxy: ProxyCfg | None = None
     """A demultiplexing proxy in the path (none by default)."""
+    balancer: BalancerCfg | None = None
+    """A load balancer in front of the instances (default: none for one instance, a
+    round-robin one with no cost for several)."""
     encodings: dict[str, EncodingCfg] = {}
     workload: Workload
     pattern: dict[str, Any] | None = None
@@ -735,7 +769,8 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
 
 
 def offered_load(sc: Scenario, requests_per_arrival: float = 1.0) -> float:
-    """ρ = arrival rate × mean worker time per arrival / workers (open loop only; else NaN)."""
+    """ρ = arrival rate × mean worker time per arrival / (workers × instances) (open loop
+    only; else NaN)."""
     req = sc.workload.requests
     if req is None or req.closed:
         return math.nan
@@ -744,4 +779,4 @@ def offered_load(sc: Scenario, requests_per_arrival: float = 1.0) -> float:
     req_b = enc.wire(sc.workload.request_size.mean) if sc.workload.request_size else 0
     resp_b = enc.wire(sc.workload.response_size.mean) if sc.workload.response_size else 0
     work = (sc.server.service_time.mean + enc.parse_cost(req_b) + enc.serialise_cost(resp_b))
-    return rate * requests_per_arrival * work / sc.server.workers
+    return rate * requests_per_arrival * work / (sc.server.workers * sc.server.instances)

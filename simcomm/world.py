@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import simpy
 
+from .components.balancer import Balancer
 from .components.client import Client, presence
 from .components.connection import Connection
 from .components.feed import UpdateFeed
@@ -34,7 +35,7 @@ from .components.proxy import Proxy
 from .components.server import Server
 from .metrics.recorder import FullRecorder, Recorder
 from .rng import Streams
-from .scenario import ConnectionCfg, Headers, Scenario
+from .scenario import BalancerCfg, ConnectionCfg, Headers, Scenario
 
 __all__ = ["World"]
 
@@ -42,7 +43,7 @@ __all__ = ["World"]
 class World:
     def __init__(self, scenario: Scenario, *, encoding: str | None = None,
                  headers: Headers | None = None, connection: ConnectionCfg | None = None,
-                 proxy=..., progress: Callable[[float], None] | None = None) -> None:
+                 proxy=..., balancer=..., progress: Callable[[float], None] | None = None) -> None:
         """*progress(fraction)*, if given, is called as the clients are built (fractions in
         [0, 1], about a hundred calls): set-up of many clients takes a while."""
         sc = scenario
@@ -58,13 +59,20 @@ class World:
         self.response_header = h.response
         self.flow_ids = itertools.count()
         """Source of flow ids: one per exchange/upload/update, shared by its messages."""
-        self.server = Server(
+        n_inst = sc.server.instances
+        self.servers = [Server(
             env,
             workers=sc.server.workers,
-            service=sc.server.service_time.sampler(streams.generator("server.service")),
+            # instance 0 keeps the single server's stream name: one instance draws as before
+            service=sc.server.service_time.sampler(
+                streams.generator("server.service" if i == 0 else f"server.service.{i}")),
             queue_limit=sc.server.queue_limit,
             recorder=rec,
-        )
+            index=i,
+        ) for i in range(n_inst)]
+        """The server's instances (one unless ``server.instances``)."""
+        self.server = self.servers[0]
+        rec.instances(n_inst)
         cc = connection or sc.connection
         self.path = Path(env, self.server, rec, streams, setup=cc.setup(), warm=cc.warm,
                          reuse=cc.reuse, idle_timeout=cc.idle_timeout, protocol=cc.protocol,
@@ -80,6 +88,15 @@ class World:
                 recorder=rec, workers=px.workers,
                 cpu=px.cpu.sampler(streams.generator("proxy.cpu")), pool=px.pool,
                 reuse=px.reuse, setup=px.setup(), warm=px.warm))
+        bc = sc.balancer if balancer is ... else balancer  # an entry's own
+        if bc is None and n_inst > 1:
+            bc = BalancerCfg()
+        if bc is not None:
+            self.path.add_hop(Balancer(
+                env, instances=self.servers, policy=bc.policy,
+                cpu=bc.cpu.sampler(streams.generator("balancer.cpu")), workers=bc.workers,
+                latency=bc.latency.sampler(streams.generator("balancer.latency")),
+                streams=streams))
         n = sc.clients.count
         link = self.new_link
         if sc.network.topology == "shared":

@@ -184,7 +184,7 @@ def test_out_must_be_new_or_empty_unless_overwrite(tmp_path):
     assert result.exit_code == 0, result.output
     assert not stale.exists()
     assert pd.read_csv(out / "summary.csv").seed.tolist() == [3]
-    assert len(list(out.iterdir())) == 3                      # summary + two frames
+    assert len(list(out.iterdir())) == 4                      # summary + three frames
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]   # no temporary folder left
 
     (out / "notes.txt").write_text("mine")

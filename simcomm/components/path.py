@@ -81,8 +81,8 @@ class Trip:
     message the trip sends up or down is appended to it as ``(row, t, kind, size, header)``
     (to re-tag a whole multi-message exchange, such as an aborted upload)."""
 
-    __slots__ = ("busy", "conn", "flow", "log", "parts", "reached", "request", "service",
-                 "t_work")
+    __slots__ = ("busy", "conn", "flow", "log", "parts", "reached", "request", "server",
+                 "service", "t_work")
 
     def __init__(self, flow: int, log: list | None = None) -> None:
         self.flow = flow
@@ -97,6 +97,8 @@ class Trip:
         self.busy = 0.0
         self.service = 0.0
         self.log = log
+        self.server = None
+        """The server instance its work runs on (set by a balancer; None: the path's)."""
 
 
 class Hop:
@@ -129,6 +131,9 @@ class Path:
         self._rec = recorder
         self._streams = streams
         self.hops: list[Hop] = []
+        self.router = None
+        """A hop that picks the server instance of each trip (a load balancer; see
+        :mod:`simcomm.components.balancer`), or None: every trip works on :attr:`server`."""
         self.connections: list[Connection] = []
         """The clients' (and publishers') connections, in the order they were made."""
         self.setup = setup
@@ -362,7 +367,10 @@ class Path:
         business logic and of encoding to spend before the worker is released. With *then*,
         the trip's parts count only what follows it (the earlier work is the request's, not
         the answer's); ``trip.t_work`` and ``trip.busy`` still span the whole visit."""
-        env, server = self.env, self.server
+        env = self.env
+        server = trip.server
+        if server is None:
+            server = self.server if self.router is None else self.router.route(trip)
         t_arr = env._now
         req = server.admit(bounded)
         if req is None:

@@ -53,7 +53,7 @@ class _Books:
     def __init__(self) -> None:
         self.busy_s = 0.0
 
-    def busy(self, start: float, length: float) -> None:
+    def busy(self, start: float, length: float, instance: int = 0) -> None:
         self.busy_s += length
 
 

@@ -40,8 +40,10 @@ __all__ = ["Server"]
 
 class Server:
     def __init__(self, env, *, workers: int, service: Callable[[], float],
-                 queue_limit: int | None, recorder) -> None:
+                 queue_limit: int | None, recorder, index: int = 0) -> None:
         self.env = env
+        self.index = index
+        """The instance's number (0 for a single server)."""
         self.workers = workers
         self.in_use = 0
         """Workers busy now."""
@@ -112,7 +114,7 @@ class Server:
         worker."""
         service = (self.service() if serve else 0.0) + extra
         busy = cpu_before + service + cpu_after
-        self._busy(self.env._now, busy)
+        self._busy(self.env._now, busy, self.index)
         return service, busy
 
     def release(self, req=None) -> None:

@@ -86,6 +86,8 @@ PARTS: tuple[tuple[str, str], ...] = (
      "for the hop's worker, its CPU per message, waiting for a backend connection; the "
      "backend leg's wire time is in transmission/propagation/retransmission, its handshakes "
      "in handshake"),
+    ("balancer", "inside the load balancer: waiting for one of its workers and its CPU per "
+     "request (its latency to the instance is in propagation)"),
 )
 PART_NAMES = tuple(p[0] for p in PARTS)
 
@@ -140,8 +142,12 @@ METRICS: tuple[Metric, ...] = (
            lambda t: _ratio(t.tagged(Kind.RESPONSE, Tag.EMPTY), t.tagged(Kind.RESPONSE))),
     Metric("server_busy_s", "s", "worker-seconds the server spent parsing, serialising and "
            "serving in the window (summed over workers)", lambda t: t.rec.server_busy_s),
-    Metric("server_utilization", "ratio", "server_busy_s / (workers × (duration − warmup))",
-           lambda t: t.rec.server_busy_s / (t.workers * t.window)),
+    Metric("server_utilization", "ratio", "server_busy_s / (workers × instances × (duration − "
+           "warmup))", lambda t: t.rec.server_busy_s / (t.workers * t.window)),
+    Metric("instance_utilization_max", "ratio", "the busiest server instance's worker-seconds "
+           "in the window / (workers × (duration − warmup)); equals server_utilization with "
+           "one instance", lambda t: max(t.rec.instance_busy_s) * len(t.rec.instance_busy_s)
+           / (t.workers * t.window)),
     Metric("wasted_server_s", "s", "worker-seconds spent on work that delivered nothing "
            "(empty answers, work for callers that had given up)", lambda t: t.rec.wasted_s),
     Metric("held_connection_s", "s", "connection-seconds connections were open in the window",

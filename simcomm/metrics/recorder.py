@@ -104,6 +104,8 @@ class Recorder:
         w0 = warmup
         self.server_busy_s = 0.0
         """Worker-seconds of work inside the window (see :meth:`busy`)."""
+        self.instance_busy_s = [0.0]
+        """The same per server instance (see :meth:`instances`)."""
         self.loop_busy_s = 0.0
         """Core-seconds event-loop clients spent on CPU work inside the window."""
         self.conn_held = Level(env, w0)
@@ -186,15 +188,21 @@ class Recorder:
         if t >= self.warmup:
             self.duplicates += 1
 
-    def busy(self, start: float, length: float) -> None:
-        """A server worker works from *start* for *length* seconds (its overlap with the
-        window counts, so work still running at the end counts up to the end)."""
+    def instances(self, n: int) -> None:
+        """The server has *n* instances (their busy time is kept apart)."""
+        self.instance_busy_s = [0.0] * n
+
+    def busy(self, start: float, length: float, instance: int = 0) -> None:
+        """A worker of server instance *instance* works from *start* for *length* seconds
+        (its overlap with the window counts, so work still running at the end counts up to
+        the end)."""
         lo = start if start > self.warmup else self.warmup
         hi = start + length
         if hi > self.duration:
             hi = self.duration
         if hi > lo:
             self.server_busy_s += hi - lo
+            self.instance_busy_s[instance] += hi - lo
 
     def loop_busy(self, start: float, length: float) -> None:
         """An event-loop client's core works from *start* for *length* seconds."""

@@ -104,8 +104,9 @@ def _col(a, dtype) -> np.ndarray:
     return np.frombuffer(a, dtype=dtype) if len(a) else np.empty(0, dtype=dtype)
 
 
-def frames(rec: Recorder) -> dict[str, pd.DataFrame]:
-    """Per-message and per-delivery frames (window only). Needs ``detail="full"``."""
+def frames(rec: Recorder, workers: int = 0) -> dict[str, pd.DataFrame]:
+    """Per-message, per-delivery and per-instance frames (window only). Needs
+    ``detail="full"``. *workers* is the server's total (for the instances' utilisation)."""
     if not rec.full:
         raise ValueError("frames need detail='full'; this run recorded detail='summary'")
     w = rec.warmup
@@ -141,4 +142,11 @@ def frames(rec: Recorder) -> dict[str, pd.DataFrame]:
     })
     for name, col in zip(PART_NAMES, rec.d_parts, strict=True):
         deliveries[f"{name}_s"] = _col(col, float)[dkeep]
-    return {"messages": messages, "deliveries": deliveries}
+    busy = np.asarray(rec.instance_busy_s, dtype=float)
+    per_instance = workers / len(busy) if workers else math.nan
+    instances = pd.DataFrame({
+        "instance": np.arange(len(busy)),
+        "busy_s": busy,
+        "utilization": busy / (per_instance * (rec.duration - rec.warmup)),
+    })
+    return {"messages": messages, "deliveries": deliveries, "instances": instances}

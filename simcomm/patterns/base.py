@@ -31,6 +31,10 @@ class PatternParams(BaseModel):
 class Pattern:
     name: ClassVar[str]
     Params: ClassVar[type[PatternParams]] = PatternParams
+    instances: ClassVar[bool] = False
+    """Runs on several server instances behind a balancer (``server.instances`` > 1): every
+    piece of server work follows a request the balancer routed. Streams the server writes to
+    unasked (push, SSE, pub/sub) would need the instance holding each stream: not yet."""
 
     def __init__(self, params: PatternParams) -> None:
         self.p = params

@@ -53,6 +53,8 @@ class JobPolling(Pattern):
     """Client submits a long job, gets a handle at once, and polls its status every interval
     until the result is ready."""
 
+    instances = True
+
     Params = JobPollingParams
 
     @classmethod

@@ -62,6 +62,8 @@ class LongPolling(UpdatePattern):
     """Client keeps one poll parked at the server, answered by the next update(s) or empty after
     the timeout; min_bytes makes it a Kafka-style fetch."""
 
+    instances = True
+
     Params = LongPollingParams
 
     def setup(self, world) -> None:

@@ -119,6 +119,8 @@ class RequestResponse(Pattern):
     """Client sends a request, server parses, processes and answers; sync or async callers,
     any encoding, optional chunked upload."""
 
+    instances = True
+
     Params = RequestResponseParams
 
     @classmethod

@@ -55,6 +55,8 @@ class ShortPolling(UpdatePattern):
     """Client polls every interval; the server answers at once with all pending updates or
     empty."""
 
+    instances = True
+
     Params = ShortPollingParams
 
     @classmethod
