@@ -24,7 +24,7 @@ one line per finding saying whether the model shows it:
 
 from __future__ import annotations
 
-import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -37,35 +37,23 @@ PANELS = (("latency_mean", "mean latency (s)"), ("latency_p99", "p99 latency (s)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "out" / "backend-pool")
-    parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES),
-                        help="request rates (per second, all clients), comma-separated")
-    parser.add_argument("--set", action="append", default=[], dest="overrides",
-                        help="override a scenario key: path.to.key=value")
-    args = parser.parse_args(argv)
-    try:
-        rates = [float(x) for x in args.rates.split(",") if x.strip()]
-        if not rates or min(rates) <= 0:
-            raise ValueError
-    except ValueError:
-        print(f"error: --rates: give positive numbers separated by commas, got {args.rates!r}",
-              file=sys.stderr)
-        return 2
-
     import pandas as pd
 
     import simcomm
+    from simcomm.experiment import UsageError, command_line, error, numbers
     from simcomm.plots import lines
 
+    args = command_line(__doc__, ROOT / "out" / "backend-pool", rates=(
+        ",".join(f"{r:g}" for r in RATES), "request rates (per second, all clients), "
+        "comma-separated")).parse_args(argv)
     runs = []
     try:
+        rates = numbers(args.rates, "--rates", "positive rates", lambda v: 0 < v < math.inf)
         for rate in rates:
             runs.append((rate, simcomm.load_file(SCENARIO, [
                 *args.overrides, f"workload.requests.rate={rate:g}/s", "detail=summary"])))
-    except simcomm.ScenarioError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (UsageError, simcomm.ScenarioError) as e:
+        return error(e)
     rows = []
     for rate, sc in runs:
         window = sc.duration - sc.warmup

@@ -17,7 +17,6 @@ columns.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,22 +27,17 @@ FIGURE_METRICS = ("latency_p50", "latency_p99", "client_blocked_s", "client_thre
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "out" / "client-styles")
-    parser.add_argument("--set", action="append", default=[], dest="overrides",
-                        help="override a scenario key: path.to.key=value")
-    args = parser.parse_args(argv)
-
     import pandas as pd
 
     import simcomm
+    from simcomm.experiment import command_line, error
     from simcomm.plots import comparison_bars
 
+    args = command_line(__doc__, ROOT / "out" / "client-styles").parse_args(argv)
     try:
         scenario = simcomm.load_file(SCENARIO, args.overrides)
     except simcomm.ScenarioError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(e)
     results = simcomm.compare(scenario)
     df = results.summary
     args.out.mkdir(parents=True, exist_ok=True)

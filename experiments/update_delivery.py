@@ -28,7 +28,7 @@ connections each client holds open, which compares the patterns on the same foot
 
 from __future__ import annotations
 
-import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -42,37 +42,25 @@ PANELS = (("latency_mean", "mean latency (s)"),
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "out" / "update-delivery")
-    parser.add_argument("--rates", default=",".join(str(r) for r in RATES),
-                        help="update rates per client (per second), comma-separated")
-    parser.add_argument("--set", action="append", default=[], dest="overrides",
-                        help="override a scenario key: path.to.key=value")
-    args = parser.parse_args(argv)
-    try:
-        rates = [float(x) for x in args.rates.split(",") if x.strip()]
-        if not rates or min(rates) <= 0:
-            raise ValueError
-    except ValueError:
-        print(f"error: --rates: give positive numbers separated by commas, got {args.rates!r}",
-              file=sys.stderr)
-        return 2
-
     import pandas as pd
 
     import simcomm
+    from simcomm.experiment import UsageError, command_line, error, numbers
     from simcomm.plots import lines
 
+    args = command_line(__doc__, ROOT / "out" / "update-delivery", rates=(
+        ",".join(str(r) for r in RATES), "update rates per client (per second), "
+        "comma-separated")).parse_args(argv)
     runs = []
     try:
+        rates = numbers(args.rates, "--rates", "positive rates", lambda v: 0 < v < math.inf)
         for rate in rates:
             sc = simcomm.load_file(SCENARIO, [*args.overrides,
                                               f"workload.updates.rate={rate}/s",
                                               "detail=summary"])
             runs.append((rate, sc))
-    except simcomm.ScenarioError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (UsageError, simcomm.ScenarioError) as e:
+        return error(e)
     rows = []
     for rate, sc in runs:
         for r in simcomm.compare(sc):

@@ -356,6 +356,10 @@ class ConnectionCfg(_Model):
     """Reset a kept connection's window to ``initial_window`` after it was idle longer than
     the RTO (Linux's default, ``net.ipv4.tcp_slow_start_after_idle = 1``; servers often turn
     it off, which is the default here)."""
+    tail_loss_probe: bool = False
+    """TCP: a lost last segment is probed after two round trips (RACK-TLP, RFC 8985; Linux
+    sends such probes) instead of waiting for the RTO. Off by default: the classic RTO
+    recovery. QUIC (h3) always probes (its probe timeout) and ignores it."""
 
     @model_validator(mode="after")
     def _check(self) -> ConnectionCfg:
@@ -388,7 +392,8 @@ class ConnectionCfg(_Model):
         """The :class:`~simcomm.components.window.Transport` of its connections."""
         return Transport(mss=self.mss, initial_window=self.initial_window,
                          quic=self.protocol == "h3",
-                         slow_start_after_idle=self.slow_start_after_idle)
+                         slow_start_after_idle=self.slow_start_after_idle,
+                         tail_loss_probe=self.tail_loss_probe)
 
 
 

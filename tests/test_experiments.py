@@ -88,3 +88,67 @@ def test_backend_pool_experiment_writes_table_figure_and_verdicts(tmp_path, caps
     assert (tmp_path / "backend_pool.png").read_bytes()[:4] == b"\x89PNG"
     out = capsys.readouterr().out
     assert out.count("finding ") == 2 and "finding 1" in out and "reproduced" in out
+
+
+def test_page_protocols_experiment_writes_table_figure_and_verdicts(tmp_path, capsys):
+    """The page-protocols experiment (issue 7: a page of small objects over HTTP/1.1 with six
+    connections, HTTP/2 and HTTP/3, against RTT and loss) writes one row per latency, loss
+    and protocol with every metric, its figure, and one line per finding."""
+    exp = _load(ROOT / "experiments" / "page_protocols.py")
+    assert exp.main(["--out", str(tmp_path), "--latencies", "10,100", "--losses", "0,0.02",
+                     "--set", "duration=40s", "--set", "warmup=10s"]) == 0
+    df = pd.read_csv(tmp_path / "page_protocols.csv")
+    assert set(simcomm.METRIC_NAMES) <= set(df.columns)
+    # the grid, and the highest loss again with tail loss probes (the sensitivity of finding 2)
+    assert len(df) == 2 * 2 * 3 + 2 * 3 and set(df.pattern) == {"h1-6conn", "h2", "h3"}
+    assert set(df.rtt_ms) == {20.0, 200.0} and set(df.loss) == {0.0, 0.02}
+    assert set(df[df.tail_loss_probe].loss) == {0.02}
+    assert (df.batch_time_mean > 0).all()
+    assert (tmp_path / "page_protocols.png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    assert out.count("finding ") == 4 and "finding 2 again with TCP tail loss probes" in out
+    for i in (1, 2, 3):
+        line = next(x for x in out.splitlines() if x.startswith(f"finding {i},"))
+        assert "reproduced" in line or "NOT shown" in line
+
+
+@pytest.mark.parametrize("option,value", [("--latencies", "0,50"), ("--latencies", "10,x"),
+                                          ("--losses", "0,1.5"), ("--losses", "0.01")])
+def test_page_protocols_experiment_rejects_bad_sweep(tmp_path, capsys, option, value):
+    """A bad sweep argument is a one-line error naming the option, exit status 2, and
+    nothing written."""
+    exp = _load(ROOT / "experiments" / "page_protocols.py")
+    assert exp.main(["--out", str(tmp_path / "o"), option, value]) == 2
+    err = capsys.readouterr().err
+    assert option in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_zero_rtt_experiment_writes_table_figure_and_verdicts(tmp_path, capsys):
+    """The 0-RTT experiment (issue 7: the gain of 0-RTT resumption against object size)
+    writes one row per size and entry, its figure, the closed-form check and its findings:
+    with constant latency and no loss the gain is one RTT (50 ms) to the microsecond."""
+    exp = _load(ROOT / "experiments" / "zero_rtt.py")
+    assert exp.main(["--out", str(tmp_path), "--sizes", "1,64", "--set", "duration=12s",
+                     "--set", "warmup=2s"]) == 0
+    df = pd.read_csv(tmp_path / "zero_rtt.csv")
+    assert set(simcomm.METRIC_NAMES) <= set(df.columns)
+    assert len(df) == 2 * 4 and set(df.size_kib) == {1.0, 64.0}
+    assert set(df.pattern) == {"h2-tls1.3", "h2-tls1.3-0rtt", "h3", "h3-0rtt"}
+    zero = df[df.zero_rtt]
+    assert (zero.gain_s - 0.05).abs().max() < 1e-6 and df[~df.zero_rtt].gain_s.isna().all()
+    assert ((df.latency_mean - df.predicted_s).abs() < 1e-6).all()
+    assert (tmp_path / "zero_rtt.png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    assert "closed form" in out and "matches at 8 of 8 points" in out
+    assert out.count("finding ") == 2 and out.count("reproduced") == 2
+    assert "finding 1" in out and "finding 2" in out
+
+
+def test_zero_rtt_experiment_rejects_bad_sizes(tmp_path, capsys):
+    """Bad --sizes is a one-line error with exit status 2 and nothing written."""
+    exp = _load(ROOT / "experiments" / "zero_rtt.py")
+    assert exp.main(["--out", str(tmp_path / "o"), "--sizes", "0,abc"]) == 2
+    err = capsys.readouterr().err
+    assert "--sizes" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

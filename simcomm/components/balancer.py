@@ -39,7 +39,7 @@ from ..metrics.definitions import Kind, Part
 from ..rng import Buffered
 from .connection import UP
 from .path import Hop, Path, Trip
-from .server import Server
+from .server import OwnBooks, Server
 
 __all__ = ["POLICIES", "Balancer"]
 
@@ -56,16 +56,6 @@ def _hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
 
 
-class _Books:
-    """The balancer's own CPU accounting (its time shows in the ``balancer`` part)."""
-
-    def __init__(self) -> None:
-        self.busy_s = 0.0
-
-    def busy(self, start: float, length: float, instance: int = 0) -> None:
-        self.busy_s += length
-
-
 class Balancer(Hop):
     def __init__(self, env, *, instances: list[Server], policy: str, cpu, workers: int,
                  latency, streams) -> None:
@@ -74,7 +64,7 @@ class Balancer(Hop):
         self.env = env
         self.instances = instances
         self.policy = policy
-        self.books = _Books()
+        self.books = OwnBooks()
         self.cpu = Server(env, workers=workers, service=cpu, queue_limit=None,
                           recorder=self.books)
         """The balancer's workers: one CPU visit per request (``service`` = its CPU)."""
@@ -107,13 +97,7 @@ class Balancer(Hop):
         if direction == UP:
             if kind == REQUEST:
                 t0 = env._now
-                cpu = self.cpu
-                req = cpu.admit(False)
-                if req is not True:
-                    yield req
-                _, busy = cpu.work(0.0, 0.0)
-                yield env.timeout(busy)
-                cpu.release()
+                yield from self.cpu.visit()
                 trip.parts[BALANCER] += env._now - t0
                 self._forward(trip)
         elif kind == RESPONSE:

@@ -369,7 +369,7 @@ class Connection:
             yield env.any_of((env.timeout(deadline - env._now), fast))
             if gap in pending:
                 pending.remove(gap)
-            timeout = not fast.triggered
+            timeout = not fast.triggered and not tr.tail_loss_probe
         win = self._win[direction] if self._win is not None and kind != HANDSHAKE else None
         while epoch == self.epoch:
             now = env._now

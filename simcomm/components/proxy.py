@@ -36,7 +36,7 @@ from ..metrics.definitions import Kind, Part
 from .connection import DOWN, UP, Connection
 from .path import Hop, Path, Trip
 from .pool import Pool
-from .server import Server
+from .server import OwnBooks, Server
 
 __all__ = ["Proxy"]
 
@@ -47,16 +47,6 @@ HEAD_OF_LINE = int(Part.HEAD_OF_LINE)
 REQUEST = int(Kind.REQUEST)
 
 
-class _Books:
-    """The proxy's own CPU accounting (not a contract metric: the server's is)."""
-
-    def __init__(self) -> None:
-        self.busy_s = 0.0
-
-    def busy(self, start: float, length: float, instance: int = 0) -> None:
-        self.busy_s += length
-
-
 class Proxy(Hop):
     def __init__(self, env, *, link, recorder, workers: int, cpu, pool: int, reuse: str,
                  setup, warm: bool) -> None:
@@ -65,7 +55,7 @@ class Proxy(Hop):
         self._rec = recorder
         self._setup = setup
         self._warm = warm
-        self.books = _Books()
+        self.books = OwnBooks()
         self.cpu = Server(env, workers=workers, service=cpu, queue_limit=None,
                           recorder=self.books)
         """The proxy's workers: one CPU visit per request (``service`` = its CPU)."""
@@ -94,13 +84,7 @@ class Proxy(Hop):
         parts = trip.parts
         if direction == UP and kind == REQUEST:
             t0 = env._now
-            cpu = self.cpu
-            req = cpu.admit(False)
-            if req is not True:
-                yield req
-            _, busy = cpu.work(0.0, 0.0)
-            yield env.timeout(busy)
-            cpu.release()
+            yield from self.cpu.visit()
             conn = self.pool.acquire()
             if conn.__class__ is not Connection:
                 conn = yield conn

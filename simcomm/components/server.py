@@ -35,7 +35,19 @@ from collections.abc import Callable, Generator
 
 from simpy.events import Event
 
-__all__ = ["Server"]
+__all__ = ["OwnBooks", "Server"]
+
+
+class OwnBooks:
+    """The CPU accounting of workers that are not the server's — a hop's own (a proxy's, a
+    balancer's): their time shows in the latency parts of the hop, not in the contract's
+    server metrics."""
+
+    def __init__(self) -> None:
+        self.busy_s = 0.0
+
+    def busy(self, start: float, length: float, instance: int = 0) -> None:
+        self.busy_s += length
 
 
 class Server:
@@ -123,6 +135,16 @@ class Server:
             self._waiting.popleft().succeed()
         else:
             self.in_use -= 1
+
+    def visit(self) -> Generator:
+        """``yield from``: one piece of work never refused — wait for a worker, hold it for
+        a drawn service time, let it go (a hop's CPU per request)."""
+        req = self.admit(False)
+        if req is not True:
+            yield req
+        _, busy = self.work(0.0, 0.0)
+        yield self.env.timeout(busy)
+        self.release(req)
 
     def serve(self, cpu_before: float, cpu_after: float) -> Generator:
         """``yield from`` it: the three steps in one. Returns ``(queue_wait, service)``, or

@@ -30,7 +30,10 @@ independently. A lost segment is noticed
   leaves when the third one's acknowledgement is back — about one round trip after the loss;
   later messages on the connection count too, so a stream of small messages recovers fast;
 * otherwise by the **retransmission timeout** (the link's ``rto``, 200 ms by default: Linux's
-  minimum RTO; RFC 6298 says 1 s), counted from the end of the lost copy's serialisation.
+  minimum RTO; RFC 6298 says 1 s), counted from the end of the lost copy's serialisation —
+  or, with ``tail_loss_probe`` (RACK-TLP, RFC 8985; Linux has sent tail loss probes since
+  3.10), by a probe two round trips after it (at most the RTO), which recovers it like fast
+  retransmit.
 
 Either way the window is halved (``ssthresh = cwnd / 2``, at least 2; Reno/NewReno, once per
 window of data); after a timeout it restarts from one segment. A retransmitted copy can be
@@ -47,10 +50,10 @@ Where QUIC really differs is delivery: see :class:`~simcomm.components.connectio
 
 Not modelled: CUBIC's window growth and its β = 0.7 (RFC 9438; Reno's halving is used),
 SACK's recovery of several losses in one round trip (each lost segment is recovered on its
-own, in parallel), RACK-TLP (RFC 8985: tail losses recovered in about 2 RTT on modern Linux;
-the RTO is a knob, ``network.rto``), delayed acknowledgements, the receive window, pacing,
-queueing loss (loss is drawn, not caused by full buffers) and the 40–66 B of IP/TCP headers of
-every segment and the pure ACKs, which are not counted in ``bytes``.
+own, in parallel), RACK's time-based loss detection (RFC 8985), delayed acknowledgements, the
+receive window, pacing, queueing loss (loss is drawn, not caused by full buffers) and the
+40–66 B of IP/TCP headers of every segment and the pure ACKs, which are not counted in
+``bytes``.
 """
 
 from __future__ import annotations
@@ -84,6 +87,10 @@ class Transport:
     """Reset the window to ``initial_window`` after an idle period longer than the RTO."""
     max_ack_delay: float = 0.025
     """QUIC's ``max_ack_delay`` (25 ms, RFC 9000 §18.2), part of the probe timeout."""
+    tail_loss_probe: bool = False
+    """TCP: RACK-TLP (RFC 8985) — a tail loss is probed two round trips after the lost
+    segment left (PTO = 2·SRTT, §7.2), or at the RTO if that comes first, and recovered
+    without collapsing the window."""
 
     def segments(self, size: float) -> int:
         """Segments a message of *size* bytes takes."""
@@ -101,10 +108,12 @@ class Transport:
         return third
 
     def tail(self, lost_end: float, rtt: float, rto: float) -> float:
-        """When a tail loss (too few later segments) is retransmitted: the RTO for TCP, the
-        probe timeout for QUIC."""
+        """When a tail loss (too few later segments) is retransmitted: the RTO for TCP (or
+        its tail loss probe), the probe timeout for QUIC."""
         if self.quic:
             return lost_end + rtt + GRANULARITY + self.max_ack_delay
+        if self.tail_loss_probe:
+            return lost_end + min(2.0 * rtt, rto)
         return lost_end + rto
 
 

@@ -201,6 +201,29 @@ def test_a_tail_loss_waits_for_the_timeout(quic, recovered):
     assert conn._win[UP].cwnd == (5.0 if quic else 1.0)
 
 
+def test_a_tail_loss_probe_recovers_in_two_round_trips():
+    """tail_loss_probe (RACK-TLP): the lost last segment is probed 2·RTT after it left and
+    recovered without collapsing the window (halved, as fast recovery): RTT·2 + D; with an
+    RTO shorter than 2·RTT the RTO comes first."""
+    env, _rec, conn = connection(Transport(tail_loss_probe=True), draws=[0.7, ARRIVE])
+    log = {}
+    send(env, conn, log, "a", 2)
+    env.run()
+    assert log["a"][0] == pytest.approx(2 * RTT + D)
+    assert conn._win[UP].cwnd == 5.0
+    env = simpy.Environment()
+    link = Link("l", bandwidth=math.inf, latency_dist=Constant(0.2), loss=0.5, rto=0.2,
+                streams=Streams(1))
+    it = iter([0.7, ARRIVE])
+    link.up._lossdraw = lambda: next(it)
+    conn = Connection(env, link, FullRecorder(env, 0.0, 100.0), name="c", index=0,
+                      transport=Transport(tail_loss_probe=True))
+    log = {}
+    send(env, conn, log, "a", 2)
+    env.run()
+    assert log["a"][0] == pytest.approx(0.2 + 0.2)  # the RTO (0.2 s) before 2·RTT (0.8 s)
+
+
 def test_later_messages_bring_the_duplicate_acknowledgements():
     """A lost one-segment message followed 1, 2 and 3 ms later by one-segment messages: the
     third later segment's acknowledgement (back at 3 ms + RTT) triggers fast retransmit, so
