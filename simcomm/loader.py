@@ -52,11 +52,6 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
                                 f"{did_you_mean(name, PATTERNS)} (known: "
                                 f"{', '.join(sorted(PATTERNS))})")
         cls = PATTERNS[name]
-        if sc.server.instances > 1 and not cls.instances:
-            able = ", ".join(sorted(n for n, c in PATTERNS.items() if c.instances))
-            raise ScenarioError("server.instances", f"{sc.server.instances} instances behind a "
-                                f"balancer work with {able}; {name} streams (the instance "
-                                "holding each stream) are not modelled yet: use 1 instance")
         try:
             params = cls.Params.model_validate(raw)
         except ValidationError as e:
@@ -76,10 +71,19 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
             raise ScenarioError(f"{where}.label", f"{label!r} names two entries; give each "
                                 "a distinct label")
         labels.add(label)
+        balancer = _balancer(sc, own_balancer, where)
+        if (sc.server.instances > 1 or balancer is not None) and not cls.instances:
+            able = ", ".join(sorted(n for n, c in PATTERNS.items() if c.instances))
+            field, what = (("server.instances", f"{sc.server.instances} instances behind a "
+                            "balancer") if sc.server.instances > 1 else
+                           (f"{where}.balancer" if own_balancer is not None else "balancer",
+                            "a load balancer"))
+            raise ScenarioError(field, f"{what} works with {able}; {name} streams (the "
+                                "instance holding each stream) are not modelled behind a "
+                                "balancer yet")
         specs.append(PatternSpec(name, label, params, _headers(sc, own_headers, where),
                                  _connection(sc, own_connection, where),
-                                 _proxy(sc, own_proxy, where),
-                                 _balancer(sc, own_balancer, where)))
+                                 _proxy(sc, own_proxy, where), balancer))
     return tuple(specs)
 
 

@@ -103,6 +103,41 @@ class ServerCfg(_Model):
     workers, its own queue and its own service-time stream."""
 
 
+class RestartsCfg(_Model):
+    """Instance restarts: at given times, or drawn as a Poisson process at ``rate``."""
+
+    at: list[PosDuration] = Field(default_factory=list)
+    """Times of the restarts (each instance in ``instances`` restarts at each)."""
+    rate: Rate | None = None
+    """Restarts per second of each instance in ``instances``, at exponential gaps (instead of,
+    or beside, ``at``)."""
+    downtime: DurationDist = Constant(0.0)
+    """How long an instance is down after each restart (drawn per restart)."""
+    instances: list[Annotated[int, Field(ge=0)]] | None = None
+    """Which instances restart (numbers from 0; default: every instance)."""
+
+
+class SlowCfg(_Model):
+    """A slow episode: an instance's service times are multiplied by ``factor`` while it
+    lasts (a noisy neighbour, a garbage-collection storm, a cold cache)."""
+
+    at: NonNegDuration = 0.0
+    duration: PosDuration | None = None
+    """How long (default: to the end of the run)."""
+    factor: float = Field(gt=0, allow_inf_nan=False)
+    instance: Annotated[int, Field(ge=0)] = 0
+
+
+class FaultsCfg(_Model):
+    """What goes wrong with the server's instances (see :mod:`simcomm.components.server`)."""
+
+    restarts: RestartsCfg | None = None
+    slow: list[SlowCfg] = Field(default_factory=list)
+    failure: float = Field(0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
+    """Probability that a request is answered with an error after its work (an HTTP 500):
+    the worker time is spent, nothing is delivered."""
+
+
 class BalancerCfg(_Model):
     """A load balancer between the clients and the server's instances (see
     :mod:`simcomm.components.balancer`)."""
@@ -460,6 +495,8 @@ class Scenario(_Model):
     balancer: BalancerCfg | None = None
     """A load balancer in front of the instances (default: none for one instance, a
     round-robin one with no cost for several)."""
+    faults: FaultsCfg = FaultsCfg()
+    """Restarts, slow episodes and failing requests of the server's instances."""
     encodings: dict[str, EncodingCfg] = {}
     workload: Workload
     pattern: dict[str, Any] | None = None
@@ -487,6 +524,24 @@ class Scenario(_Model):
             raise ValueError(f"@workload.requests.client_column@ line {tr.lines[i]} of "
                              f"{tr.path!r}: client {tr.clients[i]}, but there are "
                              f"{self.clients.count} clients (numbered from 0)")
+        n = self.server.instances
+        f = self.faults
+        for i, ep in enumerate(f.slow):
+            if ep.instance >= n:
+                raise ValueError(f"@faults.slow.{i}.instance@ instance {ep.instance}, but there "
+                                 f"are {n} (numbered from 0): see server.instances")
+            if ep.at >= self.duration:
+                raise ValueError(f"@faults.slow.{i}.at@ {ep.at:g}s is not before the end of "
+                                 f"the run ({self.duration:g}s)")
+        if f.restarts is not None:
+            for i, inst in enumerate(f.restarts.instances or ()):
+                if inst >= n:
+                    raise ValueError(f"@faults.restarts.instances.{i}@ instance {inst}, but "
+                                     f"there are {n} (numbered from 0): see server.instances")
+            for i, t in enumerate(f.restarts.at):
+                if t >= self.duration:
+                    raise ValueError(f"@faults.restarts.at.{i}@ {t:g}s is not before the end "
+                                     f"of the run ({self.duration:g}s)")
         if self.workload.requests is None and up is None:
             raise ValueError("@workload.requests@ missing: give workload.requests (clients "
                              "send requests) and/or workload.updates (the server has updates)")

@@ -34,7 +34,7 @@ from .components.path import Path
 from .components.proxy import Proxy
 from .components.server import Server
 from .metrics.recorder import FullRecorder, Recorder
-from .rng import Streams
+from .rng import Buffered, Streams
 from .scenario import BalancerCfg, ConnectionCfg, Headers, Scenario
 
 __all__ = ["World"]
@@ -73,6 +73,7 @@ class World:
         """The server's instances (one unless ``server.instances``)."""
         self.server = self.servers[0]
         rec.instances(n_inst)
+        self._faults(sc)
         cc = connection or sc.connection
         self.path = Path(env, self.server, rec, streams, setup=cc.setup(), warm=cc.warm,
                          reuse=cc.reuse, idle_timeout=cc.idle_timeout, protocol=cc.protocol,
@@ -126,6 +127,31 @@ class World:
         :mod:`simcomm.components.feed`); None without ``workload.updates``."""
         self.update_header = h.update
         self.ack_header = h.ack
+
+    def _faults(self, sc: Scenario) -> None:
+        """Apply ``faults:`` to the instances: slow episodes, failing requests, restarts (each
+        instance draws from streams of its own)."""
+        f, streams, end = sc.faults, self.streams, sc.duration
+        for i, server in enumerate(self.servers):
+            server.slow = [(ep.at, end if ep.duration is None else ep.at + ep.duration,
+                            ep.factor) for ep in f.slow if ep.instance == i]
+            if f.failure:
+                server.fails(f.failure, Buffered(streams.generator(f"faults.failure.{i}"),
+                                                 lambda g, n: g.random(n)))
+        r = f.restarts
+        if r is None:
+            return
+        for i in (range(len(self.servers)) if r.instances is None else sorted(set(r.instances))):
+            server = self.servers[i]
+            down = r.downtime.sampler(streams.generator(f"faults.downtime.{i}"))
+            for t in sorted(r.at):
+                server.restart_at(t, down())
+            if r.rate is not None:
+                gap = streams.generator(f"faults.restarts.{i}")
+                t = float(gap.exponential(1.0 / r.rate))
+                while t < end:
+                    server.restart_at(t, down())
+                    t += float(gap.exponential(1.0 / r.rate))
 
     def sizes(self, ci: int) -> tuple[Callable[[], float], Callable[[], float]]:
         """Samplers of client *ci*'s request and response payload sizes, from streams of its

@@ -41,5 +41,6 @@ def test_public_api_is_what_all_says():
     """simcomm.__all__ lists exactly the public names of the package namespace."""
     public = {n for n in dir(simcomm) if not n.startswith("_")} - {
         "cli", "components", "dists", "metrics", "patterns", "result", "rng", "runner",
-        "scenario", "units", "world", "plots", "analytic", "fields", "loader", "guard"}
+        "scenario", "units", "world", "plots", "analytic", "fields", "loader", "guard",
+        "experiment"}
     assert sorted(set(simcomm.__all__) - {"__version__"}) == sorted(public)

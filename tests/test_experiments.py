@@ -152,3 +152,31 @@ def test_zero_rtt_experiment_rejects_bad_sizes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--sizes" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_slow_instance_experiment_writes_table_figure_and_verdicts(tmp_path, capsys):
+    """The slow-instance experiment (issue 8: balancing policies with one slow instance)
+    writes one row per factor and policy with every metric, its figure, and one line per
+    finding."""
+    exp = _load(ROOT / "experiments" / "slow_instance.py")
+    assert exp.main(["--out", str(tmp_path), "--factors", "1,3",
+                     "--set", "duration=15s", "--set", "warmup=2s"]) == 0
+    df = pd.read_csv(tmp_path / "slow_instance.csv")
+    assert set(simcomm.METRIC_NAMES) <= set(df.columns)
+    assert len(df) == 2 * 4 and set(df.factor) == {1.0, 3.0}
+    assert set(df.pattern) == {"round-robin", "least-outstanding", "random", "consistent-hash"}
+    assert (tmp_path / "slow_instance.png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    for i in (1, 2, 3):
+        line = next(x for x in out.splitlines() if x.startswith(f"finding {i},"))
+        assert "reproduced" in line or "NOT shown" in line
+
+
+@pytest.mark.parametrize("value", ["0.5,2", "3", "x,2"])
+def test_slow_instance_experiment_rejects_bad_factors(tmp_path, capsys, value):
+    """Factors below 1, fewer than two, or not numbers: exit 2, one line, nothing written."""
+    exp = _load(ROOT / "experiments" / "slow_instance.py")
+    assert exp.main(["--out", str(tmp_path / "o"), "--factors", value]) == 2
+    err = capsys.readouterr().err
+    assert "--factors" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -81,8 +81,8 @@ class Trip:
     message the trip sends up or down is appended to it as ``(row, t, kind, size, header)``
     (to re-tag a whole multi-message exchange, such as an aborted upload)."""
 
-    __slots__ = ("busy", "conn", "flow", "log", "parts", "reached", "request", "server",
-                 "service", "t_work")
+    __slots__ = ("busy", "conn", "failed", "flow", "log", "parts", "reached", "request",
+                 "server", "service", "t_work")
 
     def __init__(self, flow: int, log: list | None = None) -> None:
         self.flow = flow
@@ -99,6 +99,9 @@ class Trip:
         self.log = log
         self.server = None
         """The server instance its work runs on (set by a balancer; None: the path's)."""
+        self.failed = False
+        """Its request failed after the server's work (``faults.failure``), rather than
+        being turned away."""
 
 
 class Hop:
@@ -229,6 +232,8 @@ class Path:
         hop.attach(self)
 
     def _server_restarted(self) -> None:
+        if self.router is not None:  # a balancer holds the clients' connections
+            return
         for conn in (*self.connections, *self._live):
             conn.drop()
 
@@ -382,6 +387,15 @@ class Path:
         yield env.timeout(busy)
         parts = trip.parts
         trip.service = service
+        if bounded and server.failure and server.failed():
+            # an error once its work is done (an HTTP 500): before anything is read for it
+            server.release(req)
+            trip.failed = True
+            parts[SERVER_QUEUE] += t_work - t_arr
+            parts[SERVICE] += service
+            parts[PARSE] += busy - service
+            self._rec.waste(t_work, t_work + busy)
+            return False
         if then is None:
             parts[SERVER_QUEUE] += t_work - t_arr
             parts[SERVICE] += service
@@ -474,6 +488,18 @@ class Path:
         service, busy = server.work(cpu_before, cpu_after)
         yield env.timeout(busy)
         server.release(req)
+        if server.failure and server.failed():  # an error once its work is done
+            trip.failed = True
+            parts[TRANSMISSION] += tx
+            parts[PROPAGATION] += prop
+            parts[RETRANSMISSION] += rt
+            parts[HEAD_OF_LINE] += hol
+            parts[SERVER_QUEUE] += t_work - t_arr
+            parts[SERVICE] += service
+            parts[PARSE] += busy - service
+            self._rec.waste(t_work, t_work + busy)
+            yield from self.refuse(conn, trip, resp_header)
+            return False
         t = env._now
         r = conn.send(DOWN, resp_size, resp_header, RESPONSE, tag, trip.flow, 0.0, stream)
         if r.__class__ is not tuple:
@@ -566,6 +592,15 @@ class Path:
         conn.send(direction, size, header, kind, tag, flow)
 
     # -- settling tags and waste ---------------------------------------------------------------
+    def turned_away(self, trip: Trip, t: float) -> None:
+        """Count the request of *trip* (issued at *t*) that got an error instead of its
+        answer: ``rejected`` when the server turned it away (queue full, down), an error
+        (``failed``) when it failed after its work."""
+        if trip.failed:
+            self._rec.event("errors", t)
+        else:
+            self._rec.reject(t)
+
     def settle(self, trip: Trip, tag: int) -> None:
         """Re-tag the trip's last request *tag* (it turned out ``empty``, or was refused)."""
         row, t, kind, size, header = trip.request

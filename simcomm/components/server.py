@@ -21,6 +21,13 @@ the server, so state held per connection is gone), and requests that arrive whil
 are refused (:meth:`Server.admit` returns None, :attr:`Server.down` is True). Work already on a
 worker finishes; work the server gives itself (``bounded=False``) is not refused.
 
+**Faults** (``faults:`` in a scenario). *Slow episodes* multiply the service time (and the
+business-logic work) drawn while they last by their factor; the CPU spent encoding is not
+slowed. A *failure probability* makes a request fail once its work is done — the worker time
+is spent, and the caller gets an error (see
+:meth:`~simcomm.components.path.Path.work`); work the server gives itself never fails.
+Restarts at given times or at a rate are scheduled with :meth:`restart_at`.
+
 Busy time is reported to the recorder when work starts, since its length is known then
 (:meth:`~simcomm.metrics.recorder.Recorder.busy`: the overlap of ``[start, start + busy)`` with
 the measurement window counts, so work still running at the end of the run counts up to the
@@ -73,6 +80,12 @@ class Server:
         self.last_restart = math.nan
         """Time of the latest restart (NaN: none yet)."""
         self._on_restart: list[Callable[[], None]] = []
+        self.slow: list[tuple[float, float, float]] = []
+        """Slow episodes ``(start, end, factor)``: service times drawn in [start, end) are
+        multiplied by factor (see :meth:`work`)."""
+        self.failure = 0.0
+        """Probability that a request fails after its work (see :meth:`failed`)."""
+        self._fail: Callable[[], float] | None = None
 
     # -- restarts ------------------------------------------------------------------------------
     def on_restart(self, listener: Callable[[], None]) -> None:
@@ -125,9 +138,24 @@ class Server:
         ``(service, busy)``, busy = cpu_before + service + cpu_after seconds to hold the
         worker."""
         service = (self.service() if serve else 0.0) + extra
+        if self.slow:
+            now = self.env._now
+            for start, end, factor in self.slow:
+                if start <= now < end:
+                    service *= factor
         busy = cpu_before + service + cpu_after
         self._busy(self.env._now, busy, self.index)
         return service, busy
+
+    def fails(self, probability: float, draw: Callable[[], float]) -> None:
+        """Requests fail after their work with *probability*, decided by *draw* (uniform in
+        [0, 1))."""
+        self.failure = probability
+        self._fail = draw
+
+    def failed(self) -> bool:
+        """Draw whether the request whose work just ended fails (answered with an error)."""
+        return self._fail() < self.failure
 
     def release(self, req=None) -> None:
         """The worker taken by *req* is done: it goes to the next request in line, if any."""

@@ -185,6 +185,16 @@ METRICS: tuple[Metric, ...] = (
            "request or upload that failed (an upload fails when any chunk is turned away; "
            "issued = delivered + rejected + still in flight), for polling patterns the poll, "
            "for sse the reconnection attempt", lambda t: t.rec.rejected),
+    Metric("failed", "count", "requests answered with an error instead of their answer: "
+           "`rejected` ones and those that failed after the server's work (`faults.failure`, an "
+           "HTTP 500); for request_response and job_polling the issued request or upload, for "
+           "polling patterns the poll, for sse the reconnection attempt",
+           lambda t: t.rec.rejected + t.count("errors")),
+    Metric("success_ratio", "ratio", "delivered / (delivered + failed) for the patterns that "
+           "issue requests (request_response, job_polling); NaN for update patterns, where a "
+           "failed poll delays updates rather than losing them",
+           lambda t: _ratio(t.delivered, t.delivered + t.rec.rejected + t.count("errors"))
+           if t.rec.issued else math.nan),
     Metric("lost", "count", "items that never reached their consumer (dropped, not "
            "retransmitted); loss on links is recovered by retransmission and is not `lost`",
            lambda t: t.rec.lost),

@@ -94,7 +94,7 @@ class JobPolling(Pattern):
         hr = world.response_header
         ans = Trip(poll.flow)
         if not (yield from path.work(ans, req_bytes * self._parse, resp_bytes * self._ser)):
-            self.rec.reject(poll.request[1])
+            path.turned_away(ans, poll.request[1])
             yield from path.refuse(conn, poll, hr)
             return None
         yield from path.down(conn, ans, hr + resp_bytes, hr, RESPONSE,

@@ -163,9 +163,10 @@ class UpdatePattern(Pattern):
             self.world.path.end(conn)
         return poll
 
-    def refuse_poll(self, client, poll):
-        """``yield from``: the server turned the poll away; it answers with an error."""
-        self.rec.reject(poll.request[1])
+    def refuse_poll(self, client, poll, work):
+        """``yield from``: the server turned the poll away, or it failed in the server's
+        *work* (a trip); it answers with an error."""
+        self.world.path.turned_away(work, poll.request[1])
         yield from self.world.path.refuse(poll.conn, poll, self.world.response_header)
 
     def held_poll(self, client, poll, *, timeout: float, ready, wait, bounded: bool,
@@ -181,7 +182,7 @@ class UpdatePattern(Pattern):
         t_arrived = env.now
         check = Trip(poll.flow)
         if not (yield from path.work(check, bounded=bounded)):
-            yield from self.refuse_poll(client, poll)
+            yield from self.refuse_poll(client, poll, check)
             return None
         span = (check.t_work, check.t_work + check.busy)
         if not ready():
@@ -230,7 +231,7 @@ class UpdatePattern(Pattern):
                 return w, sum(self.wire(u.size) for u in got) * ser
             ok = yield from path.work(trip, cpu, 0.0, serve=serve, bounded=bounded, then=then)
         if not ok:
-            yield from self.refuse_poll(client, poll)
+            yield from self.refuse_poll(client, poll, trip)
             return None
         items, t_snap = snap
         payload = sum(self.wire(u.size) for u in items)

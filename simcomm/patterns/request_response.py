@@ -212,7 +212,7 @@ class RequestResponse(Pattern):
         if ok:
             rec.delivery(t0, env.now, flow, client.index, trip.parts)
         else:
-            rec.reject(t0)
+            self.world.path.turned_away(trip, t0)
 
     def _callback(self, client, t0: float, size: float | None = None):
         """:meth:`_request` for an event loop with callback completion and one chunk, with
@@ -262,7 +262,7 @@ class RequestResponse(Pattern):
         if ok:
             self.rec.delivery(t0, env._now, flow, ci, parts)
         else:
-            self.rec.reject(t0)
+            world.path.turned_away(trip, t0)
 
     # -- one request and its response on the wire -------------------------------------------
     def _exchange(self, conn, trip, size: float, resp_size: float, cpu=None,
@@ -335,6 +335,7 @@ class RequestResponse(Pattern):
             state["last"] = i
             if not ok and state["ok"]:
                 state["ok"] = False
+                trip.failed = ct.failed  # the upload failed as its first failing chunk did
             if state["ok"] and state["next"] < k:
                 launch(state["next"], i)
             elif state["running"] == 0:

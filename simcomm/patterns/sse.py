@@ -290,7 +290,7 @@ class ServerSentEvents(UpdatePattern):
         rec.event("reconnects", env.now)
         if not (yield from path.work(trip)):  # server down, or its queue full: refused
             if not world.server.down:
-                rec.reject(env.now)
+                path.turned_away(trip, env.now)
             yield from path.down(conn, Trip(trip.flow), hr, hr, RESPONSE, CONTROL)
             return False
         if not c.online:
