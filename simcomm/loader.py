@@ -19,7 +19,9 @@ from .scenario import (
     Headers,
     PatternSpec,
     ProxyCfg,
+    ResilienceCfg,
     Scenario,
+    SidecarCfg,
     _raise,
     apply_overrides,
     read_yaml,
@@ -42,8 +44,7 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
         label = raw.pop("label", None)
         own_headers = raw.pop("headers", None)
         own_connection = raw.pop("connection", None)
-        own_proxy = raw.pop("proxy", None)
-        own_balancer = raw.pop("balancer", None)
+        own = {k: raw.pop(k, None) for k in ("proxy", "balancer", "resilience", "sidecar")}
         if name is None:
             raise ScenarioError(f"{where}.name", "missing; known patterns: "
                                 + ", ".join(sorted(PATTERNS)))
@@ -71,19 +72,29 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
             raise ScenarioError(f"{where}.label", f"{label!r} names two entries; give each "
                                 "a distinct label")
         labels.add(label)
-        balancer = _balancer(sc, own_balancer, where)
+        sections = {name: _section(sc, own[name], where, name, cfg, example)
+                    for name, cfg, example in (("proxy", ProxyCfg, "{pool: 8}"),
+                                               ("balancer", BalancerCfg, "{policy: random}"),
+                                               ("resilience", ResilienceCfg, "{retries: 2}"),
+                                               ("sidecar", SidecarCfg, "{cpu: 50us}"))}
+        balancer = sections["balancer"]
+        if sections["resilience"] is not None and name != "request_response":
+            raise ScenarioError(f"{where}.resilience" if own["resilience"] is not None
+                                else "resilience", "timeouts, retries, a breaker and a cache "
+                                f"wrap request_response exchanges; {name} does not use them "
+                                "(give resilience: false in this entry)")
         if (sc.server.instances > 1 or balancer is not None) and not cls.instances:
             able = ", ".join(sorted(n for n, c in PATTERNS.items() if c.instances))
             field, what = (("server.instances", f"{sc.server.instances} instances behind a "
                             "balancer") if sc.server.instances > 1 else
-                           (f"{where}.balancer" if own_balancer is not None else "balancer",
+                           (f"{where}.balancer" if own["balancer"] is not None else "balancer",
                             "a load balancer"))
             raise ScenarioError(field, f"{what} works with {able}; {name} streams (the "
                                 "instance holding each stream) are not modelled behind a "
                                 "balancer yet")
         specs.append(PatternSpec(name, label, params, _headers(sc, own_headers, where),
                                  _connection(sc, own_connection, where),
-                                 _proxy(sc, own_proxy, where), balancer))
+                                 **sections))
     return tuple(specs)
 
 
@@ -114,40 +125,26 @@ def _connection(sc: Scenario, own, where: str) -> ConnectionCfg:
         _raise(e, ConnectionCfg, f"{where}.connection")
 
 
-def _proxy(sc: Scenario, own, where: str) -> ProxyCfg | None:
-    """The proxy of one entry: none, the scenario's ``proxy:``, or the entry's own on top
-    (``proxy: false`` in an entry removes the scenario's)."""
+def _section(sc: Scenario, own, where: str, name: str, cfg: type, example: str):
+    """An optional section of one entry (``proxy``, ``balancer``, ``resilience``,
+    ``sidecar``): the scenario's, the entry's own keys on top of it, or none (``false`` in the
+    entry removes the scenario's)."""
+    base = getattr(sc, name)
     if own is None:
-        return sc.proxy
+        return base
     if own is False:
         return None
     if not isinstance(own, dict):
-        raise ScenarioError(f"{where}.proxy", "must be a mapping, e.g. {pool: 8}, or false "
-                            "for no proxy")
+        raise ScenarioError(f"{where}.{name}", f"must be a mapping, e.g. {example}, or false "
+                            f"for no {name}")
     try:
-        mine = ProxyCfg.model_validate(own)
+        mine = cfg.model_validate(own)
     except ValidationError as e:
-        _raise(e, ProxyCfg, f"{where}.proxy")
-    if sc.proxy is None:
+        _raise(e, cfg, f"{where}.{name}")
+    if base is None:
         return mine
-    # the entry's keys on top of the scenario's proxy (validated values, distributions kept)
-    return sc.proxy.model_copy(update={k: getattr(mine, k) for k in mine.model_fields_set})
-
-
-def _balancer(sc: Scenario, own, where: str) -> BalancerCfg | None:
-    """The balancer of one entry: the scenario's ``balancer:``, with the entry's own keys on
-    top (``patterns: [{name: request_response, balancer: {policy: random}}, …]``)."""
-    if own is None:
-        return sc.balancer
-    if not isinstance(own, dict):
-        raise ScenarioError(f"{where}.balancer", "must be a mapping, e.g. {policy: random}")
-    try:
-        mine = BalancerCfg.model_validate(own)
-    except ValidationError as e:
-        _raise(e, BalancerCfg, f"{where}.balancer")
-    if sc.balancer is None:
-        return mine
-    return sc.balancer.model_copy(update={k: getattr(mine, k) for k in mine.model_fields_set})
+    # the entry's keys on top of the scenario's (validated values, distributions kept)
+    return base.model_copy(update={k: getattr(mine, k) for k in mine.model_fields_set})
 
 
 def load(raw: dict | Scenario, *, base_dir: Path | None = None) -> Scenario:

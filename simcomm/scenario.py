@@ -138,6 +138,63 @@ class FaultsCfg(_Model):
     the worker time is spent, nothing is delivered."""
 
 
+class BreakerCfg(_Model):
+    """A circuit breaker: after ``failures`` failed tries in a row it opens and fails
+    requests at once for ``open_for``; then one trial request goes through (half-open): its
+    success closes it, its failure opens it again."""
+
+    failures: Whole = Field(5, ge=1)
+    open_for: PosDuration = 5.0
+
+
+class ResilienceCfg(_Model):
+    """Timeouts, retries, a circuit breaker and a response cache around each request-response
+    exchange — in the client (a library) or in its sidecar (see
+    :mod:`simcomm.components.resilience`)."""
+
+    timeout: PosDuration | None = None
+    """Per try: a try with no answer this long after it was sent has failed (the server may
+    still be working on it)."""
+    deadline: PosDuration | None = None
+    """Overall: no try starts, and no answer is awaited, after this long since the request
+    was issued."""
+    retries: Whole = Field(0, ge=0)
+    """Most retries per request (its budget): a failed try (an error, a refusal, a timeout)
+    is tried again up to this many times."""
+    backoff: NonNegDuration = 0.025
+    """Before retry k: backoff·2^(k−1), at most ``backoff_max`` …"""
+    backoff_max: PosDuration = 1.0
+    jitter: bool = True
+    """… drawn uniformly below that (\"full jitter\"), so retries of many clients spread out."""
+    breaker: BreakerCfg | None = None
+    cache: float = Field(0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
+    """Share of requests answered from a local response cache (hit ratio): no network, no
+    server work."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ResilienceCfg:
+        given = self.model_fields_set
+        if self.retries == 0 and given & {"backoff", "backoff_max", "jitter"}:
+            raise ValueError("@retries@ backoff, backoff_max and jitter apply to retries: set "
+                             "retries (the most retries per request)")
+        if self.backoff > self.backoff_max:
+            raise ValueError(f"@backoff_max@ must be ≥ backoff ({self.backoff:g}s)")
+        return self
+
+
+class SidecarCfg(_Model):
+    """A sidecar proxy beside the client and another beside the server (a service mesh):
+    each message crosses both, paying a loopback hop and the proxy's CPU at each (see
+    :mod:`simcomm.components.sidecar`)."""
+
+    cpu: DurationDist = Constant(50e-6)
+    """Proxy CPU per message at each sidecar (Envoy: tens of µs; more with mTLS)."""
+    latency: DurationDist = Constant(20e-6)
+    """One-way loopback hop between an application and its sidecar."""
+    workers: Whole = Field(2, ge=1)
+    """Workers of the server-side sidecar (the clients' sidecars each serve one client)."""
+
+
 class BalancerCfg(_Model):
     """A load balancer between the clients and the server's instances (see
     :mod:`simcomm.components.balancer`)."""
@@ -391,6 +448,9 @@ class ConnectionCfg(_Model):
     """Reset a kept connection's window to ``initial_window`` after it was idle longer than
     the RTO (Linux's default, ``net.ipv4.tcp_slow_start_after_idle = 1``; servers often turn
     it off, which is the default here)."""
+    mtls: bool = False
+    """Mutual TLS: a new connection's full handshake also carries the client's certificate
+    chain (3.3 KB; a service mesh's sidecars authenticate each other this way). Needs TLS."""
     tail_loss_probe: bool = False
     """TCP: a lost last segment is probed after two round trips (RACK-TLP, RFC 8985; Linux
     sends such probes) instead of waiting for the RTO. Off by default: the classic RTO
@@ -402,6 +462,8 @@ class ConnectionCfg(_Model):
         if self.protocol == "h3" and "tls" in given and self.tls != "1.3":
             raise ValueError(f"@tls@ h3 is always TLS 1.3 inside QUIC; got {self.tls!r} (drop "
                              "tls, or use protocol h1/h2)")
+        if self.mtls and self.protocol != "h3" and self.tls == "none":
+            raise ValueError("@mtls@ mutual TLS needs TLS: set tls to \"1.2\" or \"1.3\"")
         if self.zero_rtt and self.protocol != "h3" and self.tls != "1.3":
             raise ValueError(f"@zero_rtt@ 0-RTT needs TLS 1.3 (or h3); tls is {self.tls!r}")
         if self.reuse == "per_request" and "warm" in given:
@@ -421,7 +483,8 @@ class ConnectionCfg(_Model):
 
     def setup(self):
         """The :class:`~simcomm.components.setup.Setup` this configuration describes."""
-        return Setup(protocol=self.protocol, tls=self.tls, zero_rtt=self.zero_rtt)
+        return Setup(protocol=self.protocol, tls=self.tls, zero_rtt=self.zero_rtt,
+                     mtls=self.mtls)
 
     def transport(self) -> Transport:
         """The :class:`~simcomm.components.window.Transport` of its connections."""
@@ -476,6 +539,8 @@ class PatternSpec:
     connection: ConnectionCfg | None = None
     proxy: ProxyCfg | None = None
     balancer: BalancerCfg | None = None
+    resilience: ResilienceCfg | None = None
+    sidecar: SidecarCfg | None = None
 
 
 class Scenario(_Model):
@@ -497,6 +562,10 @@ class Scenario(_Model):
     round-robin one with no cost for several)."""
     faults: FaultsCfg = FaultsCfg()
     """Restarts, slow episodes and failing requests of the server's instances."""
+    resilience: ResilienceCfg | None = None
+    """Timeouts, retries, a circuit breaker, a cache around each request (none)."""
+    sidecar: SidecarCfg | None = None
+    """A sidecar proxy pair in the path (none)."""
     encodings: dict[str, EncodingCfg] = {}
     workload: Workload
     pattern: dict[str, Any] | None = None

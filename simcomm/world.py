@@ -32,7 +32,9 @@ from .components.feed import UpdateFeed
 from .components.link import Link
 from .components.path import Path
 from .components.proxy import Proxy
+from .components.resilience import Resilience
 from .components.server import Server
+from .components.sidecar import Sidecar
 from .metrics.recorder import FullRecorder, Recorder
 from .rng import Buffered, Streams
 from .scenario import BalancerCfg, ConnectionCfg, Headers, Scenario
@@ -43,9 +45,12 @@ __all__ = ["World"]
 class World:
     def __init__(self, scenario: Scenario, *, encoding: str | None = None,
                  headers: Headers | None = None, connection: ConnectionCfg | None = None,
-                 proxy=..., balancer=..., progress: Callable[[float], None] | None = None) -> None:
+                 proxy=..., balancer=..., resilience=..., sidecar=...,
+                 progress: Callable[[float], None] | None = None) -> None:
         """*progress(fraction)*, if given, is called as the clients are built (fractions in
-        [0, 1], about a hundred calls): set-up of many clients takes a while."""
+        [0, 1], about a hundred calls): set-up of many clients takes a while. *proxy*,
+        *balancer*, *resilience* and *sidecar* are a pattern entry's own (None: none);
+        left out, the scenario's."""
         sc = scenario
         self.scenario = sc
         self.env = env = simpy.Environment()
@@ -81,6 +86,11 @@ class World:
                          transport=cc.transport())
         """Carries every message between the clients and the server (see
         :mod:`simcomm.components.path`)."""
+        sd = sc.sidecar if sidecar is ... else sidecar  # an entry's own, or none (false)
+        if sd is not None:  # nearest the client
+            self.path.add_hop(Sidecar(
+                env, side="client", cpu=sd.cpu.sampler(streams.generator("sidecar.client.cpu")),
+                latency=sd.latency.sampler(streams.generator("sidecar.client.latency"))))
         px = sc.proxy if proxy is ... else proxy  # an entry's own, or none (false)
         if px is not None:
             self.path.add_hop(Proxy(
@@ -98,6 +108,19 @@ class World:
                 cpu=bc.cpu.sampler(streams.generator("balancer.cpu")), workers=bc.workers,
                 latency=bc.latency.sampler(streams.generator("balancer.latency")),
                 streams=streams))
+        if sd is not None:  # nearest the server
+            self.path.add_hop(Sidecar(
+                env, side="server", cpu=sd.cpu.sampler(streams.generator("sidecar.server.cpu")),
+                latency=sd.latency.sampler(streams.generator("sidecar.server.latency")),
+                workers=sd.workers))
+        rs = sc.resilience if resilience is ... else resilience
+        if rs is not None:
+            self.path.guard(Resilience(
+                env, rec, streams, timeout=rs.timeout, deadline=rs.deadline,
+                retries=rs.retries, backoff=rs.backoff, backoff_max=rs.backoff_max,
+                jitter=rs.jitter, cache=rs.cache,
+                breaker=None if rs.breaker is None else (rs.breaker.failures,
+                                                         rs.breaker.open_for)))
         n = sc.clients.count
         link = self.new_link
         if sc.network.topology == "shared":

@@ -42,12 +42,17 @@ def test_client_styles_experiment_rejects_bad_override(tmp_path, capsys):
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")),
                          ids=lambda p: p.name)
 def test_every_bundled_example_validates_and_runs(path):
-    """Each bundled scenario validates and runs (shortened) with every metric present. A
-    server restart is moved into the shortened run (one after the end is an error)."""
+    """Each bundled scenario validates and runs (shortened) with every metric present. Server
+    restarts and slow episodes are moved into the shortened run (one after the end is an
+    error)."""
     raw = read_yaml(path)
     entries = raw.get("patterns") or [raw.get("pattern")]
     restarts = [f"patterns.{i}.restart_at=[5s]" if "patterns" in raw else
                 "pattern.restart_at=[5s]" for i, e in enumerate(entries) if "restart_at" in e]
+    faults = raw.get("faults") or {}  # scheduled faults move into the shortened run too
+    restarts += [f"faults.slow.{i}.at=5s" for i in range(len(faults.get("slow") or []))]
+    if (faults.get("restarts") or {}).get("at"):
+        restarts.append("faults.restarts.at=[5s]")
     sc = simcomm.load_file(path, ["duration=10s", "warmup=1s", "detail=summary", *restarts])
     for r in simcomm.compare(sc):
         assert set(simcomm.METRIC_NAMES) <= set(r.summary)
@@ -179,4 +184,30 @@ def test_slow_instance_experiment_rejects_bad_factors(tmp_path, capsys, value):
     assert exp.main(["--out", str(tmp_path / "o"), "--factors", value]) == 2
     err = capsys.readouterr().err
     assert "--factors" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_sidecar_experiment_writes_table_figure_and_verdicts(tmp_path, capsys):
+    """The sidecar experiment (issue 8: plain calls, a client library and a sidecar against
+    failing requests) writes one row per failure rate and entry with every metric and the
+    load per request, its figure, and one line per finding."""
+    exp = _load(ROOT / "experiments" / "sidecar.py")
+    assert exp.main(["--out", str(tmp_path), "--failures", "0,0.1",
+                     "--set", "duration=8s", "--set", "warmup=1s"]) == 0
+    df = pd.read_csv(tmp_path / "sidecar.csv")
+    assert set(simcomm.METRIC_NAMES) <= set(df.columns)
+    assert len(df) == 2 * 3 and set(df.pattern) == {"plain", "library", "sidecar"}
+    assert (df[df.pattern == "plain"].tries_per_request == 1).all()
+    assert (tmp_path / "sidecar.png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    for i in (1, 2, 3, 4):
+        line = next(x for x in out.splitlines() if x.startswith(f"finding {i},"))
+        assert "reproduced" in line or "NOT shown" in line
+
+
+def test_sidecar_experiment_rejects_bad_failures(tmp_path, capsys):
+    exp = _load(ROOT / "experiments" / "sidecar.py")
+    assert exp.main(["--out", str(tmp_path / "o"), "--failures", "0,1"]) == 2
+    err = capsys.readouterr().err
+    assert "--failures" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()

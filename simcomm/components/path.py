@@ -49,6 +49,7 @@ from the connection (:meth:`~simcomm.components.connection.Connection.on_drop`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator
 
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
@@ -99,9 +100,10 @@ class Trip:
         self.log = log
         self.server = None
         """The server instance its work runs on (set by a balancer; None: the path's)."""
-        self.failed = False
-        """Its request failed after the server's work (``faults.failure``), rather than
-        being turned away."""
+        self.failed: bool | str = False
+        """Why its request got no answer, when it got none: False — turned away by the
+        server; True — failed after the server's work (``faults.failure``); ``"timeout"`` —
+        no answer in time; ``"open"`` — failed at once by an open circuit breaker."""
 
 
 class Hop:
@@ -135,6 +137,8 @@ class Path:
         self._streams = streams
         self.hops: list[Hop] = []
         self.router = None
+        self.resilience = None
+        """The policy around exchanges (see :meth:`guard`), or None."""
         """A hop that picks the server instance of each trip (a load balancer; see
         :mod:`simcomm.components.balancer`), or None: every trip works on :attr:`server`."""
         self.connections: list[Connection] = []
@@ -225,6 +229,14 @@ class Path:
     def forget(self, conn: Connection) -> None:
         """A per-request connection is closed for good."""
         self._live.discard(conn)
+
+    def guard(self, resilience) -> None:
+        """Put *resilience* (:class:`~simcomm.components.resilience.Resilience`: timeouts,
+        retries, a circuit breaker, a cache) around every :meth:`exchange`: from now on
+        ``exchange`` goes through it, and each of its tries is a plain exchange."""
+        self.resilience = resilience
+        self._exchange_once = self.exchange
+        self.exchange = functools.partial(resilience.exchange, self)
 
     def add_hop(self, hop: Hop) -> None:
         """Plug *hop* in, after the hops already there (nearer the server)."""
@@ -594,12 +606,16 @@ class Path:
     # -- settling tags and waste ---------------------------------------------------------------
     def turned_away(self, trip: Trip, t: float) -> None:
         """Count the request of *trip* (issued at *t*) that got an error instead of its
-        answer: ``rejected`` when the server turned it away (queue full, down), an error
-        (``failed``) when it failed after its work."""
-        if trip.failed:
-            self._rec.event("errors", t)
-        else:
+        answer: ``rejected`` when the server turned it away (queue full, down); an error when
+        it failed after its work or a circuit breaker failed it at once; a timeout when its
+        last try was given up on (see :mod:`simcomm.components.resilience`)."""
+        failed = trip.failed
+        if not failed:
             self._rec.reject(t)
+        elif failed == "timeout":
+            self._rec.event("timeouts", t)
+        else:
+            self._rec.event("errors", t)
 
     def settle(self, trip: Trip, tag: int) -> None:
         """Re-tag the trip's last request *tag* (it turned out ``empty``, or was refused)."""

@@ -22,6 +22,11 @@ QUIC, ``zero_rtt`` (RFC 9001 §4.6)         1          0
 The final ACK of TCP's handshake and the client's TLS ``Finished`` ride with the next client
 flight (the request), as real stacks send them, so they are not separate messages.
 
+With ``mtls`` (mutual TLS, as a service mesh's sidecars use between them) a full handshake
+also carries the client's certificate chain: in TLS 1.3 and QUIC it rides with the client's
+Finished, just ahead of the first request (no extra round trip); in TLS 1.2 it joins the
+client's key-exchange flight. A resumed connection authenticates with its ticket instead.
+
 Message sizes (bytes on the wire, headers included; round figures, sources in comments) are
 the defaults below. Not modelled: TCP Fast Open, QUIC's anti-amplification limit (a server
 may send at most 3× what it received before the client's address is validated, which can add
@@ -53,6 +58,10 @@ TLS12_SERVER_FINISHED = 51.0
 """TLS 1.2: the server's ChangeCipherSpec + Finished."""
 QUIC_INITIAL = 1200.0
 """A QUIC client Initial: padded to at least 1200 B (RFC 9000 §14.1)."""
+CLIENT_CERT = 3300.0
+"""Mutual TLS: the client's Certificate (a leaf and an intermediate, ~1.5 KB each) and
+CertificateVerify (~260 B for RSA-2048), sent with its Finished in a full handshake (RFC 8446
+§4.4; a resumption authenticates with the PSK and sends none)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,8 @@ class Setup:
     """``none``, ``1.2`` or ``1.3`` (ignored for h3, which is always TLS 1.3)."""
     zero_rtt: bool = False
     """Resumed connections send the request in the first flight."""
+    mtls: bool = False
+    """Mutual TLS: a full handshake also carries the client's certificate chain."""
 
     def flights(self, resumed: bool) -> tuple[tuple[int, float], ...]:
         """``(direction, bytes)`` of each flight before the first request can go."""
@@ -78,15 +89,20 @@ class Setup:
         if self.tls == "1.2":
             if resumed:  # abbreviated handshake: 1 RTT
                 return (*tcp, (UP, CLIENT_HELLO), (DOWN, SERVER_RESUMED))
-            return (*tcp, (UP, CLIENT_HELLO), (DOWN, SERVER_FULL), (UP, TLS12_CLIENT_KEYS),
+            keys = TLS12_CLIENT_KEYS + (CLIENT_CERT if self.mtls else 0.0)
+            return (*tcp, (UP, CLIENT_HELLO), (DOWN, SERVER_FULL), (UP, keys),
                     (DOWN, TLS12_SERVER_FINISHED))
         if resumed and self.zero_rtt:
             return tcp
         return (*tcp, (UP, CLIENT_HELLO), (DOWN, SERVER_RESUMED if resumed else SERVER_FULL))
 
     def early(self, resumed: bool) -> tuple[tuple[int, float], ...]:
-        """Flights of a 0-RTT resumption that go just ahead of the request (the ClientHello
-        carrying it) and of the response (the server's answer to that hello)."""
+        """Flights that go just ahead of the first request and response instead of a round
+        trip before them: a 0-RTT resumption's (the ClientHello carrying the request, the
+        server's answer to it), or, with mutual TLS in a full TLS 1.3 or QUIC handshake, the
+        client's certificate flight (it rides with the client's Finished and the request)."""
+        if self.mtls and not resumed and (self.protocol == "h3" or self.tls == "1.3"):
+            return ((UP, CLIENT_CERT),)
         if not (resumed and self.zero_rtt):
             return ()
         hello = QUIC_INITIAL if self.protocol == "h3" else CLIENT_HELLO

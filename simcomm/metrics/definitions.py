@@ -88,6 +88,10 @@ PARTS: tuple[tuple[str, str], ...] = (
      "in handshake"),
     ("balancer", "inside the load balancer: waiting for one of its workers and its CPU per "
      "request (its latency to the instance is in propagation)"),
+    ("sidecar", "inside sidecar proxies: their CPU per message (and waiting for the "
+     "server-side sidecar's workers); the loopback hops to them are in propagation"),
+    ("retry", "before the try that succeeded: the failed tries (refused, failed, or given up "
+     "on at their timeout) and the backoffs between tries (resilience)"),
 )
 PART_NAMES = tuple(p[0] for p in PARTS)
 
@@ -185,16 +189,21 @@ METRICS: tuple[Metric, ...] = (
            "request or upload that failed (an upload fails when any chunk is turned away; "
            "issued = delivered + rejected + still in flight), for polling patterns the poll, "
            "for sse the reconnection attempt", lambda t: t.rec.rejected),
-    Metric("failed", "count", "requests answered with an error instead of their answer: "
-           "`rejected` ones and those that failed after the server's work (`faults.failure`, an "
-           "HTTP 500); for request_response and job_polling the issued request or upload, for "
-           "polling patterns the poll, for sse the reconnection attempt",
-           lambda t: t.rec.rejected + t.count("errors")),
+    Metric("failed", "count", "requests that ended without their answer: `rejected` ones, "
+           "those that failed after the server's work (`faults.failure`, an HTTP 500) or were "
+           "failed at once by an open circuit breaker, and those whose last try timed out "
+           "(resilience); for request_response and job_polling the issued request or upload, "
+           "for polling patterns the poll, for sse the reconnection attempt. A request that "
+           "succeeded on a retry is not failed",
+           lambda t: t.rec.rejected + t.count("errors") + t.count("timeouts")),
     Metric("success_ratio", "ratio", "delivered / (delivered + failed) for the patterns that "
            "issue requests (request_response, job_polling); NaN for update patterns, where a "
            "failed poll delays updates rather than losing them",
-           lambda t: _ratio(t.delivered, t.delivered + t.rec.rejected + t.count("errors"))
-           if t.rec.issued else math.nan),
+           lambda t: _ratio(t.delivered, t.delivered + t.rec.rejected + t.count("errors")
+                            + t.count("timeouts")) if t.rec.issued else math.nan),
+    Metric("retries", "count", "retries of requests issued in the window (resilience: a "
+           "failed try tried again); each reaches the server like a new request",
+           lambda t: t.count("retries")),
     Metric("lost", "count", "items that never reached their consumer (dropped, not "
            "retransmitted); loss on links is recovered by retransmission and is not `lost`",
            lambda t: t.rec.lost),
