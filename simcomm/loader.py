@@ -22,6 +22,7 @@ from .scenario import (
     ResilienceCfg,
     Scenario,
     SidecarCfg,
+    StateCfg,
     _raise,
     apply_overrides,
     read_yaml,
@@ -44,7 +45,8 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
         label = raw.pop("label", None)
         own_headers = raw.pop("headers", None)
         own_connection = raw.pop("connection", None)
-        own = {k: raw.pop(k, None) for k in ("proxy", "balancer", "resilience", "sidecar")}
+        own = {k: raw.pop(k, None)
+               for k in ("proxy", "balancer", "resilience", "sidecar", "state")}
         if name is None:
             raise ScenarioError(f"{where}.name", "missing; known patterns: "
                                 + ", ".join(sorted(PATTERNS)))
@@ -76,8 +78,19 @@ def _pattern_specs(sc: Scenario) -> tuple[PatternSpec, ...]:
                     for name, cfg, example in (("proxy", ProxyCfg, "{pool: 8}"),
                                                ("balancer", BalancerCfg, "{policy: random}"),
                                                ("resilience", ResilienceCfg, "{retries: 2}"),
-                                               ("sidecar", SidecarCfg, "{cpu: 50us}"))}
+                                               ("sidecar", SidecarCfg, "{cpu: 50us}"),
+                                               ("state", StateCfg, "{mode: stateless}"))}
         balancer = sections["balancer"]
+        sessions = cls.sessions
+        if sections["state"] is not None and not sessions:
+            raise ScenarioError(f"{where}.state" if own["state"] is not None else "state",
+                                f"sessions belong to the workflow pattern; {name} has none "
+                                "(give state: false in this entry)")
+        if balancer is not None and balancer.policy == "sticky" and not sessions:
+            raise ScenarioError(f"{where}.balancer.policy" if own["balancer"] is not None
+                                else "balancer.policy", f"sticky routes by session and {name} "
+                                "has no sessions (the workflow pattern has): use "
+                                "consistent_hash to keep each client on one instance")
         if sections["resilience"] is not None and name != "request_response":
             raise ScenarioError(f"{where}.resilience" if own["resilience"] is not None
                                 else "resilience", "timeouts, retries, a breaker and a cache "

@@ -130,7 +130,8 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
 
     world = World(sc, encoding=getattr(spec.params, "encoding", None), headers=spec.headers,
                   connection=spec.connection, proxy=spec.proxy, balancer=spec.balancer,
-                  resilience=spec.resilience, sidecar=spec.sidecar, progress=setup_cb)
+                  resilience=spec.resilience, sidecar=spec.sidecar, state=spec.state,
+                  progress=setup_cb)
     if setup_cb is None:
         pattern.install(world)
     else:

@@ -138,6 +138,45 @@ class FaultsCfg(_Model):
     the worker time is spent, nothing is delivered."""
 
 
+class StateCfg(_Model):
+    """Where a session's state lives (see :mod:`simcomm.components.state`)."""
+
+    mode: Literal["stateful", "stateless", "store"] = "stateful"
+    """``stateful``: in the memory of the instance that served the login (later requests
+    must reach it; a restart loses it); ``stateless``: a self-contained token in every
+    request, verified by any instance; ``store``: in an external session store that every
+    request consults."""
+    token_size: NonNegSize = 800.0
+    """stateless: bytes the token adds to every request (a signed JWT with a few claims)."""
+    verify: NonNegDuration = 30e-6
+    """stateless: server CPU to verify a token's signature, per request (an ECDSA or RSA
+    verification: tens of µs)."""
+    lifetime: PosDuration = 900.0
+    """How long a session (a token) is valid after its login (15 min)."""
+    revoke_after: PosDurationDist | None = None
+    """Each session is revoked (an administrator, a password change) this long after its
+    login, if still in use (default: never). A stateful or store-backed server knows at
+    once; a stateless token keeps working until it expires."""
+    store_latency: NonNegDuration = 0.0005
+    """store: one-way latency server ↔ store."""
+    store_service: DurationDist = Constant(100e-6)
+    """store: time of one lookup on a store worker."""
+    store_workers: Whole = Field(4, ge=1)
+    store_failure: float = Field(0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
+    """store: probability that a lookup fails (the request is answered with an error)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> StateCfg:
+        given = self.model_fields_set
+        only = {"stateless": {"token_size", "verify"},
+                "store": {"store_latency", "store_service", "store_workers", "store_failure"}}
+        for mode, keys in only.items():
+            wrong = sorted(given & keys) if self.mode != mode else []
+            if wrong:
+                raise ValueError(f"@{wrong[0]}@ applies to mode {mode} (mode is {self.mode})")
+        return self
+
+
 class BreakerCfg(_Model):
     """A circuit breaker: after ``failures`` failed tries in a row it opens and fails
     requests at once for ``open_for``; then one trial request goes through (half-open): its
@@ -203,6 +242,7 @@ class BalancerCfg(_Model):
                     "consistent_hash"] = "round_robin"
     """Which instance a request goes to: ``round_robin`` (in turn), ``least_outstanding``
     (fewest requests routed there and not answered yet; ties in turn), ``random`` (uniform),
+    ``sticky`` (a session's requests to the instance of its login: the ``workflow`` pattern),
     ``consistent_hash`` (by client, on a ring of 100 virtual nodes per instance)."""
     cpu: DurationDist = Constant(0.0)
     """Balancer CPU per request (a worker's seconds): tens of µs for an L7 balancer."""
@@ -211,13 +251,6 @@ class BalancerCfg(_Model):
     latency: DurationDist = Constant(0.0)
     """One-way latency balancer ↔ instance, per message, each way."""
 
-    @model_validator(mode="after")
-    def _check(self) -> BalancerCfg:
-        if self.policy == "sticky":
-            raise ValueError("@policy@ sticky routes by session, and sessions (state) are not "
-                             "modelled yet: use consistent_hash to keep each client on one "
-                             "instance")
-        return self
 
 
 class ClientsCfg(_Model):
@@ -541,6 +574,7 @@ class PatternSpec:
     balancer: BalancerCfg | None = None
     resilience: ResilienceCfg | None = None
     sidecar: SidecarCfg | None = None
+    state: StateCfg | None = None
 
 
 class Scenario(_Model):
@@ -566,6 +600,8 @@ class Scenario(_Model):
     """Timeouts, retries, a circuit breaker, a cache around each request (none)."""
     sidecar: SidecarCfg | None = None
     """A sidecar proxy pair in the path (none)."""
+    state: StateCfg | None = None
+    """Where sessions live, for the ``workflow`` pattern (default: stateful)."""
     encodings: dict[str, EncodingCfg] = {}
     workload: Workload
     pattern: dict[str, Any] | None = None

@@ -35,9 +35,10 @@ from .components.proxy import Proxy
 from .components.resilience import Resilience
 from .components.server import Server
 from .components.sidecar import Sidecar
+from .components.state import Sessions
 from .metrics.recorder import FullRecorder, Recorder
 from .rng import Buffered, Streams
-from .scenario import BalancerCfg, ConnectionCfg, Headers, Scenario
+from .scenario import BalancerCfg, ConnectionCfg, Headers, Scenario, StateCfg
 
 __all__ = ["World"]
 
@@ -45,7 +46,7 @@ __all__ = ["World"]
 class World:
     def __init__(self, scenario: Scenario, *, encoding: str | None = None,
                  headers: Headers | None = None, connection: ConnectionCfg | None = None,
-                 proxy=..., balancer=..., resilience=..., sidecar=...,
+                 proxy=..., balancer=..., resilience=..., sidecar=..., state=...,
                  progress: Callable[[float], None] | None = None) -> None:
         """*progress(fraction)*, if given, is called as the clients are built (fractions in
         [0, 1], about a hundred calls): set-up of many clients takes a while. *proxy*,
@@ -79,6 +80,18 @@ class World:
         self.server = self.servers[0]
         rec.instances(n_inst)
         self._faults(sc)
+        st = (sc.state if state is ... else state) or StateCfg()
+        self.sessions = Sessions(
+            env, rec, mode=st.mode, servers=self.servers, lifetime=st.lifetime,
+            revoke_after=(None if st.revoke_after is None else
+                          st.revoke_after.sampler(streams.generator("state.revoke"))),
+            token_size=st.token_size, verify=st.verify, store_latency=st.store_latency,
+            store_service=st.store_service.sampler(streams.generator("state.store")),
+            store_workers=st.store_workers, store_failure=st.store_failure,
+            store_draw=Buffered(streams.generator("state.store.failure"),
+                                lambda g, n: g.random(n)) if st.store_failure else None)
+        """Where sessions live (the ``workflow`` pattern's; see
+        :mod:`simcomm.components.state`)."""
         cc = connection or sc.connection
         self.path = Path(env, self.server, rec, streams, setup=cc.setup(), warm=cc.warm,
                          reuse=cc.reuse, idle_timeout=cc.idle_timeout, protocol=cc.protocol,

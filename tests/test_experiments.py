@@ -211,3 +211,29 @@ def test_sidecar_experiment_rejects_bad_failures(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--failures" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_sessions_experiment_writes_table_figure_and_verdicts(tmp_path, capsys):
+    """The sessions experiment (issue 8: stateful, stateless and store-backed sessions under
+    restarts) writes one row per restart rate and mode with every metric, its figure, and one
+    line per finding."""
+    exp = _load(ROOT / "experiments" / "sessions.py")
+    assert exp.main(["--out", str(tmp_path), "--rates", "0,0.05",
+                     "--set", "duration=40s", "--set", "warmup=5s"]) == 0
+    df = pd.read_csv(tmp_path / "sessions.csv")
+    assert set(simcomm.METRIC_NAMES) <= set(df.columns)
+    assert len(df) == 2 * 3 and set(df.pattern) == {"stateful", "stateless", "store"}
+    assert (df[df.pattern != "stateful"].sessions_lost == 0).all()
+    assert (tmp_path / "sessions.png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    for i in (1, 2, 3, 4):
+        line = next(x for x in out.splitlines() if x.startswith(f"finding {i},"))
+        assert "reproduced" in line or "NOT shown" in line
+
+
+def test_sessions_experiment_rejects_bad_rates(tmp_path, capsys):
+    exp = _load(ROOT / "experiments" / "sessions.py")
+    assert exp.main(["--out", str(tmp_path / "o"), "--rates=-1,0"]) == 2
+    err = capsys.readouterr().err
+    assert "--rates" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -21,6 +21,9 @@ Policies (``balancer.policy``), as nginx, HAProxy and Envoy name them:
 * ``least_outstanding`` — the instance with the fewest outstanding requests (nginx's
   ``least_conn`` and Envoy's ``LEAST_REQUEST`` with all hosts compared), ties in turn;
 * ``random`` — uniform, from the balancer's own random stream;
+* ``sticky`` — by session (a cookie naming the instance): a request of a session goes to the
+  instance that served its login while it is up; logins (and requests whose home is down) go
+  round robin;
 * ``consistent_hash`` — by client: each instance owns 100 points of a hash ring (Karger et
   al., STOC 1997; Envoy's ``RING_HASH``), a client goes to the owner of the first point at or
   after its own hash; while an instance is down its clients go to the next owner on the ring,
@@ -45,7 +48,7 @@ __all__ = ["POLICIES", "Balancer"]
 
 BALANCER, PROPAGATION = int(Part.BALANCER), int(Part.PROPAGATION)
 REQUEST, RESPONSE = int(Kind.REQUEST), int(Kind.RESPONSE)
-POLICIES = ("round_robin", "least_outstanding", "random", "consistent_hash")
+POLICIES = ("round_robin", "least_outstanding", "random", "consistent_hash", "sticky")
 VNODES = 100
 """Points per instance on the consistent-hash ring (Envoy's default minimum ring is 1024
 points in all; 100 per instance keeps each instance's share within a few per cent)."""
@@ -159,6 +162,15 @@ class Balancer(Hop):
                 if low is None or self.outstanding[i] < low:
                     best, low = i, self.outstanding[i]
             return best
+        if policy == "sticky":  # the session's home while it is up; logins in turn
+            s = trip.session
+            if s is not None and not self.instances[s.home].down:
+                return s.home
+            self.policy = "round_robin"
+            try:
+                return self._pick(trip)
+            finally:
+                self.policy = "sticky"
         if policy == "random":
             i = int(self._draw())
             if self.instances[i].down:

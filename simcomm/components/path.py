@@ -83,7 +83,7 @@ class Trip:
     (to re-tag a whole multi-message exchange, such as an aborted upload)."""
 
     __slots__ = ("busy", "conn", "failed", "flow", "log", "parts", "reached", "request",
-                 "server", "service", "t_work")
+                 "server", "service", "session", "t_work")
 
     def __init__(self, flow: int, log: list | None = None) -> None:
         self.flow = flow
@@ -100,6 +100,9 @@ class Trip:
         self.log = log
         self.server = None
         """The server instance its work runs on (set by a balancer; None: the path's)."""
+        self.session = None
+        """The :class:`~simcomm.components.state.Session` its request carries, if any (a
+        sticky balancer routes by it)."""
         self.failed: bool | str = False
         """Why its request got no answer, when it got none: False — turned away by the
         server; True — failed after the server's work (``faults.failure``); ``"timeout"`` —

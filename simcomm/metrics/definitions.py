@@ -92,6 +92,10 @@ PARTS: tuple[tuple[str, str], ...] = (
      "server-side sidecar's workers); the loopback hops to them are in propagation"),
     ("retry", "before the try that succeeded: the failed tries (refused, failed, or given up "
      "on at their timeout) and the backoffs between tries (resilience)"),
+    ("login", "workflow: logging in before the step could be served — the workflow's login, "
+     "or a relogin after a 401 (and the refused try that led to it)"),
+    ("store", "workflow, state mode store: the session lookup in the external store (its "
+     "round trip and its worker)"),
 )
 PART_NAMES = tuple(p[0] for p in PARTS)
 
@@ -204,6 +208,19 @@ METRICS: tuple[Metric, ...] = (
     Metric("retries", "count", "retries of requests issued in the window (resilience: a "
            "failed try tried again); each reaches the server like a new request",
            lambda t: t.count("retries")),
+    Metric("sessions_lost", "count", "workflow: sessions held in an instance's memory when it "
+           "restarted (stateful mode; 0 for stateless and store)",
+           lambda t: t.total("sessions_lost")),
+    Metric("relogins", "count", "workflow: logins after a step was refused as unknown (a 401: "
+           "a lost, expired or revoked session, or a request that reached an instance without "
+           "it)", lambda t: t.count("relogins")),
+    Metric("revoked_accepted", "count", "workflow: steps served with a session revoked before "
+           "they were sent (stateless tokens work until they expire; 0 for stateful and "
+           "store)", lambda t: t.count("revoked_accepted")),
+    Metric("revocation_window_mean", "s", "workflow: mean time a revoked session keeps "
+           "working, over the sessions revoked in the window before they expired: the token "
+           "lifetime left (stateless), 0 (stateful, store); NaN without revocations",
+           lambda t: t.mean("revocation_window")),
     Metric("lost", "count", "items that never reached their consumer (dropped, not "
            "retransmitted); loss on links is recovered by retransmission and is not `lost`",
            lambda t: t.rec.lost),

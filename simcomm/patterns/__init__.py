@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (each module registers its pattern)
     request_response,
     short_polling,
     sse,
+    workflow,
 )
 from .base import PATTERNS, Pattern, PatternParams, register
 

@@ -35,6 +35,8 @@ class Pattern:
     """Runs on several server instances behind a balancer (``server.instances`` > 1): every
     piece of server work follows a request the balancer routed. Streams the server writes to
     unasked (push, SSE, pub/sub) would need the instance holding each stream: not yet."""
+    sessions: ClassVar[bool] = False
+    """Its requests carry sessions (``state:``, a ``sticky`` balancer apply)."""
 
     def __init__(self, params: PatternParams) -> None:
         self.p = params
