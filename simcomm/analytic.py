@@ -41,9 +41,10 @@ J. Kurose and K. Ross, *Computer Networking: A Top-Down Approach*, ch. 1.
 **Loss with retransmission** (simcomm's link model, :mod:`simcomm.components.link`, for a
 one-segment message with nothing sent behind it, so every loss waits for the timeout; see
 :mod:`simcomm.components.window` for fast retransmit): each copy is lost independently with
-probability p and resent ``rto`` after the end of its serialisation. The number of copies
-is geometric, with mean 1/(1 − p) (:func:`expected_copies`), and a message that needs k
-extra copies is late by k·(tx + rto), so the mean extra delay is (tx + rto)·p/(1 − p)
+probability p and resent after a timeout that starts at ``rto`` and doubles with each copy
+lost in a row. The number of copies is geometric, with mean 1/(1 − p)
+(:func:`expected_copies`), and a message that needs k extra copies is late by
+k·tx + rto·(2^k − 1), so the mean extra delay is tx·p/(1 − p) + rto·p/(1 − 2p)
 (:func:`retransmission_delay_mean`).
 
 **Round-robin over N instances** (a Poisson stream of rate λ dealt to N exponential-service
@@ -229,11 +230,17 @@ def expected_copies(loss: float) -> float:
 
 
 def retransmission_delay_mean(loss: float, rto: float, tx: float = 0.0) -> float:
-    """Mean delay a message loses to retransmissions: (tx + rto)·p/(1 − p), where *tx* is its
-    serialisation time (no queueing behind other messages assumed)."""
+    """Mean delay a one-segment message loses to retransmissions when every loss waits for
+    the timeout, and the timeout doubles after each one that fired (RFC 6298 §5.5): a message
+    that needs k extra copies is late by k·tx + rto·(2^k − 1), so the mean is
+    tx·p/(1 − p) + rto·p/(1 − 2p), for p < ½ (*tx*: its serialisation time, no queueing
+    behind other messages assumed; the cap of the backoff at 64× is ignored: it matters after
+    6 losses in a row)."""
     if not rto >= 0 or not tx >= 0:
         raise ValueError(f"rto and tx must be >= 0, got {rto!r} and {tx!r}")
-    return (tx + rto) * (expected_copies(loss) - 1.0)
+    if not 0 <= loss < 0.5:
+        raise ValueError(f"loss must be in [0, 0.5) for a finite mean with backoff, got {loss!r}")
+    return tx * (expected_copies(loss) - 1.0) + rto * loss / (1.0 - 2.0 * loss)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -75,6 +75,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
+class BurstsCfg(_Model):
+    """Bursty loss: a two-state Gilbert–Elliott chain per link direction, beside the
+    independent ``loss`` (see :mod:`simcomm.components.link`)."""
+
+    enter: float = Field(gt=0.0, le=1.0, allow_inf_nan=False)
+    """Per segment, the probability of going from the good state to the bad one."""
+    leave: float = Field(gt=0.0, le=1.0, allow_inf_nan=False)
+    """Per segment, the probability of going back (bursts last 1/leave segments)."""
+    loss: float = Field(1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    """Loss probability of a segment in the bad state."""
+
+
 class Network(_Model):
     """The path between clients and the server."""
 
@@ -86,6 +98,8 @@ class Network(_Model):
     """Probability that one copy of a message is lost (then retransmitted after ``rto``)."""
     rto: PosDuration = 0.2
     """Retransmission timeout (TCP's minimum RTO, RFC 6298, by default)."""
+    bursts: BurstsCfg | None = None
+    """Bursty loss beside ``loss`` (a Gilbert–Elliott chain; default none)."""
     topology: Literal["shared", "per_client"] = "shared"
     """``shared``: one link between all clients and the server (the server's access link);
     ``per_client``: each client has a link of its own."""
@@ -128,14 +142,30 @@ class SlowCfg(_Model):
     instance: Annotated[int, Field(ge=0)] = 0
 
 
+class PartitionCfg(_Model):
+    """A network partition: the clients' links carry nothing for a while (one way, or both).
+    """
+
+    at: NonNegDuration
+    duration: PosDuration
+    direction: Literal["both", "up", "down"] = "both"
+    """``up``: clients → server cut; ``down``: server → clients; ``both``."""
+    clients: list[Annotated[int, Field(ge=0)]] | None = None
+    """Which clients are cut off (numbers from 0; default: all). Needs
+    ``network.topology: per_client`` (a shared link is cut for all)."""
+
+
 class FaultsCfg(_Model):
-    """What goes wrong with the server's instances (see :mod:`simcomm.components.server`)."""
+    """What goes wrong with the server's instances (see :mod:`simcomm.components.server`)
+    and the network between them and the clients."""
 
     restarts: RestartsCfg | None = None
     slow: list[SlowCfg] = Field(default_factory=list)
     failure: float = Field(0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
     """Probability that a request is answered with an error after its work (an HTTP 500):
     the worker time is spent, nothing is delivered."""
+    partitions: list[PartitionCfg] = Field(default_factory=list)
+    """Network partitions between clients and the server."""
 
 
 class StateCfg(_Model):
@@ -638,6 +668,18 @@ class Scenario(_Model):
             if ep.at >= self.duration:
                 raise ValueError(f"@faults.slow.{i}.at@ {ep.at:g}s is not before the end of "
                                  f"the run ({self.duration:g}s)")
+        for i, part in enumerate(f.partitions):
+            if part.at >= self.duration:
+                raise ValueError(f"@faults.partitions.{i}.at@ {part.at:g}s is not before the "
+                                 f"end of the run ({self.duration:g}s)")
+            for j, c in enumerate(part.clients or ()):
+                if c >= self.clients.count:
+                    raise ValueError(f"@faults.partitions.{i}.clients.{j}@ client {c}, but "
+                                     f"there are {self.clients.count} (numbered from 0)")
+            if part.clients is not None and self.network.topology == "shared":
+                raise ValueError(f"@faults.partitions.{i}.clients@ one shared link carries "
+                                 "every client: cut some clients off with network.topology: "
+                                 "per_client, or drop clients to cut all")
         if f.restarts is not None:
             for i, inst in enumerate(f.restarts.instances or ()):
                 if inst >= n:

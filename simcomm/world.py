@@ -144,6 +144,12 @@ class World:
         lo = 0.0 if sc.network.topology == "shared" else 0.5
         self.clients = [Client(env, i, self.path.connect(links[i], f"conn.{i}"), 1)
                         for i in _counting(n, progress, lo, 1.0)]
+        for part in sc.faults.partitions:  # cut the clients' links for a while
+            cut = {links[i] for i in (range(n) if part.clients is None else part.clients)}
+            for lk in cut:
+                for pipe, way in ((lk.up, "up"), (lk.down, "down")):
+                    if part.direction in ("both", way):
+                        pipe.cut(part.at, part.at + part.duration)
         cc = sc.clients
         if cc.session is not None:
             for c in self.clients:
@@ -205,8 +211,10 @@ class World:
     def new_link(self, name: str) -> Link:
         """A link with the scenario's network parameters and streams named after *name*."""
         net = self.scenario.network
+        b = net.bursts
         return Link(name, bandwidth=net.bandwidth, latency_dist=net.latency, loss=net.loss,
-                    rto=net.rto, streams=self.streams)
+                    rto=net.rto, streams=self.streams,
+                    bursts=None if b is None else (b.enter, b.leave, b.loss))
 
     def new_connection(self, name: str) -> Connection:
         """A connection of the path over a new link of its own (e.g. a publisher's)."""

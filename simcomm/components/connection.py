@@ -45,6 +45,9 @@ __all__ = ["DOWN", "UP", "Connection"]
 UP, DOWN = 0, 1
 RETRY = int(Tag.RETRY)
 HANDSHAKE = int(Kind.HANDSHAKE)
+MAX_BACKOFF = 64.0
+"""The timeout doubles with every copy of a segment lost in a row, up to 64 times its first
+value (RFC 6298 §5.5: back off; at least 60 s at most, so with a 200 ms RTO about 13 s)."""
 HPACK = 0.1
 """Share of a header block's bytes that a repeated block costs under HPACK/QPACK: an API
 request's ~400 B of headers (method, path, authority, cookies, tokens, content headers) repeat
@@ -255,7 +258,7 @@ class Connection:
         if k:
             tx_end = start + (size if k == n else k * mss) * bit
             pipe.free_at = tx_end
-            if pipe.loss:  # (no loss, no gaps)
+            if pipe.lossy:  # (no loss, no gaps)
                 if self._gaps is not None and self._gaps[direction]:
                     self._dupacks(direction, k, start, mss * bit, prop + prop)
                 recov = self._losses(direction, kind, flow, size, header, 0, k, start, prop)
@@ -308,8 +311,7 @@ class Connection:
         tr = self.transport
         mss, bit = tr.mss, pipe.bit_time
         out = []
-        j = pipe.first_loss(k)
-        while j < k:
+        for j in pipe.losses(k, start):
             i = done + j  # the lost segment's number in its message
             lo = i * mss
             seg = (size if size < lo + mss else lo + mss) - lo
@@ -321,7 +323,6 @@ class Connection:
             # and later messages, count as they are sent: see _dupacks)
             out.append(self.env.process(self._recover(
                 direction, kind, flow, seg, hdr, start, lost_end, k - j - 1, prop)))
-            j += 1 + pipe.first_loss(k - j - 1)
         return out
 
     def _dupacks(self, direction: int, k: int, start: float, seg_time: float,
@@ -371,6 +372,7 @@ class Connection:
                 pending.remove(gap)
             timeout = not fast.triggered and not tr.tail_loss_probe
         win = self._win[direction] if self._win is not None and kind != HANDSHAKE else None
+        backoff = 2.0 if timeout else 1.0  # a timeout that fired already doubles the next
         while epoch == self.epoch:
             now = env._now
             if win is not None:
@@ -378,11 +380,14 @@ class Connection:
             start = pipe.free_at if pipe.free_at > now else now
             end = start + seg * bit
             pipe.free_at = end
-            if pipe.lost():  # the retransmission is lost too: its own timeout
+            if pipe.lost(start):  # the retransmission is lost too: its own timeout, doubled
                 rec.message(now, kind, RETRY, seg, hdr, flow, direction, math.nan,
                             self.index)
                 t_sent, timeout = start, True
-                yield env.timeout(tr.tail(end, rtt, pipe.rto) - now)
+                # its timeout, backed off: doubled after every one that fired (RFC 6298
+                # §5.5, RFC 9002 §6.2.1)
+                yield env.timeout(end + (tr.tail(end, rtt, pipe.rto) - end) * backoff - now)
+                backoff = min(2.0 * backoff, MAX_BACKOFF)
                 continue
             arrive = end + prop
             rec.message(now, kind, RETRY, seg, hdr, flow, direction, arrive, self.index)
@@ -415,7 +420,7 @@ class Connection:
             hi = size if size < lo + k * mss else lo + k * mss
             end = start + (hi - lo) * bit
             pipe.free_at = end
-            if pipe.loss:
+            if pipe.lossy:
                 if self._gaps is not None and self._gaps[direction]:
                     self._dupacks(direction, k, start, mss * bit, rtt)
                 recov += self._losses(direction, kind, flow, size, header, done, k, start,

@@ -20,6 +20,17 @@ retransmission timeout ``rto`` (default 200 ms, Linux's minimum RTO; RFC 6298 sa
 what it does to the congestion window is the connection's business: see
 :mod:`simcomm.components.window`. Loss shows up as delay and as extra messages and bytes
 (retransmitted segments, tagged ``retry``), never as silently missing data.
+
+**Bursty loss** (``network.bursts``): beside independent loss, a two-state Gilbert–Elliott
+chain per pipe (E. N. Gilbert, *Capacity of a burst-noise channel*, Bell Syst. Tech. J.
+1960; E. O. Elliott, 1963): each segment first moves the chain — good → bad with probability
+``enter``, bad → good with ``leave`` — then is lost with ``loss`` in the good state and
+``loss_bad`` in the bad one. In the long run the pipe is bad π = enter / (enter + leave) of
+the time, bursts last 1 / leave segments on average, and the loss rate is
+(1 − π)·loss + π·loss_bad.
+
+**Partitions** (``faults.partitions``): a pipe can be cut for a while; every copy sent then
+is lost (and recovered, once the cut is over, by the timeouts that double while it lasts).
 """
 
 from __future__ import annotations
@@ -39,32 +50,94 @@ class Pipe:
 
     A :class:`~simcomm.components.connection.Connection` uses it to carry a message: it
     reserves the transmitter (``free_at``), serialises (``bit_time`` per byte), draws the
-    propagation latency (:attr:`latency`) and whether a copy is lost (:meth:`lost`)."""
+    propagation latency (:attr:`latency`) and which segments are lost (:meth:`losses`,
+    :meth:`lost`)."""
 
-    __slots__ = ("_lossdraw", "bit_time", "direction", "free_at", "latency", "loss", "rto")
+    __slots__ = ("_burstdraw", "_lossdraw", "bad", "bit_time", "bursts", "cuts", "direction",
+                 "free_at", "latency", "loss", "lossy", "rto")
 
     def __init__(self, direction: int, bandwidth: float, latency: Callable[[], float],
-                 loss: float, loss_draw: Callable[[], float] | None, rto: float) -> None:
+                 loss: float, loss_draw: Callable[[], float] | None, rto: float,
+                 bursts: tuple[float, float, float] | None = None,
+                 burst_draw: Callable[[], float] | None = None) -> None:
         self.direction = direction
         self.bit_time = 0.0 if math.isinf(bandwidth) else 8.0 / bandwidth
         """Seconds of serialisation per byte."""
         self.latency = latency
         """Zero-argument callable drawing one propagation latency (seconds)."""
         self.loss = loss
+        """Probability that a copy of a segment is lost (independently; the good state's)."""
         self._lossdraw = loss_draw
+        self.bursts = bursts
+        """Gilbert–Elliott ``(enter, leave, loss_bad)``: per segment the pipe goes from its
+        good state to its bad one with probability *enter*, back with *leave*; in the bad
+        state a segment is lost with *loss_bad* (None: independent loss only)."""
+        self._burstdraw = burst_draw
+        self.bad = False
+        """In the Gilbert–Elliott bad state now."""
+        self.cuts: list[tuple[float, float]] = []
+        """Partitions ``[start, end)``: every copy sent meanwhile is lost."""
+        self.lossy = bool(loss) or bursts is not None
+        """Anything can be lost on it (see :meth:`cut`)."""
         self.rto = rto
         self.free_at = 0.0
         """Simulated time at which the transmitter finishes everything queued so far."""
 
-    def lost(self) -> bool:
-        """Draw whether one copy is lost."""
-        return self._lossdraw() < self.loss
+    def cut(self, start: float, end: float) -> None:
+        """A partition: nothing sent in ``[start, end)`` gets through."""
+        self.cuts.append((start, end))
+        self.lossy = True
+
+    def _cut(self, t: float) -> bool:
+        return any(start <= t < end for start, end in self.cuts)
+
+    def _step(self) -> float:
+        """One segment through the Gilbert–Elliott chain: its loss probability."""
+        enter, leave, loss_bad = self.bursts
+        if self.bad:
+            if self._burstdraw() < leave:
+                self.bad = False
+        elif self._burstdraw() < enter:
+            self.bad = True
+        return loss_bad if self.bad else self.loss
+
+    def lost(self, t: float = 0.0) -> bool:
+        """Whether one copy sent at *t* is lost."""
+        if self.cuts and self._cut(t):
+            return True
+        if self.bursts is not None:
+            p = self._step()
+            return bool(p) and self._lossdraw() < p
+        return bool(self.loss) and self._lossdraw() < self.loss
+
+    def losses(self, n: int, t: float = 0.0) -> list[int]:
+        """The numbers of the lost ones among *n* segments sent one after the other from *t*
+        (a partition at *t* loses them all)."""
+        if n <= 0:
+            return []
+        if self.cuts and self._cut(t):
+            return list(range(n))
+        if self.bursts is not None:
+            out = []
+            for i in range(n):
+                p = self._step()
+                if p and self._lossdraw() < p:
+                    out.append(i)
+            return out
+        if not self.loss:
+            return []
+        out = []
+        j = self.first_loss(n)
+        while j < n:
+            out.append(j)
+            j += 1 + self.first_loss(n - j - 1)
+        return out
 
     def first_loss(self, n: int) -> int:
-        """Of *n* segments sent one after the other, the number of the first lost one (*n*
-        if none is): one draw, by inversion of the geometric distribution — the count of
-        segments before a loss is ⌊ln(1 − u) / ln(1 − loss)⌋. For one segment it is exactly
-        :meth:`lost`'s draw (lost iff u < loss)."""
+        """Independent loss only: of *n* segments sent one after the other, the number of the
+        first lost one (*n* if none is): one draw, by inversion of the geometric distribution
+        — the count of segments before a loss is ⌊ln(1 − u) / ln(1 − loss)⌋. For one segment
+        it is exactly :meth:`lost`'s draw (lost iff u < loss)."""
         if n <= 0:
             return n
         u = self._lossdraw()
@@ -82,14 +155,18 @@ class Link:
     __slots__ = ("down", "name", "up")
 
     def __init__(self, name: str, *, bandwidth: float, latency_dist, loss: float, rto: float,
-                 streams) -> None:
+                 streams, bursts: tuple[float, float, float] | None = None) -> None:
         self.name = name
         pipes = []
         for direction, label in ((UP, "up"), (DOWN, "down")):
             lat = latency_dist.sampler(streams.generator(f"{name}.{label}.latency"))
-            loss_draw = None
-            if loss:
+            loss_draw = burst_draw = None
+            if loss or bursts is not None:
                 g = streams.generator(f"{name}.{label}.loss")
                 loss_draw = Buffered(g, lambda gen, n: gen.random(n))
-            pipes.append(Pipe(direction, bandwidth, lat, loss, loss_draw, rto))
+            if bursts is not None:
+                g = streams.generator(f"{name}.{label}.bursts")
+                burst_draw = Buffered(g, lambda gen, n: gen.random(n))
+            pipes.append(Pipe(direction, bandwidth, lat, loss, loss_draw, rto, bursts,
+                              burst_draw))
         self.up, self.down = pipes

@@ -265,27 +265,30 @@ def test_md1_mean_sojourn_follows_pollaczek_khinchine():
 # Loss and retransmission
 
 def test_lossy_link_adds_geometric_retransmissions():
-    """With loss p and timeout r on zero-size messages, each direction adds r p/(1-p) on
-    average and a delivery takes 2/(1-p) messages."""
+    """With loss p and a timeout r doubling after each loss in a row, on zero-size messages,
+    each direction adds r p/(1-2p) on average and a delivery takes 2/(1-p) messages."""
     p, rto, svc, lam = 0.1, 0.2, 0.010, 20.0
-    retrans = 2 * analytic.retransmission_delay_mean(p, rto)  # 44.4 ms
+    retrans = 2 * analytic.retransmission_delay_mean(p, rto)  # 50 ms
     theory = 2 * LAT + svc + retrans
     theory_msgs = 2 * analytic.expected_copies(p)
     # 16 workers at 0.2 Erlang: no request ever waits for a worker (and retransmission delays
     # are i.i.d., so arrivals at the server stay Poisson), so requests are independent and
-    # sigma2 is exact: latency variance 2 r^2 p/(1-p)^2 = 0.0099 s^2, messages per delivery
+    # sigma2 is exact: per direction the delay is r (2^K - 1), K the copies lost (geometric),
+    # with E[2^K] = (1-p)/(1-2p) and E[4^K] = (1-p)/(1-4p), so its variance is
+    # r^2 (1.5 - 1.265625) = 0.009375 s^2 and the latency's 0.01875 s^2; messages per delivery
     # variance 2 p/(1-p)^2 = 0.25. n = 5 000 per replication, N = 100 000.
-    # latency: half = 3.883 sqrt(0.0099 / 1e5) = 1.2 ms = 2.7 % of the 44.4 ms retransmission
-    #          part -> REL 4 % of that part.
+    # latency: half = 3.883 sqrt(0.01875 / 1e5) = 1.7 ms = 3.4 % of the 50 ms retransmission
+    #          part -> REL 5 % of that part.
     # messages: half = 3.883 sqrt(0.25 / 1e5) = 0.0061 = 0.28 % of 2.22 -> REL 0.5 %.
     # Window edge: requests cut off at the end bias messages_per_delivery by about
     # + mean latency / window = +0.02 %, under 1/10 of its half width.
     # One connection delivers in order, so a lost message would hold up later ones on the same
     # connection (head-of-line blocking) and requests would no longer be independent. This
     # test is about the link: 100 clients each send every 100 / 20 = 5 s (periodic, random
-    # phases), and a request outlives 5 s only after >= 24 losses in a row (p^24 = 1e-24), so
-    # no connection ever carries two requests at once.
-    rel_latency, rel_msgs = 0.04, 0.005
+    # phases), and a request outlives 5 s only after 5 losses in a row of one copy (timeouts
+    # 0.2 + 0.4 + 0.8 + 1.6 + 3.2 s; p^5 = 1e-5, about one request in the whole test), so a
+    # connection carries two requests at once too rarely to matter.
+    rel_latency, rel_msgs = 0.05, 0.005
     net = {"latency": LAT, "bandwidth": "unlimited", "loss": p, "rto": rto}
     sc = scenario(rate=lam, window=250.0, warmup=2.0, service=svc, workers=16, network=net,
                   clients=100, arrival="periodic")
