@@ -129,6 +129,9 @@ class RestartsCfg(_Model):
     """How long an instance is down after each restart (drawn per restart)."""
     instances: list[Annotated[int, Field(ge=0)]] | None = None
     """Which instances restart (numbers from 0; default: every instance)."""
+    crash: bool = False
+    """A crash rather than a graceful restart: the work on the instance's workers and the
+    requests waiting for one are lost — each answered with an error."""
 
 
 class SlowCfg(_Model):
@@ -243,6 +246,10 @@ class ResilienceCfg(_Model):
     @model_validator(mode="after")
     def _check(self) -> ResilienceCfg:
         given = self.model_fields_set
+        if self.retries and self.timeout is None and self.deadline is None:
+            raise ValueError("@timeout@ retries need a per-try timeout (or an overall "
+                             "deadline): without one a try that never answers (a partition, a "
+                             "lost answer) is never retried and the caller waits forever")
         if self.retries == 0 and given & {"backoff", "backoff_max", "jitter"}:
             raise ValueError("@retries@ backoff, backoff_max and jitter apply to retries: set "
                              "retries (the most retries per request)")

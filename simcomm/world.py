@@ -187,12 +187,12 @@ class World:
             server = self.servers[i]
             down = r.downtime.sampler(streams.generator(f"faults.downtime.{i}"))
             for t in sorted(r.at):
-                server.restart_at(t, down())
+                server.restart_at(t, down(), r.crash)
             if r.rate is not None:
                 gap = streams.generator(f"faults.restarts.{i}")
                 t = float(gap.exponential(1.0 / r.rate))
                 while t < end:
-                    server.restart_at(t, down())
+                    server.restart_at(t, down(), r.crash)
                     t += float(gap.exponential(1.0 / r.rate))
 
     def sizes(self, ci: int) -> tuple[Callable[[], float], Callable[[], float]]:

@@ -53,6 +53,8 @@ def test_every_bundled_example_validates_and_runs(path):
     restarts += [f"faults.slow.{i}.at=5s" for i in range(len(faults.get("slow") or []))]
     if (faults.get("restarts") or {}).get("at"):
         restarts.append("faults.restarts.at=[5s]")
+    restarts += [f"faults.partitions.{i}.at=3s"
+                 for i in range(len(faults.get("partitions") or []))]
     sc = simcomm.load_file(path, ["duration=10s", "warmup=1s", "detail=summary", *restarts])
     for r in simcomm.compare(sc):
         assert set(simcomm.METRIC_NAMES) <= set(r.summary)

@@ -52,9 +52,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Generator
 
+from simpy import Interrupt
+
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from .connection import DOWN, UP, Connection
 from .pool import Pool
+from .server import CRASHED
 from .window import TCP, Transport
 
 __all__ = ["Hop", "Path", "Trip"]
@@ -284,7 +287,8 @@ class Path:
             if conn.epoch != epoch:
                 ok = False
                 break
-            if i == 0 and self.server.down:  # nobody listens: the server end resets it
+            if i == 0 and self.router is None and self.server.down:
+                # nobody listens: the server end resets it (a balancer's end always listens)
                 if trip is not None:
                     trip.reached = self.env._now
                 r = conn.send(DOWN, RESET, RESET, HANDSHAKE_KIND, CONTROL, -1)
@@ -395,11 +399,21 @@ class Path:
         req = server.admit(bounded)
         if req is None:
             return False
-        if req is not True:
-            yield req
+        if req is not True and (yield req) is CRASHED:
+            trip.failed = True  # the instance crashed while it waited: an error
+            trip.parts[SERVER_QUEUE] += env._now - t_arr
+            return False
         t_work = env._now
         service, busy = server.work(cpu_before, cpu_after, serve, work)
-        yield env.timeout(busy)
+        if server.may_crash:
+            if not (yield from self._crashable(server, busy)):
+                trip.failed = True  # the instance crashed under it: an error
+                trip.parts[SERVER_QUEUE] += t_work - t_arr
+                trip.parts[SERVICE] += env._now - t_work
+                self._rec.waste(t_work, env._now)  # the work done is lost
+                return False
+        else:
+            yield env.timeout(busy)
         parts = trip.parts
         trip.service = service
         if bounded and server.failure and server.failed():
@@ -419,13 +433,29 @@ class Path:
             more_work, more_cpu = then()
             if more_work or more_cpu:
                 more_service, more = server.work(0.0, more_cpu, False, more_work)
-                yield env.timeout(more)
+                if server.may_crash:
+                    if not (yield from self._crashable(server, more)):
+                        trip.failed = True
+                        return False
+                else:
+                    yield env.timeout(more)
                 busy += more
                 parts[SERVICE] += more_service
                 parts[PARSE] += more - more_service
         server.release(req)
         trip.t_work = t_work
         trip.busy = busy
+        return True
+
+    def _crashable(self, server, busy: float) -> Generator:
+        """``yield from``: *busy* seconds on a worker of *server*, which may crash meanwhile.
+        Returns False if it did (the worker is gone: nothing to release)."""
+        server.serve_begin(busy)
+        try:
+            yield self.env.timeout(busy)
+        except Interrupt:
+            return False
+        server.serve_end()
         return True
 
     def refuse(self, conn: Connection, trip: Trip, header: float) -> Generator:
@@ -453,7 +483,7 @@ class Path:
 
         The same steps as :meth:`up`, :meth:`work` and :meth:`down`, written out in one frame:
         this is the hot path of request-driven patterns (see ``benchmarks/``)."""
-        if self.hops or not conn.ready or conn.early or conn.ordered:
+        if self.hops or not conn.ready or conn.early or conn.ordered or self.server.may_crash:
             if not (yield from self.up(conn, trip, req_size, req_header)):
                 return False
             turn = None

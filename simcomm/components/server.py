@@ -42,7 +42,10 @@ from collections.abc import Callable, Generator
 
 from simpy.events import Event
 
-__all__ = ["OwnBooks", "Server"]
+__all__ = ["CRASHED", "OwnBooks", "Server"]
+
+CRASHED = object()
+"""What a request waiting for a worker gets when its instance crashes."""
 
 
 class OwnBooks:
@@ -55,6 +58,9 @@ class OwnBooks:
 
     def busy(self, start: float, length: float, instance: int = 0) -> None:
         self.busy_s += length
+
+    def unbusy(self, start: float, length: float, instance: int = 0) -> None:
+        self.busy_s -= length
 
 
 class Server:
@@ -86,6 +92,12 @@ class Server:
         self.failure = 0.0
         """Probability that a request fails after its work (see :meth:`failed`)."""
         self._fail: Callable[[], float] | None = None
+        self.may_crash = False
+        """Crashes are scheduled: work in progress runs where a crash can reach it."""
+        self.crashes = 0
+        self._serving: dict = {}
+        """With crashes: the processes working on a worker now → (start, length)."""
+        self._unbusy = recorder.unbusy
 
     # -- restarts ------------------------------------------------------------------------------
     def on_restart(self, listener: Callable[[], None]) -> None:
@@ -106,12 +118,39 @@ class Server:
         for listener in self._on_restart:
             listener()
 
-    def restart_at(self, t: float, downtime: float = 0.0) -> None:
-        """Schedule a :meth:`restart` at simulated time *t*."""
+    def restart_at(self, t: float, downtime: float = 0.0, crash: bool = False) -> None:
+        """Schedule a :meth:`restart` (or, with *crash*, a :meth:`crash`) at time *t*."""
+        if crash:
+            self.may_crash = True
+
         def at() -> Generator:
             yield self.env.timeout(t - self.env.now)
-            self.restart(downtime)
+            (self.crash if crash else self.restart)(downtime)
         self.env.process(at())
+
+    def crash(self, downtime: float = 0.0) -> None:
+        """Crash now: the work on the workers stops unfinished and the requests waiting for
+        one are dropped — each gets an error (see
+        :meth:`~simcomm.components.path.Path.work`) — then the server restarts."""
+        now = self.env.now
+        self.crashes += 1
+        waiting, self._waiting = self._waiting, deque()
+        for ev in waiting:
+            ev.succeed(CRASHED)
+        serving, self._serving = self._serving, {}
+        for proc, (start, length) in serving.items():
+            if start + length > now:
+                self._unbusy(now, start + length - now, self.index)
+            proc.interrupt("crash")
+        self.in_use = 0
+        self.restart(downtime)
+
+    def serve_begin(self, busy: float) -> None:
+        """With crashes: the active process works *busy* seconds on a worker from now."""
+        self._serving[self.env.active_process] = (self.env.now, busy)
+
+    def serve_end(self) -> None:
+        self._serving.pop(self.env.active_process, None)
 
     def admit(self, bounded: bool = True) -> Event | bool | None:
         """Ask for a worker: ``True`` if one is free now (it is taken; nothing to wait for),

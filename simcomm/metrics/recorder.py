@@ -204,6 +204,17 @@ class Recorder:
             self.server_busy_s += hi - lo
             self.instance_busy_s[instance] += hi - lo
 
+    def unbusy(self, start: float, length: float, instance: int = 0) -> None:
+        """Work recorded by :meth:`busy` stopped early: take ``[start, start + length)``
+        back (its overlap with the window)."""
+        lo = start if start > self.warmup else self.warmup
+        hi = start + length
+        if hi > self.duration:
+            hi = self.duration
+        if hi > lo:
+            self.server_busy_s -= hi - lo
+            self.instance_busy_s[instance] -= hi - lo
+
     def loop_busy(self, start: float, length: float) -> None:
         """An event-loop client's core works from *start* for *length* seconds."""
         lo = start if start > self.warmup else self.warmup

@@ -132,3 +132,39 @@ def test_bad_fault_input_names_the_field(faults, field, words):
         simcomm.load(world(faults=faults))
     assert e.value.field == field
     assert words in e.value.message
+
+
+def test_a_crash_fails_the_work_in_flight_at_once():
+    """Service 1 s; a sync caller thinking 1 s sends at 1.0 s (served by 2.005 s) and at
+    3.01 s; the server crashes at 3.5 s: the second request's work stops there, its answer is
+    an error at once (at 3.5 s + D), and the 0.485 s of work done on it is wasted and not
+    counted as busy beyond the crash. The client reconnects and goes on."""
+    sc = world(server={"service_time": 1.0}, workload={"requests": {"think_time": 1.0}},
+               faults={"restarts": {"at": ["3.5s"], "downtime": "0.5s", "crash": True}},
+               duration=10.0)
+    r = simcomm.run(sc)
+    s, m = r.summary, r.frames["messages"]
+    assert s["failed"] == 1 and s["rejected"] == 0 and s["delivered"] == s["issued"] - 1
+    err = m[(m.kind == "response") & (m.tag == "control")]
+    assert len(err) == 1 and err.iloc[0].t_send == pytest.approx(3.5)
+    done = s["delivered"] * 1.0
+    assert s["server_busy_s"] == pytest.approx(done + 3.5 - (3.01 + D))
+    assert s["wasted_server_s"] == pytest.approx(3.5 - (3.01 + D))
+
+
+def test_a_crash_drops_the_queue_too_and_a_retry_goes_elsewhere():
+    """Two instances behind a round-robin balancer, one worker each, service 1 s, requests
+    every 0.25 s from an async client: instance 0 crashes at 5.1 s with one request on its
+    worker and others queued; each of them fails at once, and with a retry (a timeout of
+    10 s, no backoff jitter) each is served by instance 1 instead — nothing fails, but the
+    crash shows as retries."""
+    base = dict(server={"service_time": 0.2, "instances": 2, "workers": 1},
+                workload={"requests": {"rate": "4/s", "arrival": "periodic"}},
+                faults={"restarts": {"at": ["5.1s"], "downtime": "1s", "crash": True,
+                                     "instances": [0]}},
+                pattern={"name": "request_response", "client": "async"})
+    plain = simcomm.run(world(**base)).summary
+    assert plain["failed"] >= 1 and plain["rejected"] == 0
+    again = simcomm.run(world(**base, resilience={"retries": 1, "timeout": "10s",
+                                                  "backoff": "1ms", "jitter": False})).summary
+    assert again["failed"] == 0 and again["retries"] == plain["failed"]

@@ -47,7 +47,8 @@ def test_retries_with_independent_failures_succeed_with_1_minus_p_to_r_plus_1(r)
     sc = world(duration=400.0, faults={"failure": p}, server={"workers": 8},
                workload={"requests": {"rate": "40/s", "arrival": "poisson"}},
                pattern={"name": "request_response", "client": "async"},
-               resilience={"retries": r, "backoff": "5ms"} if r else {"timeout": "10s"})
+               resilience={"retries": r, "backoff": "5ms", "timeout": "10s"} if r
+               else {"timeout": "10s"})
     s = simcomm.run(sc).summary
     n = s["delivered"] + s["failed"]
     q = 1 - p ** (r + 1)
@@ -69,7 +70,8 @@ def test_backoff_doubles_between_tries_until_the_server_is_back():
     retry part."""
     sc = world(balancer={}, faults={"restarts": {"at": ["0.95s"], "downtime": "0.5s"}},
                workload=THINK,
-               resilience={"retries": 3, "backoff": "100ms", "jitter": False})
+               resilience={"retries": 3, "backoff": "100ms", "jitter": False,
+                           "timeout": "5s"})
     r = simcomm.run(sc)
     d, s = r.frames["deliveries"].sort_values("t_start"), r.summary
     first = d.iloc[0]
@@ -87,7 +89,8 @@ def test_a_budget_too_small_fails_the_request_once():
     the request fails — counted once, as rejected — after 2 retries."""
     sc = world(balancer={}, faults={"restarts": {"at": ["0.95s"], "downtime": "0.5s"}},
                workload=THINK,
-               resilience={"retries": 2, "backoff": "100ms", "jitter": False})
+               resilience={"retries": 2, "backoff": "100ms", "jitter": False,
+                           "timeout": "5s"})
     s = simcomm.run(sc).summary
     assert s["retries"] == 2 and s["rejected"] == 1 and s["failed"] == 1
     assert s["delivered"] == s["issued"] - 1
@@ -181,7 +184,8 @@ def test_mutual_tls_sends_the_client_certificate_on_full_handshakes_only():
 @pytest.mark.parametrize(("resilience", "field", "words"), [
     ({"retries": -1}, "resilience.retries", "greater than or equal to 0"),
     ({"backoff": "10ms"}, "resilience.retries", "apply to retries"),
-    ({"retries": 1, "backoff": "2s"}, "resilience.backoff_max", "≥ backoff"),
+    ({"retries": 1, "backoff": "2s", "timeout": "1s"}, "resilience.backoff_max", "≥ backoff"),
+    ({"retries": 2}, "resilience.timeout", "retries need a per-try timeout"),
     ({"timeout": 0}, "resilience.timeout", "> 0"),
     ({"cache": 1.0}, "resilience.cache", "less than 1"),
     ({"breaker": {"failures": 0}}, "resilience.breaker.failures", "greater than or equal to 1"),
@@ -194,7 +198,7 @@ def test_bad_resilience_input_names_the_field(resilience, field, words):
 
 
 def test_resilience_needs_request_response_and_mtls_needs_tls():
-    sc = world(resilience={"retries": 1}, workload={"updates": {"rate": "1/s"}},
+    sc = world(resilience={"cache": 0.5}, workload={"updates": {"rate": "1/s"}},
                pattern={"name": "sse"})
     with pytest.raises(simcomm.ScenarioError) as e:
         simcomm.load(sc)
