@@ -146,8 +146,8 @@ class SlowCfg(_Model):
 
 
 class PartitionCfg(_Model):
-    """A network partition: the clients' links carry nothing for a while (one way, or both).
-    """
+    """A network partition: for a while nothing gets through, one way or both — between
+    (some) clients and the server, or between the load balancer and (some) instances."""
 
     at: NonNegDuration
     duration: PosDuration
@@ -156,6 +156,9 @@ class PartitionCfg(_Model):
     clients: list[Annotated[int, Field(ge=0)]] | None = None
     """Which clients are cut off (numbers from 0; default: all). Needs
     ``network.topology: per_client`` (a shared link is cut for all)."""
+    instances: list[Annotated[int, Field(ge=0)]] | None = None
+    """Instead of clients: the instances cut off from the load balancer (numbers from 0);
+    ``up`` is balancer → instance."""
 
 
 class FaultsCfg(_Model):
@@ -683,6 +686,20 @@ class Scenario(_Model):
                 if c >= self.clients.count:
                     raise ValueError(f"@faults.partitions.{i}.clients.{j}@ client {c}, but "
                                      f"there are {self.clients.count} (numbered from 0)")
+            if part.instances is not None:
+                if part.clients is not None:
+                    raise ValueError(f"@faults.partitions.{i}.instances@ a partition cuts "
+                                     "clients from the server or instances from the "
+                                     "balancer: give clients or instances, not both")
+                if n == 1 and self.balancer is None:
+                    raise ValueError(f"@faults.partitions.{i}.instances@ cuts instances from "
+                                     "a load balancer, and there is none: give "
+                                     "server.instances > 1 or a balancer")
+                for j, inst in enumerate(part.instances):
+                    if inst >= n:
+                        raise ValueError(f"@faults.partitions.{i}.instances.{j}@ instance "
+                                         f"{inst}, but there are {n} (numbered from 0): see "
+                                         "server.instances")
             if part.clients is not None and self.network.topology == "shared":
                 raise ValueError(f"@faults.partitions.{i}.clients@ one shared link carries "
                                  "every client: cut some clients off with network.topology: "

@@ -121,6 +121,11 @@ class World:
                 cpu=bc.cpu.sampler(streams.generator("balancer.cpu")), workers=bc.workers,
                 latency=bc.latency.sampler(streams.generator("balancer.latency")),
                 streams=streams))
+        if bc is not None:
+            for part in sc.faults.partitions:
+                for i in part.instances or ():
+                    self.path.router.cut(i, part.at, part.at + part.duration, part.direction,
+                                         sc.network.rto)
         if sd is not None:  # nearest the server
             self.path.add_hop(Sidecar(
                 env, side="server", cpu=sd.cpu.sampler(streams.generator("sidecar.server.cpu")),
@@ -145,6 +150,8 @@ class World:
         self.clients = [Client(env, i, self.path.connect(links[i], f"conn.{i}"), 1)
                         for i in _counting(n, progress, lo, 1.0)]
         for part in sc.faults.partitions:  # cut the clients' links for a while
+            if part.instances is not None:
+                continue  # between the balancer and instances: see _balancer_cuts
             cut = {links[i] for i in (range(n) if part.clients is None else part.clients)}
             for lk in cut:
                 for pipe, way in ((lk.up, "up"), (lk.down, "down")):

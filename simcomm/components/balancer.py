@@ -47,6 +47,7 @@ from .server import OwnBooks, Server
 __all__ = ["POLICIES", "Balancer"]
 
 BALANCER, PROPAGATION = int(Part.BALANCER), int(Part.PROPAGATION)
+RETRANSMISSION = int(Part.RETRANSMISSION)
 REQUEST, RESPONSE = int(Kind.REQUEST), int(Kind.RESPONSE)
 POLICIES = ("round_robin", "least_outstanding", "random", "consistent_hash", "sticky")
 VNODES = 100
@@ -89,6 +90,27 @@ class Balancer(Hop):
             self._ring = [p for p, _ in points]
             self._owners = [i for _, i in points]
         self._homes: dict[str, int] = {}
+        self._cuts: dict[int, list] = {}
+        """Per instance: partitions ``(start, end, direction, rto)`` from the balancer."""
+
+    def cut(self, instance: int, start: float, end: float, direction: str, rto: float) -> None:
+        """A partition between the balancer and *instance* over ``[start, end)``: a message
+        sent across it meanwhile (``up``: to the instance, ``down``: from it, ``both``) is
+        lost at every copy, resent after a timeout of *rto* that doubles each time, and gets
+        through with the first copy sent after the partition."""
+        self._cuts.setdefault(instance, []).append((start, end, direction, rto))
+
+    def _held(self, instance: int, way: str) -> float:
+        """Seconds a message crossing to or from *instance* now waits for a partition."""
+        now = self.env._now
+        for start, end, direction, rto in self._cuts.get(instance, ()):
+            if start <= now < end and direction in ("both", way):
+                t, k = now, 0
+                while t < end:
+                    t += rto * min(2.0 ** k, 64.0)
+                    k += 1
+                return t - now
+        return 0.0
 
     # -- the hop protocol ----------------------------------------------------------------------
     def attach(self, path: Path) -> None:
@@ -105,6 +127,11 @@ class Balancer(Hop):
                 self._forward(trip)
         elif kind == RESPONSE:
             self._answered(trip.flow)
+        if self._cuts and trip.server is not None:
+            held = self._held(trip.server.index, "up" if direction == UP else "down")
+            if held:  # a partition between the balancer and the instance
+                yield env.timeout(held)
+                trip.parts[RETRANSMISSION] += held
         lat = self.latency()
         if lat:
             yield env.timeout(lat)

@@ -131,3 +131,35 @@ def test_bad_network_fault_input_names_the_field(change, field, words):
         simcomm.load(world(**change))
     assert e.value.field == field
     assert words in e.value.message
+
+
+def test_a_partition_between_the_balancer_and_an_instance():
+    """Two instances, round robin, instance 1 cut off from the balancer from 2 s to 3.5 s:
+    a request dealt to it meanwhile is resent 0.2, 0.6, 1.4 and 3.0 s after it was first
+    sent (the first copy after the cut gets through): 3.0 s late; instance 0's requests are
+    not delayed, and no client link is cut."""
+    sc = world(server={"instances": 2}, clients={"count": 1},
+               faults={"partitions": [{"at": "2s", "duration": "1.5s", "instances": [1]}]})
+    d = simcomm.run(sc).frames["deliveries"].sort_values("t_start")
+    base = 2 * D + S
+    late = d[d.latency > base + 1e-9]
+    assert len(late) == 1 and late.iloc[0].latency == pytest.approx(3.0 + base, abs=1e-12)
+    assert 2.0 <= late.iloc[0].t_start + D < 3.5
+    assert late.iloc[0].retransmission_s == pytest.approx(3.0, abs=1e-12)
+
+
+def test_a_partition_names_clients_or_instances():
+    for part, field in (({"clients": [0], "instances": [0]}, "faults.partitions.0.instances"),
+                        ({"instances": [5]}, "faults.partitions.0.instances.0")):
+        sc = world(server={"instances": 2},
+                   faults={"partitions": [{"at": "1s", "duration": "1s", **part}]})
+        with pytest.raises(simcomm.ScenarioError) as e:
+            simcomm.load(sc)
+        assert e.value.field == field
+
+
+def test_an_instance_partition_needs_a_balancer():
+    sc = world(faults={"partitions": [{"at": "1s", "duration": "1s", "instances": [0]}]})
+    with pytest.raises(simcomm.ScenarioError) as e:
+        simcomm.load(sc)
+    assert e.value.field == "faults.partitions.0.instances" and "balancer" in e.value.message
