@@ -73,3 +73,11 @@ def messy_world(pattern: dict, **updates) -> dict:
         "pattern": pattern,
     }
 
+
+
+def overlay(sc: dict, over: dict) -> dict:
+    """*sc* with the sections of *over* on top: a mapping updates the section's keys (one
+    level deep), anything else replaces it."""
+    for k, v in over.items():
+        sc[k] = {**sc[k], **v} if isinstance(sc.get(k), dict) and isinstance(v, dict) else v
+    return sc

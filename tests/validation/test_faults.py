@@ -15,6 +15,7 @@ import pytest
 
 import simcomm
 from simcomm.world import World
+from tests.helpers import overlay
 
 D, S = 0.005, 0.010
 
@@ -29,9 +30,7 @@ def world(**over) -> dict:
         "workload": {"requests": {"rate": "1/s", "arrival": "periodic"}, "encoding": "none"},
         "pattern": {"name": "request_response"},
     }
-    for k, v in over.items():
-        sc[k] = {**sc[k], **v} if isinstance(sc.get(k), dict) else v
-    return sc
+    return overlay(sc, over)
 
 
 def test_failing_requests_follow_the_failure_probability():

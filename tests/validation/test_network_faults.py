@@ -18,6 +18,7 @@ import simcomm
 from simcomm.components.link import Link
 from simcomm.dists import Constant
 from simcomm.rng import Streams
+from tests.helpers import overlay
 
 D, S, RTO = 0.005, 0.010, 0.2
 
@@ -78,9 +79,7 @@ def world(**over) -> dict:
         "workload": {"requests": {"think_time": 1.0}, "encoding": "none"},
         "pattern": {"name": "request_response"},
     }
-    for k, v in over.items():
-        sc[k] = {**sc[k], **v} if isinstance(sc.get(k), dict) else v
-    return sc
+    return overlay(sc, over)
 
 
 @pytest.mark.parametrize("direction", ["up", "down", "both"])

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import simcomm
+from tests.helpers import overlay
 
 D, S = 0.005, 0.010
 
@@ -31,9 +32,7 @@ def world(**over) -> dict:
         "connection": {"protocol": "h2"},
         "pattern": {"name": "request_response"},
     }
-    for k, v in over.items():
-        sc[k] = {**sc[k], **v} if isinstance(sc.get(k), dict) else v
-    return sc
+    return overlay(sc, over)
 
 
 @pytest.mark.parametrize("r", [0, 1, 2, 3])

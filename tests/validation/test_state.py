@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import simcomm
+from tests.helpers import overlay
 
 D, S = 0.005, 0.004
 
@@ -30,9 +31,7 @@ def world(**over) -> dict:
                      "response_size": 500, "encoding": "none"},
         "pattern": {"name": "workflow", "steps": 100},
     }
-    for k, v in over.items():
-        sc[k] = {**sc[k], **v} if isinstance(sc.get(k), dict) else v
-    return sc
+    return overlay(sc, over)
 
 
 def test_a_stateful_restart_loses_the_sessions_its_instance_held():
