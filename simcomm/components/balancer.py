@@ -172,12 +172,7 @@ class Balancer(Hop):
         n = len(self.instances)
         policy = self.policy
         if policy == "round_robin":
-            for _ in range(n):
-                i = self._next
-                self._next = (i + 1) % n
-                if not self.instances[i].down:
-                    return i
-            return i
+            return self._in_turn()
         if policy == "least_outstanding":
             start = self._next
             self._next = (start + 1) % n
@@ -193,11 +188,7 @@ class Balancer(Hop):
             s = trip.session
             if s is not None and not self.instances[s.home].down:
                 return s.home
-            self.policy = "round_robin"
-            try:
-                return self._pick(trip)
-            finally:
-                self.policy = "sticky"
+            return self._in_turn()
         if policy == "random":
             i = int(self._draw())
             if self.instances[i].down:
@@ -206,6 +197,16 @@ class Balancer(Hop):
                     return up[i % len(up)]
             return i
         return self._by_hash(trip)
+
+    def _in_turn(self) -> int:
+        """Round robin over the instances that are up (all down: the next in turn)."""
+        n = len(self.instances)
+        for _ in range(n):
+            i = self._next
+            self._next = (i + 1) % n
+            if not self.instances[i].down:
+                return i
+        return i
 
     def _by_hash(self, trip: Trip) -> int:
         conn = trip.conn

@@ -18,7 +18,9 @@ For one request:
    turns it away (a 503), answers with an error (a 500, ``faults.failure``), or — with a
    ``timeout`` — when no answer came that long after it was sent: the caller stops waiting,
    but the server still works on it and its late answer is thrown away (its worker time is
-   wasted). A failed try is retried after a **backoff** — ``backoff·2^(k−1)`` before retry k,
+   wasted; on HTTP/1.1 the client closes the connection, which cannot be reused with an
+   answer still due, and the next try opens a new one; HTTP/2 and HTTP/3 reset the stream
+   only). A failed try is retried after a **backoff** — ``backoff·2^(k−1)`` before retry k,
    at most ``backoff_max``, drawn uniformly below that with ``jitter`` ("full jitter", M.
    Brooker, *Exponential Backoff And Jitter*, AWS Architecture Blog, 2015) — up to
    ``retries`` times, and not after the ``deadline``.
@@ -142,6 +144,10 @@ class Resilience:
                     ok = None
                     sub.failed = "timeout"
                     proc.callbacks.append(lambda _e, sub=sub: self._late(sub))
+                    if not conn.compress:
+                        # HTTP/1.1 cannot cancel a request: the client closes the connection
+                        # (the next try opens a new one); HTTP/2 and 3 reset just the stream
+                        conn.close()
             now = env._now
             if breaker is not None:
                 breaker.record(bool(ok), now)

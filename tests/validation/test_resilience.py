@@ -205,3 +205,22 @@ def test_resilience_needs_request_response_and_mtls_needs_tls():
     with pytest.raises(simcomm.ScenarioError) as e:
         simcomm.load(world(connection={"tls": "none", "mtls": True}))
     assert e.value.field == "connection.mtls"
+
+
+def test_on_http1_a_timed_out_try_closes_its_connection():
+    """HTTP/1.1 cannot cancel a request: the caller closes the connection when it gives up,
+    and the retry opens a new one (TCP + TLS 1.3: 2 round trips, 4 handshake flights); on
+    HTTP/2 only the stream is reset and the retry goes at once."""
+    common = dict(server={"service_time": 0.5},
+                  workload={"requests": {"think_time": 1.0}},
+                  resilience={"timeout": "200ms", "retries": 1, "backoff": "10ms",
+                              "jitter": False})
+    with pytest.warns(simcomm.EmptyRunWarning):
+        h1 = simcomm.run(world(connection={"protocol": "h1"}, **common))
+    with pytest.warns(simcomm.EmptyRunWarning):
+        h2 = simcomm.run(world(**common))
+    m1, m2 = h1.frames["messages"], h2.frames["messages"]
+    assert (m2.kind == "handshake").sum() == 0
+    first_retry = np.sort(m1[m1.kind == "request"].t_send.to_numpy())[1]
+    assert first_retry == pytest.approx(1.0 + 0.2 + 0.01 + 2 * 2 * D)  # after the handshake
+    assert h1.summary["connections_opened"] >= h1.summary["retries"] >= 4
