@@ -139,26 +139,61 @@ class SlowCfg(_Model):
     lasts (a noisy neighbour, a garbage-collection storm, a cold cache)."""
 
     at: NonNegDuration = 0.0
+    """When it starts (with ``rate``: when the first may start)."""
     duration: PosDuration | None = None
-    """How long (default: to the end of the run)."""
+    """How long (default: to the end of the run; needed with ``rate``)."""
     factor: float = Field(gt=0, allow_inf_nan=False)
     instance: Annotated[int, Field(ge=0)] = 0
+    rate: Rate | None = None
+    """Instead of one episode: episodes starting at exponential gaps (this many per second,
+    from ``at``), each lasting ``duration``."""
+
+    @model_validator(mode="after")
+    def _check(self) -> SlowCfg:
+        if self.rate is not None and self.duration is None:
+            raise ValueError("@duration@ episodes at a rate need a duration each")
+        return self
+
+    def windows(self, end: float, draw) -> list[tuple[float, float]]:
+        """The episodes ``[start, stop)`` up to *end* (*draw(mean)*: an exponential gap)."""
+        return _windows(self.at, self.duration, self.rate, end, draw)
+
+
+def _windows(at: float, duration: float | None, rate: float | None, end: float,
+             draw) -> list[tuple[float, float]]:
+    """One window from *at* (for *duration*, or to *end*), or windows starting at
+    exponential gaps of mean 1/*rate* from *at* (*draw(mean)* draws a gap), up to *end*."""
+    if rate is None:
+        return [(at, end if duration is None else at + duration)]
+    out, t = [], at + draw(1.0 / rate)
+    while t < end:
+        out.append((t, t + duration))
+        t += draw(1.0 / rate)
+    return out
 
 
 class PartitionCfg(_Model):
     """A network partition: for a while nothing gets through, one way or both — between
     (some) clients and the server, or between the load balancer and (some) instances."""
 
-    at: NonNegDuration
+    at: NonNegDuration = 0.0
+    """When it starts (with ``rate``: when the first may start)."""
     duration: PosDuration
     direction: Literal["both", "up", "down"] = "both"
     """``up``: clients → server cut; ``down``: server → clients; ``both``."""
+    rate: Rate | None = None
+    """Instead of one partition: partitions starting at exponential gaps (this many per
+    second, from ``at``), each lasting ``duration``."""
     clients: list[Annotated[int, Field(ge=0)]] | None = None
     """Which clients are cut off (numbers from 0; default: all). Needs
     ``network.topology: per_client`` (a shared link is cut for all)."""
     instances: list[Annotated[int, Field(ge=0)]] | None = None
     """Instead of clients: the instances cut off from the load balancer (numbers from 0);
     ``up`` is balancer → instance."""
+
+    def windows(self, end: float, draw) -> list[tuple[float, float]]:
+        """The partitions ``[start, stop)`` up to *end* (*draw(mean)*: an exponential gap)."""
+        return _windows(self.at, self.duration, self.rate, end, draw)
 
 
 class FaultsCfg(_Model):

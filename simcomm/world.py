@@ -121,11 +121,14 @@ class World:
                 cpu=bc.cpu.sampler(streams.generator("balancer.cpu")), workers=bc.workers,
                 latency=bc.latency.sampler(streams.generator("balancer.latency")),
                 streams=streams))
+        self._partitions = [part.windows(sc.duration, _gaps(streams, f"faults.partitions.{k}"))
+                            for k, part in enumerate(sc.faults.partitions)]
+        """Per partition of the scenario: its windows ``[start, stop)``."""
         if bc is not None:
-            for part in sc.faults.partitions:
+            for part, windows in zip(sc.faults.partitions, self._partitions, strict=True):
                 for i in part.instances or ():
-                    self.path.router.cut(i, part.at, part.at + part.duration, part.direction,
-                                         sc.network.rto)
+                    for a, b in windows:
+                        self.path.router.cut(i, a, b, part.direction, sc.network.rto)
         if sd is not None:  # nearest the server
             self.path.add_hop(Sidecar(
                 env, side="server", cpu=sd.cpu.sampler(streams.generator("sidecar.server.cpu")),
@@ -149,14 +152,15 @@ class World:
         lo = 0.0 if sc.network.topology == "shared" else 0.5
         self.clients = [Client(env, i, self.path.connect(links[i], f"conn.{i}"), 1)
                         for i in _counting(n, progress, lo, 1.0)]
-        for part in sc.faults.partitions:  # cut the clients' links for a while
+        for part, windows in zip(sc.faults.partitions, self._partitions, strict=True):
             if part.instances is not None:
-                continue  # between the balancer and instances: see _balancer_cuts
+                continue  # between the balancer and instances: cut above
             cut = {links[i] for i in (range(n) if part.clients is None else part.clients)}
             for lk in cut:
                 for pipe, way in ((lk.up, "up"), (lk.down, "down")):
                     if part.direction in ("both", way):
-                        pipe.cut(part.at, part.at + part.duration)
+                        for a, b in windows:
+                            pipe.cut(a, b)
         cc = sc.clients
         if cc.session is not None:
             for c in self.clients:
@@ -182,8 +186,11 @@ class World:
         instance draws from streams of its own)."""
         f, streams, end = sc.faults, self.streams, sc.duration
         for i, server in enumerate(self.servers):
-            server.slow = [(ep.at, end if ep.duration is None else ep.at + ep.duration,
-                            ep.factor) for ep in f.slow if ep.instance == i]
+            server.slow = []
+            for k, ep in enumerate(f.slow):
+                if ep.instance == i:
+                    server.slow += [(a, b, ep.factor) for a, b in ep.windows(
+                        end, _gaps(streams, f"faults.slow.{k}"))]
             if f.failure:
                 server.fails(f.failure, Buffered(streams.generator(f"faults.failure.{i}"),
                                                  lambda g, n: g.random(n)))
@@ -237,6 +244,12 @@ class World:
                 self.env.run(until=end * k / steps)
                 progress(k / steps)
         self.recorder.close()
+
+
+def _gaps(streams, name: str) -> Callable[[float], float]:
+    """Exponential gaps (given their mean) from the stream *name*."""
+    g = streams.generator(name)
+    return lambda mean: float(g.exponential(mean))
 
 
 def _counting(n: int, progress: Callable[[float], None] | None, lo: float, hi: float):

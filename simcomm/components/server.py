@@ -88,7 +88,7 @@ class Server:
         self._on_restart: list[Callable[[], None]] = []
         self.slow: list[tuple[float, float, float]] = []
         """Slow episodes ``(start, end, factor)``: service times drawn in [start, end) are
-        multiplied by factor (see :meth:`work`)."""
+        multiplied by factor — the largest, where episodes overlap (see :meth:`work`)."""
         self.failure = 0.0
         """Probability that a request fails after its work (see :meth:`failed`)."""
         self._fail: Callable[[], float] | None = None
@@ -177,11 +177,14 @@ class Server:
         ``(service, busy)``, busy = cpu_before + service + cpu_after seconds to hold the
         worker."""
         service = (self.service() if serve else 0.0) + extra
-        if self.slow:
+        if self.slow:  # overlapping episodes do not compound: the largest factor applies
             now = self.env._now
+            slowest = 0.0
             for start, end, factor in self.slow:
-                if start <= now < end:
-                    service *= factor
+                if start <= now < end and factor > slowest:
+                    slowest = factor
+            if slowest:
+                service *= slowest
         busy = cpu_before + service + cpu_after
         self._busy(self.env._now, busy, self.index)
         return service, busy

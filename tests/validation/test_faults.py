@@ -167,3 +167,25 @@ def test_a_crash_drops_the_queue_too_and_a_retry_goes_elsewhere():
     again = simcomm.run(world(**base, resilience={"retries": 1, "timeout": "10s",
                                                   "backoff": "1ms", "jitter": False})).summary
     assert again["failed"] == 0 and again["retries"] == plain["failed"]
+
+
+def test_slow_episodes_at_a_rate_cover_their_expected_share_of_time():
+    """Episodes of 2 s at 0.05/s (Poisson starts) over 4 000 s: the number of episodes is
+    Poisson(200), within 4 standard deviations (√200 ≈ 14) of 200; a request served in one
+    takes 3S (overlapping episodes do not compound), the others S."""
+    sc = world(duration=4000.0, faults={"slow": [{"rate": "0.05/s", "duration": "2s",
+                                                  "factor": 3}]})
+    w = World(simcomm.load(sc))
+    episodes = w.server.slow
+    assert abs(len(episodes) - 200) < 4 * math.sqrt(200)
+    assert all(b - a == pytest.approx(2.0) and f == 3 for a, b, f in episodes)
+    w2 = simcomm.run(world(duration=400.0, faults={"slow": [{"rate": "0.05/s",
+                                                             "duration": "2s", "factor": 3}]}))
+    d = w2.frames["deliveries"]
+    assert set(np.round(d.service_s / S, 9)) <= {1.0, 3.0} and (d.service_s > S).any()
+
+
+def test_slow_episodes_at_a_rate_need_a_duration():
+    with pytest.raises(simcomm.ScenarioError) as e:
+        simcomm.load(world(faults={"slow": [{"rate": "0.1/s", "factor": 2}]}))
+    assert e.value.field == "faults.slow.0.duration"

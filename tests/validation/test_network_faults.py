@@ -162,3 +162,16 @@ def test_an_instance_partition_needs_a_balancer():
     with pytest.raises(simcomm.ScenarioError) as e:
         simcomm.load(sc)
     assert e.value.field == "faults.partitions.0.instances" and "balancer" in e.value.message
+
+
+def test_partitions_at_a_rate():
+    """Partitions of 1 s at 0.02/s (Poisson starts) over 2 000 s cut the clients' links that
+    many times: Poisson(40), within 4 standard deviations (√40 ≈ 6.3) of 40."""
+    from simcomm.world import World
+
+    sc = world(duration=2000.0, faults={"partitions": [{"rate": "0.02/s", "duration": "1s"}]})
+    w = World(simcomm.load(sc))
+    cuts = w.clients[0].connection.link.up.cuts
+    assert abs(len(cuts) - 40) < 4 * math.sqrt(40)
+    assert all(b - a == pytest.approx(1.0) for a, b in cuts)
+    assert w.clients[1].connection.link.up.cuts == cuts  # the same partitions for all
