@@ -44,3 +44,38 @@ def test_bench_mm1_json_report(capsys):
         assert t["value"] > 0
         assert isinstance(t["pass"], bool)
     assert isinstance(r["pass"], bool)
+
+
+BENCH_MODELS = BENCH.parent / "bench_models.py"
+
+
+def test_bench_models_json_report(capsys):
+    """benchmarks/bench_models.py at a tiny size: both models, positive rates, finite ratios."""
+    import math
+
+    spec = importlib.util.spec_from_file_location("bench_models_under_test", BENCH_MODELS)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    code = bench.main(["--polling-duration", "3", "--pubsub-duration", "0.5", "--repeat", "1",
+                       "--json"])
+    assert code == 0  # a report, not a test: 0 without --check whatever the figures
+    r = json.loads(capsys.readouterr().out)
+
+    assert set(r["models"]) == {"polling", "pubsub"}
+    for name, m in r["models"].items():
+        for run in ("baseline", "simcomm_summary", "simcomm_full"):
+            assert m[run]["deliveries"] > 0, (name, run)
+            assert m[run]["items_per_s"] > 0, (name, run)
+        for run in ("baseline", "simcomm_summary"):
+            assert m[run]["bytes_per_delivery"] > 0, (name, run)
+        for run in ("simcomm_summary", "simcomm_full"):
+            assert math.isfinite(m[run]["ratio"]) and m[run]["ratio"] > 0, (name, run)
+        # the same seed and scenario give the same deliveries at either detail level
+        assert m["simcomm_summary"]["deliveries"] == m["simcomm_full"]["deliveries"]
+        assert set(m["targets"]) == {"ratio_summary", "ratio_full"}
+        assert all(isinstance(t["pass"], bool) for t in m["targets"].values())
+        assert isinstance(m["agreement"]["agree"], bool)
+    # periodic publishes and constant delays: both pub/sub models see every copy take 13 ms
+    assert abs(r["models"]["pubsub"]["agreement"]["latency_mean"]) < 0.01
+    assert isinstance(r["pass"], bool)
