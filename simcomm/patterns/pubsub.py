@@ -146,7 +146,9 @@ class PubSub(UpdatePattern):
         self.publisher = world.new_connection("pubsub.publish")
         self._per_copy = p.per_copy.sampler(world.streams.generator("pubsub.per_copy"))
         self.seen: list[set[int]] = [set() for _ in range(n)]
-        """Per subscriber: messages taken into its buffer (to spot duplicates)."""
+        """Per subscriber, at-least-once: messages taken into its buffer (to spot duplicates;
+        at-most-once sends each copy once and keeps none). Not pruned yet: a message could be
+        forgotten once the broker has its ack."""
         self.flying: list[dict[int, int]] = [{} for _ in range(n)]
         """Per subscriber: message → copies sent (taken from the broker) and not yet
         resolved at the subscriber (arrived, or found the connection gone)."""
@@ -343,7 +345,8 @@ class PubSub(UpdatePattern):
             parts[PARSE] += cp
             parts[PENDING] = t_taken - t_queued  # queued at the broker → taken for this copy
             if feed.deliver(client, u, parts):
-                seen.add(u.uid)
+                if self.acks:  # only at-least-once can send a copy again
+                    seen.add(u.uid)
                 self.abandoned[ci].discard(u.uid)
             elif last or not self.acks:
                 self._lose(ci, u, False)
