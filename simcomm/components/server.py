@@ -203,7 +203,7 @@ class Server:
         """The worker taken by *req* is done: it goes to the next request in line, if any."""
         if self._waiting:
             self._waiting.popleft().succeed()
-        else:
+        elif self.in_use > 0:  # (0 after a crash: a worker handed over at its very instant)
             self.in_use -= 1
 
     def visit(self) -> Generator:
