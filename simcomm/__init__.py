@@ -13,6 +13,7 @@ from .patterns import PATTERNS
 from .result import Result, Results, Summary
 from .runner import EmptyRunWarning, OverloadedLinkWarning, UnstableLoadWarning, compare, run
 from .scenario import Scenario
+from .sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -34,4 +35,5 @@ __all__ = [
     "load",
     "load_file",
     "run",
+    "sweep",
 ]

@@ -3,6 +3,8 @@
 ``simcomm run FILE``       run every pattern entry of a scenario; print a table (or ``--json``),
                            optionally write ``summary.csv`` and Parquet frames (``--out DIR``)
 ``simcomm check FILE``     validate a scenario without running it
+``simcomm sweep FILE``     run a sweep (a grid × replications) into a resumable store
+                           (``--out DIR``), with intervals and paired differences
 ``simcomm patterns``       list the patterns and their parameters with defaults
 ``simcomm metrics``        list every metric with its unit and definition
 
@@ -289,6 +291,94 @@ def check(file: FILE, set_: SET = None) -> None:
         if not math.isnan(rho) and rho >= 1:
             err.print(_line("warning:", "yellow", f"{v.label}: offered load ρ = {rho:.2f} ≥ 1: "
                             "queues grow without bound"), soft_wrap=True)
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "ETA --"
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"ETA {seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"ETA {seconds // 60}m{seconds % 60:02d}s"
+    return f"ETA {seconds}s"
+
+
+@app.command(cls=_Command)
+def sweep(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="sweep YAML file",
+                                         show_default=False)],
+    out_dir: Annotated[str, typer.Option(
+        "--out", metavar="DIR", help="the sweep's store: a new or empty folder (or, with "
+        "--resume, this sweep's earlier store)", show_default=False)],
+    workers: Annotated[str | None, typer.Option(
+        "--workers", metavar="N", help="worker processes (default: the core count)",
+        show_default=False)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", metavar="", help="finish the sweep stored in DIR: runs already there are "
+        "not run again")] = False,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler (not supported yet)",
+        show_default=False)] = None,
+) -> None:
+    """Run a parameter sweep: every grid point × replication, every pattern entry.
+
+    Writes DIR/runs/ (Parquet, one file per finished run), DIR/aggregate.csv (mean and 95%
+    Student-t interval per point, pattern and metric), DIR/paired.csv (paired differences
+    between patterns) and DIR/crossover.csv (where one pattern overtakes another along a
+    swept key). A run that fails is reported and the others go on (exit 1)."""
+    from .sweep import sweep as run_sweep
+
+    if scheduler is not None:
+        # TODO(issue 9): run the same tasks on a Dask distributed cluster (--scheduler).
+        _fail("--scheduler: Dask is not supported yet; leave --scheduler out to run on local "
+              "processes")
+    n = None
+    if workers is not None:
+        try:
+            n = int(workers.strip())
+        except ValueError:
+            n = 0
+        if n < 1:
+            _fail(f"--workers: expected a whole number ≥ 1 such as 2, got {workers!r}")
+    live = err.is_terminal
+    width = 0
+
+    def progress(done: int, total: int, eta: float | None) -> None:
+        nonlocal width
+        if live:
+            line = f"{done}/{total} runs  {_eta(eta)}"
+            sys.stderr.write("\r" + line.ljust(width))
+            sys.stderr.flush()
+            width = len(line)
+
+    try:
+        try:
+            result = run_sweep(file, out_dir, workers=n, resume=resume, progress=progress)
+        finally:
+            if live and width:
+                sys.stderr.write("\r" + " " * width + "\r")
+                sys.stderr.flush()
+    except (ScenarioError, OutputError) as e:
+        _fail(f"--out: {e}" if isinstance(e, OutputError) else str(e))
+    except KeyboardInterrupt:
+        err.print(_line("interrupted:", "yellow", f"finished runs are kept in {out_dir}; run "
+                        "the same command with --resume to finish the sweep"), soft_wrap=True)
+        raise typer.Exit(130) from None
+    for w in result.warnings:
+        err.print(_line("warning:", "yellow", w), soft_wrap=True)
+    keys = list(result.failures.columns[1:-3])   # the grid keys
+    for row in result.failures.to_dict("records"):
+        point = ", ".join(f"{k}={row[k]}" for k in keys)
+        err.print(_line("failed:", "bold red", f"point {row['point']} ({point}), replication "
+                        f"{row['replication']}: {row['error']}"), soft_wrap=True)
+    skipped = f", {result.skipped} found finished" if result.skipped else ""
+    failed = f", {len(result.failures)} failed (DIR/failures.csv)" if len(result.failures) \
+        else ""
+    err.print(Text(f"{result.ran} runs{skipped}{failed}; wrote {shown(out_dir)}: runs/, "
+                   "aggregate.csv, paired.csv, crossover.csv"), soft_wrap=True)
+    if len(result.failures):
+        raise typer.Exit(1)
 
 
 # -- parameter defaults in scenario terms: `1 MiB`, `30 s`, `20 µs`, a choice's allowed values

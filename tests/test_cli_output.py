@@ -336,12 +336,30 @@ def test_readme_python_snippet_runs_as_pasted(monkeypatch, tmp_path):
     small scenario; the file example runs in a couple of seconds)."""
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
-    (snippet,) = [b for b in blocks if "import simcomm" in b]
+    (snippet,) = [b for b in blocks if "import simcomm" in b and "sweep(" not in b]
     monkeypatch.chdir(ROOT)
     namespace: dict = {}
     exec(compile(snippet, "README.md", "exec"), namespace)
     assert namespace["small"].summary["delivered"] > 0
     assert len(namespace["results"].summary) == 5
+
+
+def test_readme_sweep_snippet_runs_as_pasted(monkeypatch, tmp_path):
+    """The README's sweep block runs as written, from a folder holding the example it names
+    (so that its results/ folder lands in a temporary place, not in the repository)."""
+    import shutil
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    (snippet,) = [b for b in blocks if "simcomm.sweep(" in b]
+    (tmp_path / "examples" / "sweeps").mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "sweeps" / "polling.yaml",
+                tmp_path / "examples" / "sweeps" / "polling.yaml")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    r = namespace["r"]
+    assert len(r.runs) > 0 and len(r.aggregate) > 0 and (tmp_path / "results" / "sweep").is_dir()
 
 
 def test_plots_leave_the_matplotlib_backend_alone():

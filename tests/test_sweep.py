@@ -1,0 +1,415 @@
+"""Parameter sweeps (issue 9): grid expansion, seeds, the Parquet store, resume, intervals and
+paired differences, failures, the stopping rule and ``simcomm sweep``."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+from typer.testing import CliRunner
+
+import simcomm
+from simcomm.cli import app
+from simcomm.fields import ScenarioError
+from simcomm.result import OutputError
+
+sw = importlib.import_module("simcomm.sweep")   # `simcomm.sweep` is the function
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# A few simulated seconds of 3 clients: a run takes milliseconds.
+BASE = {
+    "name": "tiny-sweep",
+    "duration": "4s",
+    "warmup": "1s",
+    "seed": 3,
+    "network": {"latency": "5ms", "bandwidth": "100Mbps"},
+    "server": {"workers": 1, "service_time": {"dist": "exponential", "mean": "2ms"}},
+    "clients": {"count": 3},
+    "workload": {"updates": {"scope": "per_client", "rate": "2/s", "size": "256B"}},
+    "patterns": [{"name": "short_polling", "interval": "500ms", "label": "poll"},
+                 {"name": "push", "label": "push"}],
+}
+
+
+def make(grid=None, replications=3, **base):
+    return {"scenario": {**copy.deepcopy(BASE), **base},
+            "grid": grid or {"network.latency": ["5ms", "40ms"]},
+            "replications": replications}
+
+
+def files(out: Path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime_ns for p in sorted((out / "runs").iterdir())}
+
+
+# -- grid expansion ----------------------------------------------------------------------------
+
+def test_grid_lists_and_ranges_with_units():
+    assert sw.expand("k", [1, "2ms", {"dist": "constant", "value": "1ms"}]) == [
+        1, "2ms", {"dist": "constant", "value": "1ms"}]
+    assert sw.expand("k", {"log": ["0.01/s", "10/s"], "num": 4}) == [
+        "0.01/s", "0.1/s", "1/s", "10/s"]
+    assert sw.expand("k", {"lin": ["10ms", "50ms"], "num": 5}) == [
+        "10ms", "20ms", "30ms", "40ms", "50ms"]
+    assert sw.expand("k", {"log": ["1KiB", "4KiB"], "num": 3}) == ["1KiB", "2KiB", "4KiB"]
+    assert sw.expand("k", {"lin": [1, 5], "num": 3}) == [1, 3, 5]           # whole numbers
+    assert sw.expand("k", {"lin": [0, 1], "num": 3}) == [0.0, 0.5, 1.0]
+    assert sw.expand("k", {"lin": ["500ms", "2s"], "num": 4}) == [        # a's unit
+        "500ms", "1000ms", "1500ms", "2000ms"]
+    assert sw.expand("k", {"log": ["0.01/s", "10/s"], "num": 7})[1] == "0.0316228/s"
+
+
+@pytest.mark.parametrize(("values", "says"), [
+    ([], "empty list"),
+    ({"log": ["0ms", "1s"], "num": 3}, "above zero"),
+    ({"log": ["-1ms", "1s"], "num": 3}, "above zero"),
+    ({"lin": ["1ms", "2ms"], "num": 1}, "≥ 2"),
+    ({"lin": ["1ms", "2ms"]}, "≥ 2"),
+    ({"lin": ["1ms"], "num": 3}, "two ends"),
+    ({"lin": ["1ms", "2/s"], "num": 3}, "not the same kind"),
+    ({"lni": ["1ms", "2ms"], "num": 3}, "did you mean 'lin'"),
+    ("5ms", "expected a list"),
+])
+def test_bad_grid_values_are_one_line_errors(values, says):
+    with pytest.raises(ScenarioError, match=None) as e:
+        sw.expand("network.latency", values)
+    assert says in str(e.value) and "grid.network.latency" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_points_are_every_combination_in_grid_order():
+    spec = sw.read_sweep(make({"network.latency": ["5ms", "40ms"],
+                               "clients.count": {"lin": [1, 3], "num": 3}}))
+    assert spec.points == [{"network.latency": a, "clients.count": c}
+                           for a in ("5ms", "40ms") for c in (1, 2, 3)]
+
+
+# -- bad input: nothing written ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("grid", "says"), [
+    ({"network.latncy": ["5ms"]}, "grid.network.latncy: not a key of the scenario "
+                                  "(unknown key; did you mean 'latency'?"),
+    ({"netwrk.latency": ["5ms"]}, "did you mean 'network'?"),
+    ({"patterns.0.intervl": ["1s"]}, "did you mean 'interval'?"),
+    ({"network.latency.mean": ["1ms"]}, "not a key of the scenario"),
+])
+def test_unknown_grid_key_names_it_and_writes_nothing(tmp_path, grid, says):
+    out = tmp_path / "store"
+    with pytest.raises(ScenarioError) as e:
+        simcomm.sweep(make(grid), out, workers=1)
+    assert says in str(e.value) and "\n" not in str(e.value)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"grid": {"network.latency": ["5ms", "abc"]}}, "network.latency: cannot read 'abc'"),
+    ({"replications": 0}, "replications: must be at least 1"),
+    ({"replications": {"target": {"rel": 0.1}}}, "target.metric: missing"),
+    ({"replications": {"target": {"metric": "latency_p98", "rel": 0.1}}},
+     "did you mean 'latency_p99'"),
+    ({"grid": {}}, "grid: expected a mapping"),
+    ({"gird": {}}, "did you mean 'grid'"),
+    ({"grid": {"seed": [1, 2]}}, "grid.seed: is set by the sweep"),
+])
+def test_bad_sweeps_are_refused_before_anything_runs(tmp_path, change, says):
+    out = tmp_path / "store"
+    with pytest.raises(ScenarioError) as e:
+        simcomm.sweep({**make(), **change}, out, workers=1)
+    assert says in str(e.value) and "\n" not in str(e.value)
+    assert not out.exists()
+
+
+# -- seeds, store ------------------------------------------------------------------------------
+
+def test_rows_do_not_depend_on_who_runs_them(tmp_path):
+    one = simcomm.sweep(make(), tmp_path / "one", workers=1).runs
+    two = simcomm.sweep(make(), tmp_path / "two", workers=2).runs
+    key = ["point", "pattern", "replication"]
+    pd.testing.assert_frame_equal(one.sort_values(key).reset_index(drop=True),
+                                  two.sort_values(key).reset_index(drop=True))
+    for row in one.itertuples():
+        assert row.seed == sw.run_seed(3, row.point, row.replication)
+    assert one["seed"].nunique() == 2 * 3                     # distinct per (point, rep)
+    # patterns of one run share the seed: common random numbers
+    assert (one.groupby(["point", "replication"])["seed"].nunique() == 1).all()
+
+
+def test_store_layout_and_columns(tmp_path):
+    out = tmp_path / "store"
+    r = simcomm.sweep(make({"network.latency": ["5ms", "40ms"],
+                            "workload.updates.rate": {"log": ["1/s", "4/s"], "num": 2}}),
+                      out, workers=1)
+    assert sorted(p.name for p in out.iterdir()) == ["aggregate.csv", "crossover.csv",
+                                                      "paired.csv", "runs", "sweep.json"]
+    assert sorted(files(out)) == [f"p{i:05d}-r{j:04d}.parquet" for i in range(4)
+                                  for j in range(3)]
+    runs = pd.read_parquet(out / "runs")                  # a Parquet dataset
+    assert len(runs) == 4 * 2 * 3 == len(r.runs)
+    expected = {"point", "network.latency", "workload.updates.rate", "pattern", "replication",
+                "seed", *simcomm.METRIC_NAMES, "scenario_hash", "simcomm_version"}
+    assert set(runs.columns) == expected
+    assert set(runs["workload.updates.rate"]) == {"1/s", "4/s"}
+    assert set(runs["pattern"]) == {"poll", "push"}
+    assert runs["scenario_hash"].nunique() == 1 and runs["scenario_hash"][0] == r.scenario_hash
+    assert (runs["simcomm_version"] == simcomm.__version__).all()
+    # a grid value changes the run: more updates, more deliveries
+    push = r.runs[r.runs["pattern"] == "push"]
+    assert (push.groupby("workload.updates.rate")["delivered"].mean().diff().dropna() > 0).all()
+
+
+def test_hash_is_stable_and_ignores_replications():
+    a = sw.read_sweep(make()).hash
+    assert a == sw.read_sweep(make(replications=7)).hash
+    assert a != sw.read_sweep(make({"network.latency": ["5ms", "41ms"]})).hash
+    assert a != sw.read_sweep(make(seed=4)).hash
+
+
+def test_resume_runs_only_what_is_missing(tmp_path):
+    out = tmp_path / "store"
+    first = simcomm.sweep(make(), out, workers=1)
+    before = files(out)
+    (out / "runs" / "p00001-r0002.parquet").unlink()
+    (out / "runs" / ".p00000-r0000.parquet.tmp-dead").write_bytes(b"torn")  # a killed write
+    again = simcomm.sweep(make(), out, workers=1, resume=True)
+    assert (again.ran, again.skipped) == (1, 5)
+    after = files(out)
+    assert sorted(after) == sorted(before)                # the torn temp file is gone
+    assert {k: v for k, v in after.items() if k != "p00001-r0002.parquet"} == {
+        k: v for k, v in before.items() if k != "p00001-r0002.parquet"}
+    pd.testing.assert_frame_equal(first.runs, again.runs)
+    pd.testing.assert_frame_equal(first.aggregate, again.aggregate)
+
+
+def test_a_store_is_refused_unless_it_is_this_sweep_resumed(tmp_path):
+    out = tmp_path / "store"
+    simcomm.sweep(make(), out, workers=1)
+    with pytest.raises(OutputError, match="pass --resume"):
+        simcomm.sweep(make(), out, workers=1)
+    before = files(out)
+    with pytest.raises(OutputError, match="a different sweep"):
+        simcomm.sweep(make({"network.latency": ["5ms", "80ms"]}), out, workers=1,
+                      resume=True)
+    assert files(out) == before
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="holds no sweep"):
+        simcomm.sweep(make(), other, workers=1, resume=True)
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
+# -- statistics --------------------------------------------------------------------------------
+
+def test_aggregate_is_the_student_t_interval(tmp_path):
+    r = simcomm.sweep(make(replications=4), tmp_path / "s", workers=1)
+    agg = pd.read_csv(tmp_path / "s" / "aggregate.csv")
+    assert len(agg) == 2 * 2 * len(simcomm.METRIC_NAMES)
+    x = r.runs.query("point == 1 and pattern == 'poll'")["latency_mean"].to_numpy()
+    assert len(x) == 4
+    half = stats.t.ppf(0.975, 3) * x.std(ddof=1) / math.sqrt(4)
+    cell = agg.query("point == 1 and pattern == 'poll' and metric == 'latency_mean'")
+    assert cell[["mean", "ci_low", "ci_high", "n"]].to_numpy().tolist()[0] == pytest.approx(
+        [x.mean(), x.mean() - half, x.mean() + half, 4])
+    assert cell["network.latency"].item() == "40ms"
+
+
+def test_paired_is_the_mean_per_replication_difference(tmp_path):
+    r = simcomm.sweep(make(replications=4), tmp_path / "s", workers=1)
+    paired = pd.read_csv(tmp_path / "s" / "paired.csv")
+    assert set(zip(paired["pattern_a"], paired["pattern_b"], strict=True)) == {("poll", "push")}
+    runs = r.runs[r.runs["point"] == 0].set_index(["pattern", "replication"])["latency_p99"]
+    d = (runs["poll"] - runs["push"]).to_numpy()
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    row = paired.query("point == 0 and metric == 'latency_p99'")
+    assert row[["mean_diff", "ci_low", "ci_high", "n"]].to_numpy().tolist()[0] == \
+        pytest.approx([d.mean(), d.mean() - half, d.mean() + half, 4])
+    assert d.mean() > 0          # polling is slower than push, with an interval that says so
+    assert row["ci_low"].item() > 0
+
+
+def test_stats_module():
+    from simcomm.stats import paired_difference, t_interval
+
+    ci = t_interval([1.0, 2.0, 3.0, math.nan])
+    assert ci.n == 3 and ci.mean == 2.0
+    assert ci.half_width == pytest.approx(stats.t.ppf(0.975, 2) * 1 / math.sqrt(3))
+    assert math.isnan(t_interval([5.0]).low) and t_interval([]).n == 0
+    assert paired_difference([3, 5, 7], [1, 2, 3]).mean == pytest.approx(3.0)
+
+
+def test_progress_counts_runs_and_gives_an_eta(tmp_path):
+    seen = []
+    simcomm.sweep(make(), tmp_path / "s", workers=1, progress=lambda *a: seen.append(a))
+    assert seen[0] == (0, 6, None)
+    assert [d for d, _, _ in seen] == list(range(7)) and {t for _, t, _ in seen} == {6}
+    assert all(eta >= 0 for _, _, eta in seen[1:]) and seen[-1][2] == 0
+    seen.clear()
+    simcomm.sweep(make(), tmp_path / "s", workers=1, resume=True,
+                  progress=lambda *a: seen.append(a))
+    assert seen == [(6, 6, None)]                        # all found finished
+
+
+def test_crossover_interpolates_the_sign_change_and_its_interval():
+    from simcomm.stats import crossovers
+
+    (c,) = crossovers([1, 2, 3, 4], [-2, -1, 1, 2], [-3, -2, 0.5, 1], [-1, 0.5, 1.5, 3])
+    # mean −1 → 1 between 2 and 3; ci_high −1 → 0.5 between 1 and 2; ci_low −2 → 0.5 after 2
+    assert c == pytest.approx({"at": 2.5, "at_low": 1 + 1 / 1.5, "at_high": 2 + 2 / 2.5,
+                               "sign_before": -1})
+    (c,) = crossovers([1, 10, 100], [1, 0.1, -1], [0, -0.8, -1.5], [2, 1, -0.5], log=True)
+    assert c["sign_before"] == 1 and math.isnan(c["at_low"])     # never resolved before
+    assert c["at"] == pytest.approx(10 ** (1 + 0.1 / 1.1))
+    assert crossovers([1, 2, 3], [1, 2, 3], [0, 1, 2], [2, 3, 4]) == []
+
+
+def test_example_sweep_finds_where_short_polling_starts_to_win(tmp_path):
+    r = simcomm.sweep(EXAMPLES / "sweeps" / "polling.yaml", tmp_path / "s", workers=1)
+    assert len(r.runs) == 3 * 2 * 3 and r.failures.empty
+    cross = pd.read_csv(tmp_path / "s" / "crossover.csv")
+    (row,) = cross[cross["metric"] == "messages_per_delivery"].to_dict("records")
+    assert row["key"] == "workload.updates.rate" and row["unit"] == "1/s"
+    assert (row["lower_before"], row["lower_after"]) == ("long-poll-30s", "short-poll-1s")
+    assert 0.1 < row["at_low"] <= row["at"] <= row["at_high"] < 10
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
+    # 10⁹ s loads fine but the run-size guard refuses it inside the worker
+    out = tmp_path / "s"
+    r = simcomm.sweep(make({"duration": ["4s", "1000000000s"]}, replications=2), out, workers=2)
+    assert sorted(r.failures["point"]) == [1, 1]
+    assert list(r.failures.columns) == ["point", "duration", "replication", "seed", "error"]
+    assert r.failures["error"].str.startswith("GuardError: ").all()
+    assert set(r.runs["point"]) == {0} and len(r.runs) == 2 * 2
+    assert pd.read_csv(out / "failures.csv")["replication"].tolist() == [0, 1]
+    assert sorted(files(out)) == ["p00000-r0000.parquet", "p00000-r0001.parquet"]
+
+
+# -- stopping rule -----------------------------------------------------------------------------
+
+def test_stopping_rule_adds_replications_until_the_interval_is_narrow(tmp_path):
+    loose = {"target": {"metric": "latency_mean", "rel": 100.0}, "min": 3, "max": 8}
+    r = simcomm.sweep(make(replications=loose), tmp_path / "loose", workers=1)
+    assert r.runs.groupby("point")["replication"].nunique().tolist() == [3, 3]
+    tight = {"target": {"metric": "latency_p99", "rel": 1e-6}, "min": 3, "max": 8}
+    r = simcomm.sweep(make(replications=tight), tmp_path / "tight", workers=1)
+    assert r.runs.groupby("point")["replication"].nunique().tolist() == [8, 8]   # 3, 5, 8
+    assert (r.aggregate["n"] <= 8).all()
+
+
+# -- the command line --------------------------------------------------------------------------
+
+def test_cli_writes_the_same_store(tmp_path):
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump(make()))
+    res = CliRunner().invoke(app, ["sweep", str(f), "--out", str(tmp_path / "cli"),
+                                   "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert "6 runs" in res.output
+    api = simcomm.sweep(make(), tmp_path / "api", workers=1)
+    pd.testing.assert_frame_equal(sw.read_runs(tmp_path / "cli"), api.runs)
+    again = CliRunner().invoke(app, ["sweep", str(f), "--out", str(tmp_path / "cli")])
+    assert again.exit_code == 2 and "--resume" in again.output
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--workers", "0"], "--workers"),
+    (["--scheduler", "tcp://127.0.0.1:8786"], "Dask is not supported yet"),
+    ([], "grid.network.latncy: not a key of the scenario"),
+])
+def test_cli_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, says):
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump(make({"network.latncy": ["5ms"]} if not args else None)))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["sweep", str(f), "--out", str(out), *args])
+    assert res.exit_code == 2
+    assert says in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert not out.exists()
+
+
+def test_sweep_file_with_a_relative_scenario(tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(
+        {"scenario": "base.yaml", "grid": {"clients.count": [1, 2]}, "replications": 2}))
+    r = simcomm.sweep(tmp_path / "s.yaml", tmp_path / "out", workers=1)
+    assert np.array_equal(sorted(r.runs["clients.count"].unique()), [1, 2])
+
+
+# -- interruptions: nothing finished is lost, nothing is duplicated ----------------------------
+
+def _slow_sweep(tmp_path: Path) -> Path:
+    """12 runs of ~0.2 s each (50 clients, 60 simulated seconds)."""
+    f = tmp_path / "slow.yaml"
+    f.write_text(yaml.safe_dump(make({"network.latency": ["5ms", "40ms"]}, replications=6,
+                                     duration="60s", clients={"count": 50})))
+    return f
+
+
+def _start(f: Path, out: Path):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "simcomm.cli", "sweep", str(f), "--out",
+                             str(out), "--workers", "2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _wait_for_runs(proc, out: Path, n: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "runs").is_dir() and len(list((out / "runs").glob("p*.parquet"))) >= n:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"the sweep did not write {n} runs: {proc.communicate()[0]}")
+
+
+def _workers_of(pid: int) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return [k for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill-worker"])
+def test_interrupted_sweep_resumes_to_the_same_rows(tmp_path, how):
+    import os
+    import signal
+
+    f = _slow_sweep(tmp_path)
+    out = tmp_path / "store"
+    proc = _start(f, out)
+    try:
+        _wait_for_runs(proc, out, 2)
+        if how == "ctrl-c":     # a terminal's Ctrl-C reaches the whole process group
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(_workers_of(proc.pid)[0], signal.SIGKILL)
+        text = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if how == "ctrl-c":
+        assert proc.returncode == 130 and "--resume" in text, text
+    else:
+        assert proc.returncode in (0, 1), text       # 1: runs the dead worker took failed
+    kept = files(out)
+    assert all(n.startswith("p") for n in kept)       # no torn temporary file left
+    for name in kept:
+        pd.read_parquet(out / "runs" / name)          # every kept file is whole
+    resumed = simcomm.sweep(f, out, workers=1, resume=True)
+    assert resumed.skipped == len(kept) and resumed.ran == 12 - len(kept)
+    assert {k: v for k, v in files(out).items() if k in kept} == kept   # not redone
+    whole = simcomm.sweep(f, tmp_path / "whole", workers=1)
+    pd.testing.assert_frame_equal(resumed.runs, whole.runs)
+    assert not resumed.runs.duplicated(["point", "pattern", "replication"]).any()
