@@ -318,7 +318,8 @@ def sweep(
         "--resume", metavar="", help="finish the sweep stored in DIR: runs already there are "
         "not run again")] = False,
     scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler (not supported yet)",
+        "--scheduler", metavar="tcp://HOST:PORT", help="run on the workers of this Dask "
+        "distributed scheduler instead of local processes",
         show_default=False)] = None,
 ) -> None:
     """Run a parameter sweep: every grid point × replication, every pattern entry.
@@ -329,10 +330,6 @@ def sweep(
     swept key). A run that fails is reported and the others go on (exit 1)."""
     from .sweep import sweep as run_sweep
 
-    if scheduler is not None:
-        # TODO(issue 9): run the same tasks on a Dask distributed cluster (--scheduler).
-        _fail("--scheduler: Dask is not supported yet; leave --scheduler out to run on local "
-              "processes")
     n = None
     if workers is not None:
         try:
@@ -354,7 +351,8 @@ def sweep(
 
     try:
         try:
-            result = run_sweep(file, out_dir, workers=n, resume=resume, progress=progress)
+            result = run_sweep(file, out_dir, workers=n, resume=resume, progress=progress,
+                               scheduler=scheduler)
         finally:
             if live and width:
                 sys.stderr.write("\r" + " " * width + "\r")

@@ -405,20 +405,53 @@ def _run_task(task: dict) -> dict:
             row.update({m: float(r.metrics[m]) for m in METRIC_NAMES})
             row.update(scenario_hash=task["hash"], simcomm_version=version)
             rows.append(row)
-        df = pd.DataFrame(rows)
-        for c in ("point", "replication", "seed"):
-            df[c] = df[c].astype("int64")
-        final = Path(task["file"])
-        tmp = final.parent / f".{final.name}.tmp-{secrets.token_hex(4)}"
-        try:
-            df.to_parquet(tmp, index=False)
-            os.replace(tmp, final)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        return {"ok": True, "warnings": sorted({str(w.message) for w in caught})}
+        found = sorted({str(w.message) for w in caught})
+        if task.get("file") is None:  # a Dask worker: the rows go back to be stored there
+            return {"ok": True, "warnings": found, "rows": rows, "store": task["store"]}
+        _store(rows, Path(task["file"]))
+        return {"ok": True, "warnings": found}
     except Exception as e:  # reported with its point, the others go on
         return {"ok": False, "error": f"{type(e).__name__}: {e}".splitlines()[0]}
+
+
+def _store(rows: list[dict], final: Path) -> None:
+    """Write one run's rows to *final* whole: a temporary file renamed into place."""
+    df = pd.DataFrame(rows)
+    for c in ("point", "replication", "seed"):
+        df[c] = df[c].astype("int64")
+    tmp = final.parent / f".{final.name}.tmp-{secrets.token_hex(4)}"
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _dask_client(address: str):
+    """A client of the Dask distributed scheduler at *address*, with a worker; a
+    :class:`~simcomm.fields.ScenarioError` naming ``--scheduler`` if there is none."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ScenarioError("--scheduler", "Dask is not installed: pip install "
+                            "'dask[distributed]' (or simcomm's dask extra)") from None
+    if not isinstance(address, str) or "://" not in address:
+        raise ScenarioError("--scheduler", f"expected an address such as "
+                            f"tcp://127.0.0.1:8786, got {address!r}")
+    try:
+        client = Client(address, timeout=10, set_as_default=False)
+    except Exception as e:
+        raise ScenarioError("--scheduler", f"cannot reach a Dask scheduler at {address} "
+                            f"({type(e).__name__}); start one (dask scheduler) or check the "
+                            "address") from None
+    try:
+        client.wait_for_workers(1, timeout=30)
+    except Exception:
+        client.close()
+        raise ScenarioError("--scheduler", f"the Dask scheduler at {address} has no worker "
+                            "(start some: dask worker ADDRESS)") from None
+    return client
 
 
 def _ignore_sigint() -> None:
@@ -487,7 +520,8 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int | None = None,
-          resume: bool = False, progress: Progress | None = None) -> SweepResult:
+          resume: bool = False, progress: Progress | None = None,
+          scheduler: str | None = None) -> SweepResult:
     """Run a sweep (a YAML file or dict, see :mod:`simcomm.sweep`) into the store *out*.
 
     Everything is checked before anything runs or is written: the sweep (a
@@ -497,7 +531,12 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
     *workers* processes (default: the core count; 1 runs here, in this process) share the
     runs; with *resume* the runs already in the store are not run again. A run that raises is
     recorded (``failures.csv``, :attr:`SweepResult.failures`) and the others go on. Ctrl-C
-    (KeyboardInterrupt) stops the workers; every finished run stays in the store."""
+    (KeyboardInterrupt) stops the workers; every finished run stays in the store.
+
+    With *scheduler* (``tcp://HOST:PORT``) the runs go to the workers of that existing Dask
+    distributed cluster instead (*workers* is then ignored): each returns its rows and this
+    process writes them into the store, so the workers need no shared disk. The rows are the
+    same as on local processes: seeds come from (point, replication) only."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ValueError(f"workers must be a whole number ≥ 1, got {workers!r}")
@@ -506,7 +545,14 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
     if not given.strip():
         raise OutputError("an empty path; name a folder for the sweep's store")
     out = Path(os.path.abspath(out))
-    _prepare(out, given, spec, resume)
+    # the scheduler first: an unreachable one is a user mistake, and nothing is written yet
+    client = _dask_client(scheduler) if scheduler is not None else None
+    try:
+        _prepare(out, given, spec, resume)
+    except BaseException:
+        if client is not None:
+            client.close()
+        raise
     workers = workers or os.cpu_count() or 1
 
     runs = out / RUNS
@@ -564,6 +610,25 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
             failed[key] = outcome["error"]
         report()
 
+    if client is not None:
+        plain_task = task
+
+        def task(i: int, r: int) -> dict:  # the worker sends its rows back to be stored here
+            t = plain_task(i, r)
+            t["store"] = t.pop("file")
+            return t
+
+        plain_finished = finished
+
+        def finished(key: tuple[int, int], outcome: dict) -> None:
+            if outcome.get("ok") and "rows" in outcome:
+                try:
+                    _store(outcome.pop("rows"), Path(outcome.pop("store")))
+                except Exception as e:
+                    outcome = {"ok": False, "error": f"storing the run: {type(e).__name__}: "
+                                                     f"{e}".splitlines()[0]}
+            plain_finished(key, outcome)
+
     pool = None
     try:
         report()
@@ -571,7 +636,9 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
             todo = [(i, r) for i, n in wanted.items() for r in range(n)
                     if (i, r) not in found and (i, r) not in failed]
             if todo:
-                if workers == 1:
+                if client is not None:
+                    _run_pool(client.get_executor(), todo, task, finished, failed)
+                elif workers == 1:
                     for key in todo:
                         finished(key, _run_task(task(*key)))
                 else:
@@ -591,6 +658,8 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+        if client is not None:
+            client.close()
         _write_failures(out, spec, failed)
 
     data = read_runs(out)

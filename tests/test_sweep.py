@@ -322,7 +322,8 @@ def test_cli_writes_the_same_store(tmp_path):
 
 @pytest.mark.parametrize(("args", "says"), [
     (["--workers", "0"], "--workers"),
-    (["--scheduler", "tcp://127.0.0.1:8786"], "Dask is not supported yet"),
+    (["--scheduler", "127.0.0.1:8786"], "--scheduler: expected an address"),
+    (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler: cannot reach a Dask scheduler"),
     ([], "grid.network.latncy: not a key of the scenario"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, says):
@@ -413,3 +414,52 @@ def test_interrupted_sweep_resumes_to_the_same_rows(tmp_path, how):
     whole = simcomm.sweep(f, tmp_path / "whole", workers=1)
     pd.testing.assert_frame_equal(resumed.runs, whole.runs)
     assert not resumed.runs.duplicated(["point", "pattern", "replication"]).any()
+
+
+# -- on a Dask cluster ---------------------------------------------------------------------------
+
+@pytest.fixture()
+def dask_cluster():
+    """A real Dask scheduler and two single-threaded workers on 127.0.0.1 (separate
+    processes, as `dask scheduler` and `dask worker` start them); stopped after the test."""
+    import re
+    import subprocess
+    import sys
+
+    pytest.importorskip("distributed")
+    sched = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--no-dashboard"], stderr=subprocess.PIPE, text=True)
+    address = None
+    for line in sched.stderr:
+        m = re.search(r"Scheduler at:\s+(tcp://127\.0\.0\.1:\d+)", line)
+        if m:
+            address = m.group(1)
+            break
+    assert address, "the Dask scheduler did not start"
+    work = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2",
+         "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield address
+    finally:
+        for p in (work, sched):
+            p.terminate()
+        for p in (work, sched):
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sched.stderr.close()
+
+
+def test_a_sweep_on_a_dask_cluster_stores_the_same_rows(tmp_path, dask_cluster):
+    """The same sweep on the Dask cluster's workers and on this process: identical rows (the
+    seeds come from (point, replication) only), written here by the client, whole."""
+    spec = make()
+    local = simcomm.sweep(spec, tmp_path / "local", workers=1)
+    remote = simcomm.sweep(spec, tmp_path / "dask", scheduler=dask_cluster)
+    pd.testing.assert_frame_equal(remote.runs, local.runs)
+    assert remote.ran == local.ran > 0 and len(remote.failures) == 0
+    assert not [p for p in (tmp_path / "dask" / "runs").iterdir() if p.name.startswith(".")]
