@@ -440,13 +440,13 @@ def _dask_client(address: str):
         raise ScenarioError("--scheduler", f"expected an address such as "
                             f"tcp://127.0.0.1:8786, got {address!r}")
     try:
-        client = Client(address, timeout=10, set_as_default=False)
+        client = Client(address, timeout=5, set_as_default=False)
     except Exception as e:
         raise ScenarioError("--scheduler", f"cannot reach a Dask scheduler at {address} "
                             f"({type(e).__name__}); start one (dask scheduler) or check the "
                             "address") from None
     try:
-        client.wait_for_workers(1, timeout=30)
+        client.wait_for_workers(1, timeout=10)
     except Exception:
         client.close()
         raise ScenarioError("--scheduler", f"the Dask scheduler at {address} has no worker "

@@ -3,9 +3,11 @@ paired differences, failures, the stopping rule and ``simcomm sweep``."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -418,18 +420,62 @@ def test_interrupted_sweep_resumes_to_the_same_rows(tmp_path, how):
 
 # -- on a Dask cluster ---------------------------------------------------------------------------
 
+def _group_pids(pgid: int) -> list[int]:
+    """The processes of process group *pgid* (from /proc)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                pids.append(int(d.name))
+    return pids
+
+
+def _listening(pids: list[int]) -> list[str]:
+    """The local addresses (hex, as /proc/net shows them) that the processes *pids* listen
+    on, over TCP and TCP6."""
+    inodes = set()
+    for pid in pids:
+        fd = Path(f"/proc/{pid}/fd")
+        try:
+            for link in fd.iterdir():
+                try:
+                    target = os.readlink(link)
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            if parts[3] == "0A" and parts[9] in inodes:  # LISTEN
+                found.append(parts[1].split(":")[0])
+    return found
+
+
 @pytest.fixture()
-def dask_cluster():
+def dask_cluster(tmp_path):
     """A real Dask scheduler and two single-threaded workers on 127.0.0.1 (separate
-    processes, as `dask scheduler` and `dask worker` start them); stopped after the test."""
+    processes, as `dask scheduler` and `dask worker` start them; shared/ECOSYSTEM.md's
+    loopback-only recipe), in a process group of their own that is killed after the test.
+    Yields (address, the two process group ids)."""
     import re
+    import signal
     import subprocess
     import sys
 
     pytest.importorskip("distributed")
+    scratch = tmp_path / "dask-scratch"
     sched = subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", "0", "--no-dashboard"], stderr=subprocess.PIPE, text=True)
+         "--port", "0", "--dashboard-address", "127.0.0.1:0", "--idle-timeout", "300"],
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
     address = None
     for line in sched.stderr:
         m = re.search(r"Scheduler at:\s+(tcp://127\.0\.0\.1:\d+)", line)
@@ -439,27 +485,30 @@ def dask_cluster():
     assert address, "the Dask scheduler did not start"
     work = subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2",
-         "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--nthreads", "1", "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0",
+         "--death-timeout", "30", "--local-directory", str(scratch)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        yield address
+        yield address, (sched.pid, work.pid)
     finally:
         for p in (work, sched):
-            p.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
         for p in (work, sched):
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            p.wait(30)
         sched.stderr.close()
 
 
 def test_a_sweep_on_a_dask_cluster_stores_the_same_rows(tmp_path, dask_cluster):
     """The same sweep on the Dask cluster's workers and on this process: identical rows (the
     seeds come from (point, replication) only), written here by the client, whole."""
+    address, groups = dask_cluster
     spec = make()
     local = simcomm.sweep(spec, tmp_path / "local", workers=1)
-    remote = simcomm.sweep(spec, tmp_path / "dask", scheduler=dask_cluster)
+    remote = simcomm.sweep(spec, tmp_path / "dask", scheduler=address)
     pd.testing.assert_frame_equal(remote.runs, local.runs)
     assert remote.ran == local.ran > 0 and len(remote.failures) == 0
     assert not [p for p in (tmp_path / "dask" / "runs").iterdir() if p.name.startswith(".")]
+    # every socket the cluster listens on is on the loopback address (127.0.0.1)
+    listening = _listening([pid for g in groups for pid in _group_pids(g)])
+    assert listening and set(listening) == {"0100007F"}, listening
