@@ -3,6 +3,7 @@
 ``simcomm run FILE``       run every pattern entry of a scenario; print a table (or ``--json``),
                            optionally write ``summary.csv`` and Parquet frames (``--out DIR``)
 ``simcomm check FILE``     validate a scenario without running it
+``simcomm trace FILE``     one client's exchange over a time window, a line per message
 ``simcomm sweep FILE``     run a sweep (a grid × replications) into a resumable store
                            (``--out DIR``), with intervals and paired differences
 ``simcomm patterns``       list the patterns and their parameters with defaults
@@ -291,6 +292,75 @@ def check(file: FILE, set_: SET = None) -> None:
         if not math.isnan(rho) and rho >= 1:
             err.print(_line("warning:", "yellow", f"{v.label}: offered load ρ = {rho:.2f} ≥ 1: "
                             "queues grow without bound"), soft_wrap=True)
+
+
+@app.command(cls=_Command)
+def trace(
+    file: FILE,
+    client: Annotated[str, typer.Option("--client", metavar="N", help="the client (numbered "
+                                        "from 0)", show_default=False)] = "0",
+    window: Annotated[str, typer.Option("--window", metavar="FROM..TO", help="the messages "
+                                        "sent in this window, e.g. 0s..2s", show_default=False)
+                      ] = "0s..2s",
+    pattern: Annotated[str | None, typer.Option(
+        "--pattern", metavar="LABEL", help="which pattern entry (default: the first)",
+        show_default=False)] = None,
+    figure: Annotated[Path | None, typer.Option(
+        "--figure", metavar="PNG", help="also draw the exchange as a sequence diagram",
+        show_default=False)] = None,
+    set_: SET = None,
+) -> None:
+    """Print one client's exchange over a time window, one line per message (as curl -v).
+
+    Each line: when it was sent, from which party to which (client, proxy, publisher,
+    server), its kind and tag, its bytes (headers apart), its flow and connection, and when it
+    arrived. The run is the scenario's, cut short just after the window, in full detail."""
+    from .sequence import exchange, lines
+    from .units import parse_duration
+
+    sc = _load(file, set_, None)
+    try:
+        n = int(client.strip())
+    except ValueError:
+        n = -1
+    if not 0 <= n < sc.clients.count:
+        _fail(f"--client: expected a client number from 0 to {sc.clients.count - 1}, got "
+              f"{client!r}")
+    try:
+        lo_s, hi_s = window.split("..")
+        lo, hi = parse_duration(lo_s.strip()), parse_duration(hi_s.strip())
+        if not 0 <= lo < hi:
+            raise ValueError
+    except ValueError:
+        _fail(f"--window: expected FROM..TO with FROM < TO, such as 0s..2s, got {window!r}")
+    labels = [v.label for v in sc.variants]
+    if pattern is not None and pattern not in labels:
+        _fail(f"--pattern: no entry labelled {pattern!r} (entries: {', '.join(labels)})")
+    # the run up to just after the window (what was sent in it has arrived), no warm-up
+    end = min(sc.duration, hi + 1.0)
+    sc = _load(file, [*(set_ or []), f"duration={end!r}s", "warmup=0s", "detail=full"], None)
+    from .runner import run
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _OURS)
+        try:
+            result = run(sc, labels.index(pattern) if pattern is not None else 0)
+        except ScenarioError as e:
+            _fail(str(e))
+    ex = exchange(result.frames["messages"], n, (lo, hi))
+    out.print(Text(f"{shown(result.pattern)}: client {n}, messages sent in "
+                   f"[{lo:g} s, {hi:g} s): {len(ex)}"), soft_wrap=True)
+    for line in lines(ex):
+        out.print(Text(line), soft_wrap=True)
+    if figure is not None:
+        from . import plots
+
+        fig = plots.sequence(ex, title=f"{result.pattern}: client {n}, {lo:g}–{hi:g} s")
+        try:
+            fig.savefig(figure, dpi=110)
+        except OSError as e:
+            _fail(f"--figure: cannot write {shown(figure)}: {e.strerror or e}")
+        err.print(Text(f"wrote {shown(figure)}"), soft_wrap=True)
 
 
 def _eta(seconds: float | None) -> str:

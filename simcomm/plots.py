@@ -14,7 +14,7 @@ import pandas as pd
 
 from .metrics.definitions import METRICS
 
-__all__ = ["comparison_bars", "decomposition", "lines"]
+__all__ = ["comparison_bars", "decomposition", "lines", "sequence"]
 
 _UNITS = {m.name: m.unit for m in METRICS}
 
@@ -139,3 +139,55 @@ def decomposition(deliveries: dict[str, pd.DataFrame], *, title: str | None = No
     fig.tight_layout()
     return fig
 
+
+
+_COLOURS = {"request": "tab:blue", "response": "tab:green", "update": "tab:orange",
+            "handshake": "tab:gray", "ack": "tab:purple", "heartbeat": "tab:olive"}
+
+
+def sequence(exchange: pd.DataFrame, *, title: str | None = None):
+    """A sequence diagram of one client's exchange (:func:`simcomm.sequence.exchange`): a lane
+    per party (publisher, client, proxy, server: those present), time running down, an arrow
+    per message from its lane at its send time to its destination's at its arrival (a lost
+    copy ends halfway, crossed), labelled with its kind, tag and bytes."""
+    import math
+
+    from .sequence import LANES
+
+    plt = _pyplot()
+    used = [lane for lane in LANES if lane in set(exchange.src) | set(exchange.dst)]
+    if not used:
+        used = ["client", "server"]
+    x = {lane: i for i, lane in enumerate(used)}
+    n = len(exchange)
+    fig, ax = plt.subplots(figsize=(2.6 * len(used) + 2.5, max(4.0, 0.32 * n + 1.5)),
+                           layout="constrained")
+    t0 = float(exchange.t_send.min()) if n else 0.0
+    top = 1.0  # ms: the latest arrival shown (annotations do not set the axes' limits)
+    for r in exchange.itertuples(index=False):
+        a, b = x[r.src], x[r.dst]
+        y0 = (r.t_send - t0) * 1e3
+        lost = math.isnan(r.t_arrive)
+        # a lost copy: an arrow halfway across, a hair later than it left
+        y1 = y0 + 0.5 if lost else (r.t_arrive - t0) * 1e3
+        xb = (a + b) / 2 if lost else b
+        top = max(top, y1)
+        colour = _COLOURS.get(r.kind, "black")
+        ax.annotate("", xy=(xb, y1), xytext=(a, y0),
+                    arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.2,
+                                "linestyle": "--" if r.tag == "retry" else "-"})
+        if lost:
+            ax.plot([xb], [y1], marker="x", color="red", ms=8)
+        ax.text((a + xb) / 2, (y0 + y1) / 2, f"{r.kind} {r.tag} {r.bytes:,.0f} B",
+                fontsize=7, ha="center", va="bottom", color=colour,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+    for i in x.values():
+        ax.axvline(i, color="0.6", lw=0.8, zorder=0)
+    ax.set_xticks(range(len(used)), used)
+    ax.xaxis.tick_top()
+    ax.set_xlim(-0.5, len(used) - 0.5)
+    ax.set_ylim(top * 1.05, -top * 0.03)  # time runs down
+    ax.set_ylabel(f"time since {t0:.6f} s (ms)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title or "One client's exchange", pad=24)
+    return fig

@@ -168,13 +168,14 @@ class Path:
         self._next = 0
         server.on_restart(self._server_restarted)
 
-    def connect(self, link, name: str) -> Connection:
+    def connect(self, link, name: str, owner: int = -1) -> Connection:
         """A connection over *link*: established before the run when the path is warm, else
-        opened (with its handshake) on first use."""
+        opened (with its handshake) on first use. *owner*: the client it belongs to (−1:
+        none, such as a publisher's)."""
         # per_request: the client's own connection is only the template of the ones it opens
         warm = self.warm and self.reuse == "keepalive"
         conn = Connection(self.env, link, self._rec, name=name, streams=self._streams,
-                          index=self._index(), setup=self.setup, warm=warm,
+                          index=self._index(owner), setup=self.setup, warm=warm,
                           idle_timeout=self.idle_timeout, transport=self.transport)
         self._protocol(conn)
         self.connections.append(conn)
@@ -184,8 +185,11 @@ class Path:
         conn.compress = self.multiplexed
         conn.ordered = self.pipelining
 
-    def _index(self) -> int:
+    def _index(self, owner: int = -1) -> int:
+        """The next connection number, recorded as *owner*'s (see
+        :meth:`~simcomm.metrics.recorder.Recorder.connection`)."""
         self._next += 1
+        self._rec.connection(self._next - 1, owner)
         return self._next - 1
 
     def begin(self, client):
@@ -218,7 +222,8 @@ class Path:
     def fresh(self, base: Connection, keep: bool = False) -> Connection:
         """A new connection beside the client's own *base*, not open yet: a pool's further
         connection (*keep*: it stays until dropped or idle) or one for a single exchange."""
-        conn = Connection(self.env, base.link, self._rec, name=base.name, index=self._index(),
+        conn = Connection(self.env, base.link, self._rec, name=base.name,
+                          index=self._index(self._rec.owner(base.index)),
                           setup=self.setup, warm=False,
                           idle_timeout=self.idle_timeout if keep else None,
                           transport=self.transport)

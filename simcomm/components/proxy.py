@@ -45,6 +45,8 @@ TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
 RETRANSMISSION = int(Part.RETRANSMISSION)
 HEAD_OF_LINE = int(Part.HEAD_OF_LINE)
 REQUEST = int(Kind.REQUEST)
+PROXY_OWNER = -2
+"""The owner recorded for a backend connection (the messages frame's ``client`` column)."""
 
 
 class Proxy(Hop):
@@ -72,7 +74,7 @@ class Proxy(Hop):
     def attach(self, path: Path) -> None:
         self.path = path
         base = Connection(self.env, self._link, self._rec, name="proxy.backend",
-                          index=path._index(),
+                          index=path._index(PROXY_OWNER),
                           setup=self._setup, warm=self._warm and self._reuse == "keepalive")
         path.connections.append(base)  # a server restart drops it too
         self.pool = Pool(self, base, multiplexed=False, limit=self._pool_size,
@@ -141,7 +143,8 @@ class Proxy(Hop):
     # -- what the backend pool asks of its owner (see components/pool.py) ----------------------
     def fresh(self, base: Connection, keep: bool = False) -> Connection:
         conn = Connection(self.env, base.link, self._rec, name=base.name,
-                          index=self.path._index(), setup=self._setup, warm=False)
+                          index=self.path._index(PROXY_OWNER), setup=self._setup,
+                          warm=False)
         conn.parent = base
         conn.resumed = base.resumed
         if keep:

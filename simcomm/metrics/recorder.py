@@ -146,6 +146,14 @@ class Recorder:
             self.msg_header[i] += header
         return -1
 
+    def connection(self, index: int, owner: int) -> None:
+        """Connection *index* belongs to client *owner* (−1: no client, e.g. a publisher;
+        −2: a proxy's backend) — for the messages frame's ``client`` column (full detail)."""
+
+    def owner(self, index: int) -> int:
+        """The owner recorded for connection *index* (−1 when not known)."""
+        return -1
+
     def arrived(self, row: int, t: float) -> None:
         """The message of *row* reached the far end at *t* (known only once a loss before
         it was recovered)."""
@@ -278,6 +286,8 @@ class FullRecorder(Recorder):
         self.m_flow = array("q")
         self.m_dir = array("b")
         self.m_conn = array("l")
+        self.owners: dict[int, int] = {}
+        """Connection index → its client (see :meth:`Recorder.connection`)."""
         self.d_flow = array("q")
         self.d_client = array("q")
         self.d_parts = [array("d") for _ in range(NPARTS)]
@@ -294,6 +304,13 @@ class FullRecorder(Recorder):
         self.m_dir.append(direction)
         self.m_conn.append(conn)
         return len(self.m_t) - 1
+
+    def connection(self, index, owner):
+        if owner != -1:
+            self.owners[index] = owner
+
+    def owner(self, index):
+        return self.owners.get(index, -1)
 
     def arrived(self, row, t):
         if row >= 0:

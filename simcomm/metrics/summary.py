@@ -104,6 +104,18 @@ def _col(a, dtype) -> np.ndarray:
     return np.frombuffer(a, dtype=dtype) if len(a) else np.empty(0, dtype=dtype)
 
 
+def _owners(rec, conns: np.ndarray) -> np.ndarray:
+    """The client of each message's connection (−1: none, −2: a proxy's backend)."""
+    owners = rec.owners
+    if not owners or not conns.size:
+        return np.full(conns.size, -1, dtype=np.int64)
+    lookup = np.full(int(conns.max()) + 1, -1, dtype=np.int64)
+    for index, owner in owners.items():
+        if index < lookup.size:
+            lookup[index] = owner
+    return np.where(conns >= 0, lookup[np.maximum(conns, 0)], -1)
+
+
 def frames(rec: Recorder, workers: int = 0) -> dict[str, pd.DataFrame]:
     """Per-message, per-delivery and per-instance frames (window only). Needs
     ``detail="full"``. *workers* is the server's total (for the instances' utilisation)."""
@@ -128,6 +140,7 @@ def frames(rec: Recorder, workers: int = 0) -> dict[str, pd.DataFrame]:
         "direction": pd.Categorical.from_codes(_col(rec.m_dir, np.int8)[keep],
                                                categories=["up", "down"]),
         "connection": _col(rec.m_conn, np.int64)[keep],
+        "client": _owners(rec, _col(rec.m_conn, np.int64)[keep]),
     })
     d_t0 = _col(rec.d_t0, float)
     dkeep = d_t0 >= w
