@@ -4,6 +4,7 @@
                            optionally write ``summary.csv`` and Parquet frames (``--out DIR``)
 ``simcomm check FILE``     validate a scenario without running it
 ``simcomm trace FILE``     one client's exchange over a time window, a line per message
+``simcomm plot DIR``       a sweep's figures (bands with intervals, Pareto, waste)
 ``simcomm sweep FILE``     run a sweep (a grid × replications) into a resumable store
                            (``--out DIR``), with intervals and paired differences
 ``simcomm patterns``       list the patterns and their parameters with defaults
@@ -361,6 +362,63 @@ def trace(
         except OSError as e:
             _fail(f"--figure: cannot write {shown(figure)}: {e.strerror or e}")
         err.print(Text(f"wrote {shown(figure)}"), soft_wrap=True)
+
+
+@app.command(cls=_Command)
+def plot(
+    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="a sweep's store (simcomm "
+                                            "sweep --out DIR)", show_default=False)],
+) -> None:
+    """Draw a sweep's figures into DIR/figures/.
+
+    For each swept key whose values are quantities: latency, chattiness and waste against it,
+    one line per pattern with its 95% interval as a band (the other keys held at each of
+    their values); for each grid point: latency against chattiness (the Pareto front) and the
+    stacked resource waste."""
+    import json
+
+    import pandas as pd
+
+    from . import plots
+    from .sweep import numeric
+
+    try:
+        agg = pd.read_csv(out_dir / "aggregate.csv")
+        keys = json.loads((out_dir / "sweep.json").read_text())["grid"]
+    except (OSError, ValueError, KeyError):
+        _fail(f"DIR: {shown(out_dir)} holds no finished sweep (aggregate.csv and sweep.json); "
+              "run simcomm sweep FILE --out DIR first")
+    figs = out_dir / "figures"
+    figs.mkdir(exist_ok=True)
+    wrote = 0
+    shown_metrics = [m for m in ("latency_mean", "latency_p99", "messages_per_delivery",
+                                 "wasted_server_s") if m in set(agg.metric)]
+    for key in keys:
+        if numeric(list(dict.fromkeys(agg[key].tolist()))) is None:
+            continue
+        others = [k for k in keys if k != key]
+        for combo, rows in (agg.groupby(others, sort=False) if others else [((), agg)]):
+            combo = combo if isinstance(combo, tuple) else (combo,)
+            held = ", ".join(f"{k}={v}" for k, v in zip(others, combo, strict=True))
+            fig = plots.bands(rows, key, shown_metrics,
+                              title=f"against {key}" + (f" ({held})" if held else ""))
+            name = "bands-" + "-".join(_safe(str(p)) for p in (key, *combo)) + ".png"
+            fig.savefig(figs / name, dpi=100)
+            wrote += 1
+    means = agg.pivot_table(index=["point", *keys, "pattern"], columns="metric",
+                            values="mean", sort=False).reset_index()
+    for point, rows in means.groupby("point", sort=True):
+        where = ", ".join(f"{k}={rows.iloc[0][k]}" for k in keys)
+        plots.pareto(rows, title=f"point {point}: {where}").savefig(
+            figs / f"pareto-p{int(point):05d}.png", dpi=100)
+        plots.waste(rows, title=f"Resource waste, point {point}: {where}").savefig(
+            figs / f"waste-p{int(point):05d}.png", dpi=100)
+        wrote += 2
+    err.print(Text(f"wrote {wrote} figures into {shown(figs)}"), soft_wrap=True)
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def _eta(seconds: float | None) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .metrics.definitions import METRICS
 
-__all__ = ["comparison_bars", "decomposition", "lines", "sequence"]
+__all__ = ["bands", "comparison_bars", "decomposition", "lines", "pareto", "sequence", "waste"]
 
 _UNITS = {m.name: m.unit for m in METRICS}
 
@@ -190,4 +190,115 @@ def sequence(exchange: pd.DataFrame, *, title: str | None = None):
     ax.set_ylabel(f"time since {t0:.6f} s (ms)")
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title or "One client's exchange", pad=24)
+    return fig
+
+
+def _axis_label(metric: str) -> str:
+    _factor, unit = _scale(metric)
+    return f"{metric} ({unit})" if unit and unit not in ("count", "ratio") else metric
+
+
+def bands(aggregate: pd.DataFrame, x: str, metrics: Sequence[str], *, by: str = "pattern",
+          logx: bool | None = None, title: str | None = None):
+    """A sweep's metrics against a swept key *x*: one panel per metric, one line per *by* with
+    its 95 % interval as a band (``aggregate.csv``: columns *x*, *by*, ``metric``, ``mean``,
+    ``ci_low``, ``ci_high``; values of *x* may carry units, ``0.1/s``). *logx* (default: when
+    the values span more than a factor of 20)."""
+    from .sweep import numeric
+
+    plt = _pyplot()
+    missing = [c for c in (x, by, "metric", "mean", "ci_low", "ci_high")
+               if c not in aggregate.columns]
+    if missing:
+        raise KeyError(f"columns not in the frame: {missing}")
+    absent = [m for m in metrics if m not in set(aggregate.metric)]
+    if absent:
+        raise KeyError(f"metrics not in the frame: {absent}")
+    values = list(dict.fromkeys(aggregate[x].tolist()))
+    got = numeric(values)
+    if got is None:
+        raise ValueError(f"{x}: its values are not quantities of one kind: {values[:4]}")
+    si, unit = got
+    to_si = dict(zip(values, si, strict=True))
+    if logx is None:
+        logx = min(si) > 0 and max(si) / min(si) > 20
+    n = len(metrics)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.8), squeeze=False, layout="constrained")
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        scale, _ = _scale(metric)
+        rows = aggregate[aggregate.metric == metric]
+        groups = list(rows.groupby(by, sort=False))
+        for i, (name, g) in enumerate(groups):
+            g = g.assign(_x=g[x].map(to_si)).sort_values("_x")
+            style = _line_style(i, len(groups))
+            (line,) = ax.plot(g._x, g["mean"] * scale, label=str(name), **style)
+            ax.fill_between(g._x, g.ci_low * scale, g.ci_high * scale, alpha=0.2,
+                            color=line.get_color(), linewidth=0)
+        ax.set_xlabel(f"{x} ({unit})" if unit else x)
+        ax.set_ylabel(_axis_label(metric))
+        ax.set_title(f"{metric}: mean and 95 % interval", fontsize=10)
+        if logx:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def pareto(means: pd.DataFrame, *, x: str = "messages_per_delivery", y: str = "latency_p99",
+           by: str = "pattern", title: str | None = None):
+    """Latency against chattiness, one point per *by* (a row each, the metrics as columns):
+    the patterns no other beats on both (the Pareto front) are filled and joined."""
+    plt = _pyplot()
+    missing = [c for c in (x, y, by) if c not in means.columns]
+    if missing:
+        raise KeyError(f"columns not in the frame: {missing}")
+    sx, _ = _scale(x)
+    sy, _ = _scale(y)
+    fig, ax = plt.subplots(figsize=(6.0, 4.4), layout="constrained")
+    pts = means[[by, x, y]].dropna()
+    front = [r for r in pts.itertuples(index=False)
+             if not any(getattr(o, x) <= getattr(r, x) and getattr(o, y) <= getattr(r, y)
+                        and (getattr(o, x), getattr(o, y)) != (getattr(r, x), getattr(r, y))
+                        for o in pts.itertuples(index=False))]
+    names = {getattr(r, by) for r in front}
+    for r in pts.itertuples(index=False):
+        on = getattr(r, by) in names
+        ax.plot(getattr(r, x) * sx, getattr(r, y) * sy, "o", ms=9,
+                mfc="tab:blue" if on else "white", mec="tab:blue")
+        ax.annotate(str(getattr(r, by)), (getattr(r, x) * sx, getattr(r, y) * sy),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+    if front:
+        f = sorted(front, key=lambda r: getattr(r, x))
+        ax.plot([getattr(r, x) * sx for r in f], [getattr(r, y) * sy for r in f], "-",
+                color="tab:blue", alpha=0.5)
+    ax.set_xlabel(_axis_label(x))
+    ax.set_ylabel(_axis_label(y))
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Latency against chattiness (filled: the Pareto front)", fontsize=10)
+    return fig
+
+
+_WASTE = ("wasted_server_s", "idle_connection_s", "client_blocked_s")
+
+
+def waste(means: pd.DataFrame, *, by: str = "pattern", title: str | None = None):
+    """Resource waste per *by*, stacked: server time spent for nothing, connection-seconds
+    held idle, caller-seconds blocked (all seconds of the window; a row per *by*)."""
+    plt = _pyplot()
+    missing = [c for c in (by, *_WASTE) if c not in means.columns]
+    if missing:
+        raise KeyError(f"columns not in the frame: {missing}")
+    fig, ax = plt.subplots(figsize=(1.2 * len(means) + 3.0, 4.2), layout="constrained")
+    bottom = [0.0] * len(means)
+    names = [str(v) for v in means[by]]
+    for metric in _WASTE:
+        vals = means[metric].fillna(0.0).tolist()
+        ax.bar(names, vals, bottom=bottom, label=metric)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("seconds in the window (s)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Resource waste", fontsize=10)
+    ax.tick_params(axis="x", rotation=20)
     return fig

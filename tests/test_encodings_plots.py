@@ -249,11 +249,13 @@ def test_decomposition_stacks_the_mean_latency_parts(sweep, tmp_path):
 
 def test_every_public_plot_function_is_tested():
     """Every public function of simcomm.plots has a figure test here (a new one needs one;
-    the sequence diagram's is in tests/test_trace.py)."""
+    the sequence diagram's is in tests/test_trace.py, the sweep figures' in
+    tests/test_sweep_plots.py)."""
     public = {n for n, f in inspect.getmembers(simcomm.plots, inspect.isfunction)
               if not n.startswith("_") and f.__module__ == "simcomm.plots"}
     assert public == set(simcomm.plots.__all__) == {"lines", "comparison_bars", "decomposition",
-                                                           "sequence"}
+                                                           "sequence", "bands", "pareto",
+                                                           "waste"}
 
 
 @pytest.mark.parametrize("call", [

@@ -1,0 +1,67 @@
+"""A sweep's figures: bands with intervals, the Pareto view, stacked waste; simcomm plot DIR."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import simcomm
+from simcomm import plots
+from simcomm.cli import app
+from tests.test_sweep import make
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "s"
+    simcomm.sweep(make(grid={"network.latency": ["5ms", "40ms", "200ms"]}, replications=2),
+                  out, workers=1)
+    return out
+
+
+def test_simcomm_plot_draws_every_figure_of_a_sweep(store):
+    res = CliRunner().invoke(app, ["plot", str(store)])
+    assert res.exit_code == 0, res.output
+    figs = sorted(p.name for p in (store / "figures").iterdir())
+    assert figs == ["bands-network.latency.png", "pareto-p00000.png", "pareto-p00001.png",
+                    "pareto-p00002.png", "waste-p00000.png", "waste-p00001.png",
+                    "waste-p00002.png"]
+    assert all((store / "figures" / f).read_bytes()[:4] == b"\x89PNG" for f in figs)
+
+
+def test_simcomm_plot_needs_a_finished_sweep(tmp_path):
+    res = CliRunner().invoke(app, ["plot", str(tmp_path)])
+    assert res.exit_code == 2 and "no finished sweep" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_bands_draw_the_interval_and_take_units_from_the_values(store):
+    agg = pd.read_csv(store / "aggregate.csv")
+    fig = plots.bands(agg, "network.latency", ["latency_mean"])
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "network.latency (s)" and ax.get_xscale() == "log"
+    assert len(ax.collections) == len(set(agg.pattern))  # a band per pattern
+    with pytest.raises(KeyError, match="no_such_metric"):
+        plots.bands(agg, "network.latency", ["no_such_metric"])
+
+
+def test_the_pareto_front_is_the_non_dominated_patterns():
+    """a (1, 1) and b (2, 0.5) are on the front; c (2, 2) is dominated by a."""
+    means = pd.DataFrame({"pattern": ["a", "b", "c"], "messages_per_delivery": [1.0, 2.0, 2.0],
+                          "latency_p99": [1.0, 0.5, 2.0]})
+    ax = plots.pareto(means).axes[0]
+    filled = {t.get_text() for t, line in zip(ax.texts, ax.get_lines(), strict=False)
+              if line.get_markerfacecolor() != "white"}
+    assert filled == {"a", "b"}
+
+
+def test_waste_stacks_the_three_kinds_of_waste():
+    means = pd.DataFrame({"pattern": ["a", "b"], "wasted_server_s": [1.0, 0.0],
+                          "idle_connection_s": [2.0, 1.0], "client_blocked_s": [0.5, 3.0]})
+    ax = plots.waste(means).axes[0]
+    tops = {}
+    for bar in ax.patches:
+        x = round(bar.get_x(), 3)
+        tops[x] = max(tops.get(x, 0.0), bar.get_y() + bar.get_height())
+    assert sorted(tops.values()) == [3.5, 4.0]
