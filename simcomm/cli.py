@@ -5,6 +5,7 @@
 ``simcomm check FILE``     validate a scenario without running it
 ``simcomm trace FILE``     one client's exchange over a time window, a line per message
 ``simcomm plot DIR``       a sweep's figures (bands with intervals, Pareto, waste)
+``simcomm compare FILE``   rank the pattern entries with replications; Pareto set; advice
 ``simcomm sweep FILE``     run a sweep (a grid × replications) into a resumable store
                            (``--out DIR``), with intervals and paired differences
 ``simcomm patterns``       list the patterns and their parameters with defaults
@@ -415,6 +416,64 @@ def plot(
             figs / f"waste-p{int(point):05d}.png", dpi=100)
         wrote += 2
     err.print(Text(f"wrote {wrote} figures into {shown(figs)}"), soft_wrap=True)
+
+
+@app.command("compare", cls=_Command)
+def compare_cmd(
+    file: FILE,
+    replications: Annotated[str, typer.Option(
+        "--replications", metavar="R", help="replications of every pattern entry (≥ 2)")] = "5",
+    figure: Annotated[Path | None, typer.Option(
+        "--figure", metavar="PNG", help="also draw latency against chattiness (the Pareto "
+        "front)", show_default=False)] = None,
+    set_: SET = None,
+) -> None:
+    """Rank a scenario's pattern entries with replications and recommend one.
+
+    Prints, per metric, the entries from best to worst with their mean and 95% interval;
+    the Pareto-optimal ones on p99 latency, messages per delivery and wasted server time; and
+    a one-line recommendation."""
+    from .ranking import RANKED, rank
+
+    sc = _load(file, set_, None)
+    try:
+        r = int(replications.strip())
+    except ValueError:
+        r = 0
+    if r < 2:
+        _fail(f"--replications: expected a whole number ≥ 2 such as 5, got {replications!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _OURS)
+        try:
+            ranking = rank(sc, r)
+        except ScenarioError as e:
+            _fail(str(e))
+    units = {m.name: m.unit for m in METRICS}
+    for metric in RANKED:
+        table = Table(title=Text(f"{metric} (best first, mean and 95% interval over {r} "
+                                 "replications)"), show_lines=False)
+        for col in ("rank", "pattern", "mean", "interval"):
+            table.add_column(col, justify="left" if col == "pattern" else "right")
+        for row in ranking.table[ranking.table.metric == metric].itertuples(index=False):
+            table.add_row(str(row.rank), shown(row.pattern),
+                          _fmt(metric, units[metric], row.mean),
+                          f"{_fmt(metric, units[metric], row.ci_low)} … "
+                          f"{_fmt(metric, units[metric], row.ci_high)}")
+        out.print(table)
+    out.print(Text("Pareto-optimal (p99 latency, messages per delivery, wasted server time): "
+                   + ", ".join(shown(p) for p in ranking.pareto)), soft_wrap=True)
+    out.print(Text("recommendation: " + ranking.recommendation), soft_wrap=True)
+    if figure is not None:
+        from . import plots
+
+        means = ranking.runs.groupby("pattern", sort=False).mean(numeric_only=True)
+        fig = plots.pareto(means.reset_index(), title=f"{sc.name}: latency against "
+                           f"chattiness, mean of {r} replications (filled: Pareto front)")
+        try:
+            fig.savefig(figure, dpi=110)
+        except OSError as e:
+            _fail(f"--figure: cannot write {shown(figure)}: {e.strerror or e}")
+        err.print(Text(f"wrote {shown(figure)}"), soft_wrap=True)
 
 
 def _safe(text: str) -> str:

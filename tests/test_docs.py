@@ -42,5 +42,5 @@ def test_public_api_is_what_all_says():
     public = {n for n in dir(simcomm) if not n.startswith("_")} - {
         "cli", "components", "dists", "metrics", "patterns", "result", "rng", "runner",
         "scenario", "units", "world", "plots", "analytic", "fields", "loader", "guard",
-        "experiment", "stats", "sequence"}
+        "experiment", "stats", "sequence", "ranking"}
     assert sorted(set(simcomm.__all__) - {"__version__"}) == sorted(public)

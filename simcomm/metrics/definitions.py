@@ -200,9 +200,10 @@ METRICS: tuple[Metric, ...] = (
            "for polling patterns the poll, for sse the reconnection attempt. A request that "
            "succeeded on a retry is not failed",
            lambda t: t.rec.rejected + t.count("errors") + t.count("timeouts")),
-    Metric("success_ratio", "ratio", "delivered / (delivered + failed) for the patterns that "
-           "issue requests (request_response, job_polling); NaN for update patterns, where a "
-           "failed poll delays updates rather than losing them",
+    Metric("success_ratio", "ratio", "delivered / (delivered + failed); NaN when nothing was "
+           "issued in the window. For request_response, job_polling and workflow a request's "
+           "outcome; for update patterns the updates delivered against the polls (or "
+           "reconnections) that failed, which delay updates rather than lose them",
            lambda t: _ratio(t.delivered, t.delivered + t.rec.rejected + t.count("errors")
                             + t.count("timeouts")) if t.rec.issued else math.nan),
     Metric("retries", "count", "retries of requests issued in the window (resilience: a "
