@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import typing
 import unicodedata
@@ -549,7 +550,12 @@ def sweep(
     except KeyboardInterrupt:
         err.print(_line("interrupted:", "yellow", f"finished runs are kept in {out_dir}; run "
                         "the same command with --resume to finish the sweep"), soft_wrap=True)
-        raise typer.Exit(130) from None
+        # exit now: the store is whole (each run renamed into place), and the interpreter's
+        # exit would join the process pool's management thread, which can hang once its
+        # workers were terminated
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     for w in result.warnings:
         err.print(_line("warning:", "yellow", w), soft_wrap=True)
     keys = list(result.failures.columns[1:-3])   # the grid keys
