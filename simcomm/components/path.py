@@ -60,7 +60,7 @@ from .pool import Pool
 from .server import CRASHED
 from .window import TCP, Transport
 
-__all__ = ["Hop", "Path", "Trip"]
+__all__ = ["Hop", "Path", "Trip", "add_wire"]
 
 NPARTS = len(PART_NAMES)
 TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
@@ -72,6 +72,15 @@ HANDSHAKE_KIND, HANDSHAKE = int(Kind.HANDSHAKE), int(Part.HANDSHAKE)
 RESET = 40.0
 """A TCP RST (20 B IP + 20 B TCP): the answer to a SYN nobody listens for."""
 USEFUL, EMPTY, CONTROL = int(Tag.USEFUL), int(Tag.EMPTY), int(Tag.CONTROL)
+
+
+def add_wire(parts: list, r: tuple) -> None:
+    """Add what one message spent on the wire — a connection's ``(transmission, propagation,
+    retransmission, head_of_line, row)`` — to the latency *parts*."""
+    parts[TRANSMISSION] += r[0]
+    parts[PROPAGATION] += r[1]
+    parts[RETRANSMISSION] += r[2]
+    parts[HEAD_OF_LINE] += r[3]
 
 
 class Trip:
@@ -328,11 +337,7 @@ class Path:
                       trip.flow if kind == REQUEST else None)
         if r.__class__ is not tuple:
             r = yield r
-        parts = trip.parts
-        parts[TRANSMISSION] += r[0]
-        parts[PROPAGATION] += r[1]
-        parts[RETRANSMISSION] += r[2]
-        parts[HEAD_OF_LINE] += r[3]
+        add_wire(trip.parts, r)
         trip.request = msg = (r[4], t, kind, size, header)
         if trip.log is not None:
             trip.log.append(msg)
@@ -376,11 +381,7 @@ class Path:
             r = yield r
         if trip.log is not None:
             trip.log.append((r[4], t, kind, size, header))
-        parts = trip.parts
-        parts[TRANSMISSION] += r[0]
-        parts[PROPAGATION] += r[1]
-        parts[RETRANSMISSION] += r[2]
-        parts[HEAD_OF_LINE] += r[3]
+        add_wire(trip.parts, r)
         return conn.epoch == epoch
 
     def work(self, trip: Trip, cpu_before: float = 0.0, cpu_after: float = 0.0, *,
@@ -421,20 +422,18 @@ class Path:
             yield env.timeout(busy)
         parts = trip.parts
         trip.service = service
-        if bounded and server.failure and server.failed():
-            # an error once its work is done (an HTTP 500): before anything is read for it
+        # an error once its work is done (an HTTP 500): before anything is read for it
+        failed = bounded and server.failure and server.failed()
+        if then is None or failed:
+            parts[SERVER_QUEUE] += t_work - t_arr
+            parts[SERVICE] += service
+            parts[PARSE] += busy - service
+        if failed:
             server.release(req)
             trip.failed = True
-            parts[SERVER_QUEUE] += t_work - t_arr
-            parts[SERVICE] += service
-            parts[PARSE] += busy - service
             self._rec.waste(t_work, t_work + busy)
             return False
-        if then is None:
-            parts[SERVER_QUEUE] += t_work - t_arr
-            parts[SERVICE] += service
-            parts[PARSE] += busy - service
-        else:
+        if then is not None:
             more_work, more_cpu = then()
             if more_work or more_cpu:
                 more_service, more = server.work(0.0, more_cpu, False, more_work)
@@ -526,10 +525,7 @@ class Path:
         t_arr = env._now
         req = server.admit(bounded)
         if req is None:
-            parts[TRANSMISSION] += tx
-            parts[PROPAGATION] += prop
-            parts[RETRANSMISSION] += rt
-            parts[HEAD_OF_LINE] += hol
+            add_wire(parts, r)  # the request's way up; the refusal's way down in refuse()
             yield from self.refuse(conn, trip, resp_header)
             return False
         if req is not True:
@@ -540,10 +536,7 @@ class Path:
         server.release(req)
         if server.failure and server.failed():  # an error once its work is done
             trip.failed = True
-            parts[TRANSMISSION] += tx
-            parts[PROPAGATION] += prop
-            parts[RETRANSMISSION] += rt
-            parts[HEAD_OF_LINE] += hol
+            add_wire(parts, r)
             parts[SERVER_QUEUE] += t_work - t_arr
             parts[SERVICE] += service
             parts[PARSE] += busy - service
@@ -628,11 +621,7 @@ class Path:
 
     @staticmethod
     def _posted(conn, trip, epoch, r, then) -> None:
-        parts = trip.parts
-        parts[TRANSMISSION] += r[0]
-        parts[PROPAGATION] += r[1]
-        parts[RETRANSMISSION] += r[2]
-        parts[HEAD_OF_LINE] += r[3]
+        add_wire(trip.parts, r)
         then(trip, conn.epoch == epoch)
 
     def fire(self, conn: Connection, direction: int, size: float, header: float, kind: int,

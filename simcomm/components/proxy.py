@@ -34,16 +34,13 @@ from collections.abc import Generator
 
 from ..metrics.definitions import Kind, Part
 from .connection import DOWN, UP, Connection
-from .path import Hop, Path, Trip
+from .path import Hop, Path, Trip, add_wire
 from .pool import Pool
 from .server import OwnBooks, Server
 
 __all__ = ["Proxy"]
 
 HOP, HANDSHAKE = int(Part.HOP), int(Part.HANDSHAKE)
-TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
-RETRANSMISSION = int(Part.RETRANSMISSION)
-HEAD_OF_LINE = int(Part.HEAD_OF_LINE)
 REQUEST = int(Kind.REQUEST)
 PROXY_OWNER = -2
 """The owner recorded for a backend connection (the messages frame's ``client`` column)."""
@@ -111,12 +108,12 @@ class Proxy(Hop):
                 r = conn.send(direction, size, header, kind, tag, trip.flow)
                 if r.__class__ is not tuple:
                     r = yield r
-                self._add(parts, r)
+                add_wire(parts, r)
                 return
         r = conn.send(direction, size, header, kind, tag, trip.flow)
         if r.__class__ is not tuple:
             r = yield r
-        self._add(parts, r)
+        add_wire(parts, r)
         if direction == DOWN:
             self.pool.release(conn)
 
@@ -132,13 +129,6 @@ class Proxy(Hop):
                 self._legs[flow] = keep
             else:
                 del self._legs[flow]
-
-    @staticmethod
-    def _add(parts, r) -> None:
-        parts[TRANSMISSION] += r[0]
-        parts[PROPAGATION] += r[1]
-        parts[RETRANSMISSION] += r[2]
-        parts[HEAD_OF_LINE] += r[3]
 
     # -- what the backend pool asks of its owner (see components/pool.py) ----------------------
     def fresh(self, base: Connection, keep: bool = False) -> Connection:

@@ -145,20 +145,32 @@ def test_round_robin_deals_requests_in_turn_and_frames_show_each_instance():
 
 
 def test_a_long_poll_is_answered_on_the_instance_that_holds_it():
-    """Long polls routed round robin over 2 instances: the answer to a parked poll runs on
-    the instance its poll went to (its busy time counts there), never on the other."""
+    """One client's long polls dealt round robin to 3 instances (its k-th poll to instance
+    k mod 3); a check costs nothing, an answer that carries updates 100 ms of business logic.
+    Each instance's busy time is 100 ms per answer with updates to the polls it was dealt —
+    the check and the answer run where the poll is parked, not where the policy would deal
+    next (which would put every answer on one instance). One answer of slack: the last may
+    run past the end."""
     sc = {
-        "duration": 30.0, "seed": 3,
+        "duration": 60.0, "seed": 3,
         "network": {"latency": "5ms", "bandwidth": "unlimited"},
-        "server": {"workers": 2, "service_time": "2ms", "instances": 2},
-        "clients": {"count": 4},
-        "workload": {"updates": {"rate": "2/s", "scope": "per_client", "size": 100}},
-        "pattern": {"name": "long_polling", "timeout": "5s"},
+        "headers": {"request": 0, "response": 0},
+        "server": {"workers": 2, "service_time": 0, "instances": 3},
+        "clients": {"count": 1},
+        "workload": {"updates": {"rate": "1/s", "scope": "per_client", "size": 100},
+                     "encoding": "none"},
+        "pattern": {"name": "long_polling", "timeout": "5s", "answer_work": "100ms"},
     }
     r = simcomm.run(sc)
-    inst = r.frames["instances"]
-    assert (inst.busy_s > 0).all() and r.summary["delivered"] > 100
-    assert r.summary["server_busy_s"] == pytest.approx(inst.busy_s.sum())
+    m, inst = r.frames["messages"], r.frames["instances"]
+    polls = m[m.kind == "request"].sort_values("t_send").flow.tolist()
+    useful = set(m[(m.kind == "response") & (m.tag == "useful")].flow)
+    per = [0, 0, 0]
+    for k, flow in enumerate(polls):
+        if flow in useful:
+            per[k % 3] += 1
+    assert min(per) > 5
+    assert np.allclose(inst.busy_s, [0.1 * n for n in per], rtol=0, atol=0.1 + 1e-9)
 
 
 # -- consistent hashing, component level -------------------------------------------------------
