@@ -4,7 +4,8 @@
                            optionally write ``summary.csv`` and Parquet frames (``--out DIR``)
 ``simcomm check FILE``     validate a scenario without running it
 ``simcomm trace FILE``     one client's exchange over a time window, a line per message
-``simcomm plot DIR``       a sweep's figures (bands with intervals, Pareto, waste)
+``simcomm plot DIR``       a sweep's figures (bands with intervals, Pareto, waste, latency
+                          decomposition, CDFs)
 ``simcomm compare FILE``   rank the pattern entries with replications; Pareto set; advice
 ``simcomm sweep FILE``     run a sweep (a grid × replications) into a resumable store
                            (``--out DIR``), with intervals and paired differences
@@ -43,7 +44,7 @@ from .loader import load_file
 from .metrics.definitions import METRICS, markdown_table
 from .patterns import PATTERNS
 from .result import OutputError, Results, check_out, file_stems, jsonable
-from .runner import EmptyRunWarning, UnstableLoadWarning, compare
+from .runner import EmptyRunWarning, UnstableLoadWarning, WarmupWarning, compare
 from .scenario import offered_load
 
 try:  # typer vendors click (typer._click); older releases use click itself
@@ -187,7 +188,7 @@ def _table(results: Results, title: Text) -> Table:
 
 
 # the runner's warnings, each printed as one 'warning:' line
-_OURS = (UnstableLoadWarning, EmptyRunWarning)
+_OURS = (UnstableLoadWarning, EmptyRunWarning, WarmupWarning)
 FILE = Annotated[Path, typer.Argument(metavar="FILE", help="scenario YAML file",
                                       show_default=False)]
 SET = Annotated[list[str] | None, typer.Option(
@@ -270,11 +271,16 @@ def run(
         rows = [jsonable(r.summary) for r in results]
         sys.stdout.write(json.dumps(rows, indent=2, allow_nan=False) + "\n")
     else:
-        window = sc.duration - sc.warmup
         if not out.is_terminal:  # a pipe or file: no need to squeeze columns into 80
             out.width = max(out.width, 30 + 18 * len(results))
-        out.print(_table(results, Text(f"{shown(sc.name)}: {window:g}s measured after "
-                                       f"{sc.warmup:g}s warm-up, seed {sc.seed}")))
+        if sc.warmup_rule == "mser5":
+            found = ", ".join(f"{r.pattern} {r.scenario.warmup:.4g}s" for r in results)
+            title = (f"{shown(sc.name)}: {sc.duration:g}s run, measured after the warm-up "
+                     f"MSER-5 found ({shown(found)}), seed {sc.seed}")
+        else:
+            title = (f"{shown(sc.name)}: {sc.duration - sc.warmup:g}s measured after "
+                     f"{sc.warmup:g}s warm-up, seed {sc.seed}")
+        out.print(_table(results, Text(title)))
     if written:
         err.print(Text(f"wrote {shown(Path(out_dir) / 'summary.csv')}"
                        + (" and Parquet frames" if len(written) > 1 else "")), soft_wrap=True)
@@ -366,6 +372,13 @@ def trace(
         err.print(Text(f"wrote {shown(figure)}"), soft_wrap=True)
 
 
+def _close_figures() -> None:
+    """Close the figures drawn so far (saved already): a sweep of many points draws many."""
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @app.command(cls=_Command)
 def plot(
     out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="a sweep's store (simcomm "
@@ -375,14 +388,16 @@ def plot(
 
     For each swept key whose values are quantities: latency, chattiness and waste against it,
     one line per pattern with its 95% interval as a band (the other keys held at each of
-    their values); for each grid point: latency against chattiness (the Pareto front) and the
-    stacked resource waste."""
+    their values); for each grid point: latency against chattiness (the Pareto front), the
+    stacked resource waste, the mean latency by part (the decomposition) and the latency
+    CDFs (each quantile averaged over the replications, with its 95% interval)."""
     import json
 
     import pandas as pd
 
     from . import plots
-    from .sweep import numeric
+    from .metrics.definitions import PART_NAMES
+    from .sweep import cdf_runs, numeric, read_runs
 
     try:
         agg = pd.read_csv(out_dir / "aggregate.csv")
@@ -407,15 +422,29 @@ def plot(
             name = "bands-" + "-".join(_safe(str(p)) for p in (key, *combo)) + ".png"
             fig.savefig(figs / name, dpi=100)
             wrote += 1
+            _close_figures()
     means = agg.pivot_table(index=["point", *keys, "pattern"], columns="metric",
                             values="mean", sort=False).reset_index()
+    curves = cdf_runs(read_runs(out_dir), keys)
+    parts = {f"{p}_s" for p in PART_NAMES} <= set(means.columns)
     for point, rows in means.groupby("point", sort=True):
         where = ", ".join(f"{k}={rows.iloc[0][k]}" for k in keys)
+        at = f"p{int(point):05d}"
         plots.pareto(rows, title=f"point {point}: {where}").savefig(
-            figs / f"pareto-p{int(point):05d}.png", dpi=100)
+            figs / f"pareto-{at}.png", dpi=100)
         plots.waste(rows, title=f"Resource waste, point {point}: {where}").savefig(
-            figs / f"waste-p{int(point):05d}.png", dpi=100)
+            figs / f"waste-{at}.png", dpi=100)
         wrote += 2
+        if parts:
+            plots.decomposition(rows, title=f"Mean latency by part, point {point}: "
+                                f"{where}").savefig(figs / f"decomposition-{at}.png", dpi=100)
+            wrote += 1
+        curve = curves[curves["point"] == point]
+        if len(curve) and curve["latency"].notna().any():
+            plots.cdf(curve, title=f"Latency CDF, point {point}: {where}").savefig(
+                figs / f"cdf-{at}.png", dpi=100)
+            wrote += 1
+        _close_figures()
     err.print(Text(f"wrote {wrote} figures into {shown(figs)}"), soft_wrap=True)
 
 
@@ -492,6 +521,31 @@ def _eta(seconds: float | None) -> str:
     return f"ETA {seconds}s"
 
 
+def _sweep_bar(console: Console):
+    """A progress bar of a sweep's runs on *console* (a terminal): ``(progress, stop)``, the
+    callback :func:`simcomm.sweep.sweep` takes and what removes the bar at the end. It
+    appears with the first call: nothing is drawn while the sweep is still being checked."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
+                   TextColumn("{task.fields[eta]}"), console=console, transient=True)
+    task = None
+
+    def progress(done: int, total: int, eta: float | None) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("sweep", total=total, eta=_eta(eta))
+        bar.update(task, completed=done, total=total, eta=_eta(eta))
+        bar.refresh()  # a run finished: show it now, not at the next tick
+
+    def stop() -> None:
+        if task is not None:
+            bar.stop()
+
+    return progress, stop
+
+
 @app.command(cls=_Command)
 def sweep(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="sweep YAML file",
@@ -509,6 +563,9 @@ def sweep(
         "--scheduler", metavar="tcp://HOST:PORT", help="run on the workers of this Dask "
         "distributed scheduler instead of local processes",
         show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="run even runs the size guard expects this machine cannot finish")]
+        = False,
 ) -> None:
     """Run a parameter sweep: every grid point × replication, every pattern entry.
 
@@ -526,25 +583,13 @@ def sweep(
             n = 0
         if n < 1:
             _fail(f"--workers: expected a whole number ≥ 1 such as 2, got {workers!r}")
-    live = err.is_terminal
-    width = 0
-
-    def progress(done: int, total: int, eta: float | None) -> None:
-        nonlocal width
-        if live:
-            line = f"{done}/{total} runs  {_eta(eta)}"
-            sys.stderr.write("\r" + line.ljust(width))
-            sys.stderr.flush()
-            width = len(line)
-
+    progress, stop = _sweep_bar(err) if err.is_terminal else (None, lambda: None)
     try:
         try:
             result = run_sweep(file, out_dir, workers=n, resume=resume, progress=progress,
-                               scheduler=scheduler)
+                               scheduler=scheduler, force=force)
         finally:
-            if live and width:
-                sys.stderr.write("\r" + " " * width + "\r")
-                sys.stderr.flush()
+            stop()
     except (ScenarioError, OutputError) as e:
         _fail(f"--out: {e}" if isinstance(e, OutputError) else str(e))
     except KeyboardInterrupt:

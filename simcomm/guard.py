@@ -293,6 +293,9 @@ class Estimate:
     links: int = 1
     """Links the clients' traffic is spread over (1 shared, or one per client)."""
     duration: float = 1.0
+    passes: int = 1
+    """Times the world is built and run: 2 with ``warmup: mser5`` (a pass to find the
+    warm-up, one to measure after it)."""
 
     @property
     def items(self) -> float:
@@ -329,8 +332,8 @@ class Estimate:
 
     @property
     def seconds(self) -> float:
-        """Estimated wall seconds: set-up and simulation."""
-        return self.setup_seconds + self.events * SECONDS_PER_EVENT
+        """Estimated wall seconds: set-up and simulation (of every pass)."""
+        return self.passes * (self.setup_seconds + self.events * SECONDS_PER_EVENT)
 
     def link_rates(self) -> tuple[float, float]:
         """Offered bytes per second (up, down) on the busiest of the clients' links."""
@@ -555,7 +558,7 @@ def estimate(sc, spec) -> Estimate:
              + per_client_streams * BUFFER_BYTES + lazy_generators * GENERATOR_BYTES)
     return Estimate(label=spec.label, clients=n, detail=sc.detail, terms=tuple(terms),
                     setup_bytes=setup, backlog_bytes=backlog, links=n if per_link else 1,
-                    duration=D)
+                    duration=D, passes=2 if sc.warmup_rule == "mser5" else 1)
 
 
 def link_load(sc, spec, est: Estimate | None = None) -> tuple[float, float, float]:

@@ -14,7 +14,8 @@ import pandas as pd
 
 from .metrics.definitions import METRICS
 
-__all__ = ["bands", "comparison_bars", "decomposition", "lines", "pareto", "sequence", "waste"]
+__all__ = ["bands", "cdf", "comparison_bars", "decomposition", "lines", "pareto", "sequence",
+           "waste"]
 
 _UNITS = {m.name: m.unit for m in METRICS}
 
@@ -49,12 +50,14 @@ def _line_style(i: int, n: int) -> dict:
 def lines(df: pd.DataFrame, x: str, metrics: Sequence[str], *, by: str = "pattern",
           labels: dict[str, str] | None = None, title: str | None = None,
           logx: bool = False, logy: Sequence[str] = ("messages_per_delivery",),
-          xlabel: str | None = None, ncols: int | None = None):
+          xlabel: str | None = None, ncols: int | None = None, band: bool = False):
     """One panel per metric against column *x*, one line per value of *by*.
 
     *xlabel* labels the x axis (say its unit; default: the column name). Lines differ in
     colour, marker and dash pattern, with hollow markers shrinking from line to line, so lines
-    that coincide stay visible. *ncols* panels per row (default: all in one row)."""
+    that coincide stay visible. *ncols* panels per row (default: all in one row). With *band*,
+    each line's interval is drawn around it as a band, from the columns ``<metric>_ci_low``
+    and ``<metric>_ci_high`` where the frame has them (an experiment's table: 95 %)."""
     plt = _pyplot()
     missing = [m for m in [x, by, *metrics] if m not in df.columns]
     if missing:
@@ -67,7 +70,11 @@ def lines(df: pd.DataFrame, x: str, metrics: Sequence[str], *, by: str = "patter
     for ax, metric in zip(axes.flat, metrics, strict=False):
         for i, (name, group) in enumerate(groups):
             g = group.sort_values(x)
-            ax.plot(g[x], g[metric], label=str(name), **_line_style(i, len(groups)))
+            (line,) = ax.plot(g[x], g[metric], label=str(name), **_line_style(i, len(groups)))
+            low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+            if band and low in g.columns and high in g.columns:
+                ax.fill_between(g[x], g[low], g[high], alpha=0.15, color=line.get_color(),
+                                linewidth=0, zorder=1)
         ax.set_xlabel(x if xlabel is None else xlabel)
         ax.set_title(labels.get(metric, metric), fontsize=10)
         if logx:
@@ -85,8 +92,10 @@ def lines(df: pd.DataFrame, x: str, metrics: Sequence[str], *, by: str = "patter
 
 
 def comparison_bars(df: pd.DataFrame, metrics: Sequence[str], *, by: str = "pattern",
-                    title: str | None = None, ncols: int = 3):
-    """One bar chart per metric, one bar per row of *df* (labelled by column *by*)."""
+                    title: str | None = None, ncols: int = 3, interval: bool = False):
+    """One bar chart per metric, one bar per row of *df* (labelled by column *by*). With
+    *interval*, each bar gets an error bar from the columns ``<metric>_ci_low`` and
+    ``<metric>_ci_high`` where the frame has them (an experiment's table: 95 %)."""
     plt = _pyplot()
     missing = [m for m in [*metrics, by] if m not in df.columns]
     if missing:
@@ -102,6 +111,12 @@ def comparison_bars(df: pd.DataFrame, metrics: Sequence[str], *, by: str = "patt
         values = df[metric].astype(float) * factor
         ax.bar(range(len(labels)), values, color=[colors[i % len(colors)]
                                                   for i in range(len(labels))])
+        low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+        if interval and low in df.columns and high in df.columns:
+            below = (values - df[low].astype(float) * factor).clip(lower=0)
+            above = (df[high].astype(float) * factor - values).clip(lower=0)
+            ax.errorbar(range(len(labels)), values, yerr=[below, above], fmt="none",
+                        ecolor="black", elinewidth=1, capsize=3)
         ax.set_title(metric + (f" ({unit})" if unit and unit != "count" else ""), fontsize=10)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
         ax.grid(axis="y", alpha=0.3)
@@ -113,17 +128,29 @@ def comparison_bars(df: pd.DataFrame, metrics: Sequence[str], *, by: str = "patt
     return fig
 
 
-def decomposition(deliveries: dict[str, pd.DataFrame], *, title: str | None = None,
-                  unit: float = 1e-3, unit_label: str = "ms"):
+def decomposition(deliveries: dict[str, pd.DataFrame] | pd.DataFrame, *,
+                  title: str | None = None, unit: float = 1e-3, unit_label: str = "ms",
+                  by: str = "pattern"):
     """Stacked bars of the mean latency decomposition, one bar per entry of *deliveries*
-    (label → a ``deliveries`` frame from ``Result.frames``). The stack's height is the mean
-    latency, since the parts of every delivery add up to its latency."""
+    (label → a ``deliveries`` frame from ``Result.frames``), or per row of a frame of means
+    (a *by* column and the ``<part>_s`` columns: ``Result.parts``, a sweep's rows averaged).
+    The stack's height is the mean latency, since the parts of every delivery add up to its
+    latency."""
     from .metrics.definitions import PART_NAMES
 
     plt = _pyplot()
-    labels = list(deliveries)
-    means = pd.DataFrame({label: df[[f"{p}_s" for p in PART_NAMES]].mean()
-                          for label, df in deliveries.items()}).T / unit
+    cols = [f"{p}_s" for p in PART_NAMES]
+    if isinstance(deliveries, pd.DataFrame):
+        missing = [c for c in (by, *cols) if c not in deliveries.columns]
+        if missing:
+            raise KeyError(f"columns not in the frame: {missing}")
+        labels = [str(v) for v in deliveries[by]]
+        means = pd.DataFrame(deliveries[cols].to_numpy(dtype=float), index=labels,
+                             columns=cols) / unit
+    else:
+        labels = list(deliveries)
+        means = pd.DataFrame({label: df[cols].mean()
+                              for label, df in deliveries.items()}).T / unit
     means = means.loc[:, (means > 0).any()]
     fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) + 3), 4.2))
     bottom = pd.Series(0.0, index=means.index)
@@ -135,7 +162,7 @@ def decomposition(deliveries: dict[str, pd.DataFrame], *, title: str | None = No
     ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -301,4 +328,42 @@ def waste(means: pd.DataFrame, *, by: str = "pattern", title: str | None = None)
     ax.legend(fontsize=8)
     ax.set_title(title or "Resource waste", fontsize=10)
     ax.tick_params(axis="x", rotation=20)
+    return fig
+
+
+def cdf(quantiles: pd.DataFrame, *, by: str = "pattern", logx: bool | None = None,
+        title: str | None = None):
+    """Latency CDFs, one line per *by*: a tidy frame with columns *by*, ``probability`` and
+    ``latency`` (s) — e.g. ``Result.latency_quantiles()`` of several runs, or a sweep's
+    ``latency_quantiles`` averaged over replications — and, when present, ``ci_low`` and
+    ``ci_high`` (s), drawn as a band around each line. *logx* (default: when the latencies
+    span more than a factor of 50)."""
+    plt = _pyplot()
+    missing = [c for c in (by, "probability", "latency") if c not in quantiles.columns]
+    if missing:
+        raise KeyError(f"columns not in the frame: {missing}")
+    data = quantiles.dropna(subset=["latency"])
+    positive = data.latency[data.latency > 0]
+    if logx is None:
+        logx = bool(len(positive)) and positive.max() / positive.min() > 50
+    banded = {"ci_low", "ci_high"} <= set(data.columns)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    groups = list(data.groupby(by, sort=False))
+    for i, (name, g) in enumerate(groups):
+        g = g.sort_values("probability")
+        style = _line_style(i, len(groups)) | {"marker": None}
+        (line,) = ax.plot(g.latency * 1e3, g.probability, label=str(name), drawstyle="default",
+                          **style)
+        if banded:
+            ax.fill_betweenx(g.probability, g.ci_low * 1e3, g.ci_high * 1e3, alpha=0.18,
+                             color=line.get_color(), linewidth=0)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of deliveries (cumulative)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right", title="band: 95 % interval of each quantile"
+              if banded else None, title_fontsize=7)
+    ax.set_title(title or "Latency CDF", fontsize=10)
     return fig

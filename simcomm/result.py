@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .metrics.definitions import METRIC_NAMES
+from .metrics.summary import QUANTILES, latency_parts, latency_quantiles
 from .metrics.summary import frames as build_frames
 
 __all__ = ["ID_COLUMNS", "OutputError", "Result", "Results", "Summary", "check_out",
@@ -65,6 +66,20 @@ class Result:
         row = {"scenario": self.scenario.name, "pattern": self.pattern, "seed": self.seed}
         row.update(self.metrics)
         return Summary(row)
+
+    @property
+    def parts(self) -> dict[str, float]:
+        """The mean of each latency part (``<part>_s``, seconds, the names of the deliveries
+        frame's columns) over the window's deliveries: the decomposition of ``latency_mean``.
+        Either detail level."""
+        return latency_parts(self.recorder)
+
+    def latency_quantiles(self, probs: tuple[float, ...] = QUANTILES) -> pd.Series:
+        """The window's latency (s) at each probability of *probs* (default: each hundredth,
+        0.995, 0.999 and 1), indexed by probability: the run's latency CDF. Either detail
+        level."""
+        return pd.Series(latency_quantiles(self.recorder, probs), index=pd.Index(
+            probs, name="probability"), name="latency")
 
     @cached_property
     def frames(self) -> dict[str, pd.DataFrame]:

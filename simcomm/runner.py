@@ -29,7 +29,8 @@ from .result import Result, Results
 from .scenario import PatternSpec, Scenario, offered_load
 from .world import World
 
-__all__ = ["EmptyRunWarning", "OverloadedLinkWarning", "UnstableLoadWarning", "compare", "run"]
+__all__ = ["EmptyRunWarning", "OverloadedLinkWarning", "UnstableLoadWarning", "WarmupWarning",
+           "compare", "run"]
 
 
 class UnstableLoadWarning(UserWarning):
@@ -44,6 +45,11 @@ class OverloadedLinkWarning(UnstableLoadWarning):
 
 class EmptyRunWarning(UserWarning):
     """The run measured nothing: no delivery in the measurement window."""
+
+
+class WarmupWarning(UserWarning):
+    """``warmup: mser5`` found no clear steady state (too few deliveries, or a truncation
+    point at the end of the searched first half of the run)."""
 
 
 SETUP_WORLD_SHARE = 0.6
@@ -116,17 +122,49 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
     if msg:
         notes.append(msg)
         warnings.warn(msg, OverloadedLinkWarning, stacklevel=3)
+    passes = 2 if sc.warmup_rule == "mser5" else 1
+    world = _build_and_run(sc, spec, pattern, progress, est, 0, passes)
+    if passes == 2:
+        warmup, note = mser5_warmup(world.recorder)
+        if note:
+            msg = f"{spec.label}: {note}"
+            notes.append(msg)
+            warnings.warn(msg, WarmupWarning, stacklevel=3)
+        sc = sc.model_copy(update={"warmup": warmup})
+        if warmup > 0:  # the same world again (same seed), measured from the warm-up found
+            world = _build_and_run(sc, spec, PATTERNS[spec.name](spec.params), progress,
+                                   est, 1, passes)
+        elif progress is not None:
+            progress(spec.label, 1.0)
+    metrics = summarise(world.recorder, sc.server.workers * sc.server.instances)
+    if not metrics["delivered"]:
+        msg = _measured_nothing(sc, spec)
+        notes.append(msg)
+        warnings.warn(msg, EmptyRunWarning, stacklevel=3)
+    return Result(scenario=sc, pattern=spec.label, seed=sc.seed, metrics=metrics,
+                  recorder=world.recorder, warnings=notes)
+
+
+def _build_and_run(sc: Scenario, spec: PatternSpec, pattern, progress: Progress | None,
+                   est: guard.Estimate, this: int, passes: int) -> World:
+    """Build the world of *spec* on *sc*, install *pattern* and run it; *progress* rises over
+    the part (*this* of *passes*) of the whole that this pass is."""
     setup_cb = run_cb = None
     if progress is not None:
         label = spec.label
-        share = min(0.9, est.setup_seconds / est.seconds) if est.seconds > 0 else 0.0
-        progress(label, 0.0)
+        share = (min(0.9, est.passes * est.setup_seconds / est.seconds) if est.seconds > 0
+                 else 0.0)
+
+        def report(f: float) -> None:
+            progress(label, (this + f) / passes)
+
+        report(0.0)
 
         def setup_cb(f: float) -> None:
-            progress(label, share * SETUP_WORLD_SHARE * f)
+            report(share * SETUP_WORLD_SHARE * f)
 
         def run_cb(f: float) -> None:
-            progress(label, share + (1 - share) * f)
+            report(share + (1 - share) * f)
 
     world = World(sc, encoding=getattr(spec.params, "encoding", None), headers=spec.headers,
                   connection=spec.connection, proxy=spec.proxy, balancer=spec.balancer,
@@ -136,18 +174,38 @@ def _run_spec(sc: Scenario, spec: PatternSpec, progress: Progress | None) -> Res
         pattern.install(world)
     else:
         _install_with_progress(pattern, world, sc.clients.count,
-                               lambda f: progress(label, share * (
+                               lambda f: report(share * (
                                    SETUP_WORLD_SHARE + (1 - SETUP_WORLD_SHARE) * f)))
     if run_cb is not None:
         run_cb(0.0)
     world.run(run_cb)
-    metrics = summarise(world.recorder, sc.server.workers * sc.server.instances)
-    if not metrics["delivered"]:
-        msg = _measured_nothing(sc, spec)
-        notes.append(msg)
-        warnings.warn(msg, EmptyRunWarning, stacklevel=3)
-    return Result(scenario=sc, pattern=spec.label, seed=sc.seed, metrics=metrics,
-                  recorder=world.recorder, warnings=notes)
+    return world
+
+
+def mser5_warmup(recorder) -> tuple[float, str]:
+    """The warm-up MSER-5 finds in a run recorded from time 0: the deliveries' latencies in
+    the order their work began (the order the measurement window filters them by) are the
+    output series; the warm-up is the start time of the first delivery kept (0: keep all).
+    Also a note when the rule did not settle (see :class:`~simcomm.stats.Truncation`), else
+    ''."""
+    import numpy as np
+
+    from .stats import mser
+
+    t0 = np.frombuffer(recorder.d_t0, dtype=float) if len(recorder.d_t0) else np.empty(0)
+    lat = np.frombuffer(recorder.d_latency, dtype=float) if len(t0) else np.empty(0)
+    order = np.argsort(t0, kind="stable")
+    t0, lat = t0[order], lat[order]
+    cut = mser(lat)
+    if cut.batches < 4:
+        return 0.0, (f"MSER-5 needs at least 20 deliveries, the run made {len(lat)}: no "
+                     "warm-up removed; lengthen duration")
+    warmup = float(t0[cut.drop]) if cut.drop else 0.0
+    if not cut.settled:
+        return warmup, (f"MSER-5 put the warm-up at the end of the first half of the run "
+                        f"({warmup:.4g} s, {cut.drop} of {len(lat)} deliveries): the run may "
+                        "not reach a steady state; lengthen duration")
+    return warmup, ""
 
 
 def _install_with_progress(pattern, world, clients: int, report) -> None:

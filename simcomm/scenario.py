@@ -652,10 +652,25 @@ class PatternSpec:
     state: StateCfg | None = None
 
 
+def _warmup(v: Any) -> Any:
+    if isinstance(v, str) and not any(c.isdigit() for c in v):  # not a duration at all
+        raise ValueError(f"give a duration (e.g. '30s') or mser5 (each run finds its own "
+                         f"warm-up), got {v!r}")
+    return v
+
+
+Warmup = Annotated[NonNegDuration, BeforeValidator(_warmup)]
+
+
 class Scenario(_Model):
     name: Label = "scenario"
     duration: PosDuration
-    warmup: NonNegDuration = 0.0
+    warmup: Warmup = 0.0
+    """The start of the measurement window; ``warmup: mser5`` lets each run choose it (below)."""
+    warmup_rule: Literal["fixed", "mser5"] = "fixed"
+    """``mser5`` (written ``warmup: mser5``): each pattern entry's run finds its own warm-up by
+    the MSER-5 rule on its delivery latencies (:func:`simcomm.stats.mser`), then runs again
+    with it; the result's ``scenario.warmup`` is the one found."""
     seed: Whole = Field(0, ge=0)
     detail: Literal["full", "summary"] = "full"
     """``summary`` keeps only what the metrics need (no per-message frames): for sweeps."""
@@ -682,6 +697,16 @@ class Scenario(_Model):
     pattern: dict[str, Any] | None = None
     patterns: list[dict[str, Any]] | None = None
     _variants: tuple[PatternSpec, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mser5(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("warmup"), str) \
+                and data["warmup"].strip().lower() == "mser5":
+            if data.get("warmup_rule", "mser5") != "mser5":
+                raise ValueError("@warmup_rule@ contradicts warmup: mser5; give one of them")
+            data = {**data, "warmup": 0.0, "warmup_rule": "mser5"}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:

@@ -20,9 +20,15 @@ The store ``DIR``:
 
 * ``sweep.json`` — what the sweep is (its hash, grid keys, number of points), written first;
 * ``runs/p00003-r0002.parquet`` — one file per finished run (one row per pattern), written to a
-  hidden temporary file and renamed into place: a file there is whole, a run is in it once;
-* ``aggregate.csv`` — per point × pattern × metric: mean, 95 % Student-t ``ci_low``/``ci_high``
-  and ``n`` (replications with a finite value);
+  hidden temporary file and renamed into place: a file there is whole, a run is in it once.
+  A row holds the grid values, ``pattern``, ``replication``, ``seed``, every contract metric,
+  the mean of each latency part (``<part>_s``, the deliveries frame's names; they add up to
+  ``latency_mean``), ``warmup_used_s`` (the scenario's warm-up, or the one ``warmup: mser5``
+  found for that pattern), ``latency_quantiles`` (the latency, s, at each probability of
+  :data:`simcomm.metrics.summary.QUANTILES`: the run's CDF), ``scenario_hash`` and
+  ``simcomm_version``;
+* ``aggregate.csv`` — per point × pattern × metric (and latency part, and ``warmup_used_s``):
+  mean, 95 % Student-t ``ci_low``/``ci_high`` and ``n`` (replications with a finite value);
 * ``paired.csv`` — per point × metric × pair of patterns: the mean of the per-replication
   difference ``pattern_a − pattern_b`` with its interval;
 * ``crossover.csv`` — along each swept key whose values are quantities, where the paired
@@ -57,7 +63,7 @@ import pandas as pd
 from ._suggest import did_you_mean
 from .fields import ScenarioError
 from .loader import load
-from .metrics.definitions import METRIC_NAMES
+from .metrics.definitions import METRIC_NAMES, PART_NAMES
 from .result import OutputError
 from .scenario import apply_overrides, read_yaml
 from .units import UnitError, parse_bandwidth, parse_duration, parse_rate, parse_size
@@ -397,12 +403,16 @@ def _run_task(task: dict) -> dict:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            results = compare(load(task["raw"], base_dir=task["base_dir"]))
+            results = compare(load(task["raw"], base_dir=task["base_dir"]),
+                              force=task.get("force", False))
         rows = []
         for r in results:
             row = {"point": task["point"], **task["columns"], "pattern": r.pattern,
                    "replication": task["replication"], "seed": task["seed"]}
             row.update({m: float(r.metrics[m]) for m in METRIC_NAMES})
+            row.update(r.parts)
+            row["warmup_used_s"] = float(r.scenario.warmup)
+            row["latency_quantiles"] = r.latency_quantiles().to_numpy()
             row.update(scenario_hash=task["hash"], simcomm_version=version)
             rows.append(row)
         found = sorted({str(w.message) for w in caught})
@@ -519,9 +529,30 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
             os.unlink(tmp)
 
 
+def _guard(spec: SweepSpec, parallel: int) -> None:
+    """Refuse, before anything runs, a sweep with a run this machine cannot finish: every
+    point's scenario through :func:`simcomm.guard.check`, with the machine's memory shared by
+    the *parallel* runs that execute at once."""
+    from .guard import GuardError, Limits, check
+
+    limits = Limits.machine()
+    share = Limits(memory=limits.memory / parallel, seconds=limits.seconds)
+    for i, point in enumerate(spec.points):
+        raw = _point_raw(spec, point)
+        raw["detail"] = "summary"
+        try:
+            check(load(raw, base_dir=spec.base_dir), limits=share)
+        except GuardError as e:
+            values = ", ".join(f"{k}={_text(v)}" for k, v in point.items())
+            at_once = (f"; {parallel} runs at once share the machine's memory, fewer "
+                       "--workers leave each more") if parallel > 1 else ""
+            raise GuardError(e.field, f"{e.message} (grid point {i}: {values}{at_once})",
+                             e.estimate) from None
+
+
 def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int | None = None,
           resume: bool = False, progress: Progress | None = None,
-          scheduler: str | None = None) -> SweepResult:
+          scheduler: str | None = None, force: bool = False) -> SweepResult:
     """Run a sweep (a YAML file or dict, see :mod:`simcomm.sweep`) into the store *out*.
 
     Everything is checked before anything runs or is written: the sweep (a
@@ -536,11 +567,22 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
     With *scheduler* (``tcp://HOST:PORT``) the runs go to the workers of that existing Dask
     distributed cluster instead (*workers* is then ignored): each returns its rows and this
     process writes them into the store, so the workers need no shared disk. The rows are the
-    same as on local processes: seeds come from (point, replication) only."""
+    same as on local processes: seeds come from (point, replication) only.
+
+    Before anything runs, every point's run goes through the run-size guard
+    (:func:`simcomm.guard.check`, at ``detail: summary``) with this machine's memory shared by
+    the *workers* that run at once (with *scheduler*, one run's worth: the cluster's machines
+    are not known here); a :class:`~simcomm.guard.GuardError` names the point. *force* skips
+    the guard, here and in every run."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ValueError(f"workers must be a whole number ≥ 1, got {workers!r}")
     spec = read_sweep(path_or_dict)
+    if not force:
+        planned = len(spec.points) * (spec.replications.min if isinstance(
+            spec.replications, Target) else spec.replications)
+        _guard(spec, 1 if scheduler is not None else max(1, min(
+            workers or os.cpu_count() or 1, planned)))
     given = str(out)
     if not given.strip():
         raise OutputError("an empty path; name a folder for the sweep's store")
@@ -585,7 +627,7 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
         raw["seed"] = seed
         raw["detail"] = "summary"
         return {"raw": raw, "base_dir": spec.base_dir, "point": i, "replication": r,
-                "seed": seed, "columns": col_of[i], "hash": spec.hash,
+                "seed": seed, "columns": col_of[i], "hash": spec.hash, "force": force,
                 "file": str(runs / f"p{i:05d}-r{r:04d}.parquet")}
 
     def report() -> None:
@@ -775,6 +817,13 @@ def _metrics(data: pd.DataFrame) -> list[str]:
     return [m for m in METRIC_NAMES if m in data.columns]
 
 
+def _aggregated(data: pd.DataFrame) -> list[str]:
+    """What ``aggregate.csv`` holds intervals of: every metric, the latency parts' means
+    (``<part>_s``) and the warm-up each run used."""
+    extra = [f"{p}_s" for p in PART_NAMES] + ["warmup_used_s"]
+    return _metrics(data) + [c for c in extra if c in data.columns]
+
+
 def aggregate_runs(data: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per point × pattern × metric: ``mean``, ``ci_low``, ``ci_high`` (95 % Student-t across
     replications) and ``n`` (replications with a finite value)."""
@@ -787,11 +836,42 @@ def aggregate_runs(data: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             first = g.iloc[0]
             head = {"point": int(first["point"]), **{k: first[k] for k in keys},
                     "pattern": first["pattern"]}
-            for m in _metrics(data):
+            for m in _aggregated(data):
                 ci = t_interval(g[m])
                 rows.append({**head, "metric": m, "mean": ci.mean, "ci_low": ci.low,
                              "ci_high": ci.high, "n": ci.n})
     return pd.DataFrame(rows, columns=cols)
+
+
+def cdf_runs(data: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per point × pattern × probability of :data:`~simcomm.metrics.summary.QUANTILES`: the
+    latency quantile averaged over the replications (``latency``, s: the quantile-averaged
+    CDF), its 95 % Student-t ``ci_low``/``ci_high`` and ``n``, for :func:`simcomm.plots.cdf`.
+    Replications are independent, so one run's quantile is one i.i.d. value, as for any
+    metric."""
+    from scipy.stats import t
+
+    from .metrics.summary import QUANTILES
+
+    cols = ["point", *keys, "pattern", "probability", "latency", "ci_low", "ci_high", "n"]
+    if data.empty or "latency_quantiles" not in data.columns:
+        return pd.DataFrame(columns=cols)
+    frames = []
+    for (_, _), g in data.groupby(["point", "pattern"], sort=False):
+        q = np.stack(g["latency_quantiles"].to_numpy())
+        finite = np.isfinite(q)
+        n = finite.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, np.nansum(q, axis=0) / np.maximum(n, 1), np.nan)
+            sd = np.sqrt(np.nansum((q - mean) ** 2, axis=0) / np.maximum(n - 1, 1))
+            half = np.where(n > 1, t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(
+                np.maximum(n, 1)), np.nan)
+        first = g.iloc[0]
+        frames.append(pd.DataFrame({
+            "point": int(first["point"]), **{k: first[k] for k in keys},
+            "pattern": first["pattern"], "probability": QUANTILES, "latency": mean,
+            "ci_low": mean - half, "ci_high": mean + half, "n": n}))
+    return pd.concat(frames, ignore_index=True)[cols]
 
 
 def paired_runs(data: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

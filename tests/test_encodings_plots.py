@@ -255,7 +255,7 @@ def test_every_public_plot_function_is_tested():
               if not n.startswith("_") and f.__module__ == "simcomm.plots"}
     assert public == set(simcomm.plots.__all__) == {"lines", "comparison_bars", "decomposition",
                                                            "sequence", "bands", "pareto",
-                                                           "waste"}
+                                                           "waste", "cdf"}
 
 
 @pytest.mark.parametrize("call", [

@@ -20,6 +20,9 @@ from typer.testing import CliRunner
 import simcomm
 from simcomm.cli import app
 from simcomm.fields import ScenarioError
+from simcomm.guard import GuardError
+from simcomm.metrics.definitions import PART_NAMES
+from simcomm.metrics.summary import QUANTILES
 from simcomm.result import OutputError
 
 sw = importlib.import_module("simcomm.sweep")   # `simcomm.sweep` is the function
@@ -155,8 +158,15 @@ def test_store_layout_and_columns(tmp_path):
     runs = pd.read_parquet(out / "runs")                  # a Parquet dataset
     assert len(runs) == 4 * 2 * 3 == len(r.runs)
     expected = {"point", "network.latency", "workload.updates.rate", "pattern", "replication",
-                "seed", *simcomm.METRIC_NAMES, "scenario_hash", "simcomm_version"}
+                "seed", *simcomm.METRIC_NAMES, "scenario_hash", "simcomm_version",
+                *(f"{p}_s" for p in PART_NAMES), "warmup_used_s", "latency_quantiles"}
     assert set(runs.columns) == expected
+    # the parts add up to the mean latency; the quantiles are the run's CDF, ending at the max
+    parts = runs[[f"{p}_s" for p in PART_NAMES]].sum(axis=1)
+    assert np.allclose(parts, runs["latency_mean"], rtol=1e-9)
+    q = np.stack(runs["latency_quantiles"])
+    assert q.shape == (len(runs), len(QUANTILES)) and (np.diff(q, axis=1) >= 0).all()
+    assert np.array_equal(q[:, -1], runs["latency_max"]) and (runs["warmup_used_s"] == 1).all()
     assert set(runs["workload.updates.rate"]) == {"1/s", "4/s"}
     assert set(runs["pattern"]) == {"poll", "push"}
     assert runs["scenario_hash"].nunique() == 1 and runs["scenario_hash"][0] == r.scenario_hash
@@ -212,7 +222,7 @@ def test_a_store_is_refused_unless_it_is_this_sweep_resumed(tmp_path):
 def test_aggregate_is_the_student_t_interval(tmp_path):
     r = simcomm.sweep(make(replications=4), tmp_path / "s", workers=1)
     agg = pd.read_csv(tmp_path / "s" / "aggregate.csv")
-    assert len(agg) == 2 * 2 * len(simcomm.METRIC_NAMES)
+    assert len(agg) == 2 * 2 * (len(simcomm.METRIC_NAMES) + len(PART_NAMES) + 1)  # + warm-up
     x = r.runs.query("point == 1 and pattern == 'poll'")["latency_mean"].to_numpy()
     assert len(x) == 4
     half = stats.t.ppf(0.975, 3) * x.std(ddof=1) / math.sqrt(4)
@@ -258,6 +268,30 @@ def test_progress_counts_runs_and_gives_an_eta(tmp_path):
     assert seen == [(6, 6, None)]                        # all found finished
 
 
+def test_the_cli_progress_bar_shows_runs_done_of_planned_and_the_eta():
+    """simcomm sweep's bar on a terminal: nothing before the first report, then done/total
+    runs and the ETA, a total that grows with the stopping rule, and gone at the end."""
+    import io
+
+    from rich.console import Console
+
+    from simcomm.cli import _sweep_bar
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=100, color_system=None)
+    progress, stop = _sweep_bar(console)
+    stop()                                     # never started: nothing to stop, nothing drawn
+    assert buf.getvalue() == ""
+    progress, stop = _sweep_bar(console)
+    progress(0, 6, None)
+    progress(3, 6, 65.0)
+    progress(6, 8, 4.0)
+    stop()
+    text = buf.getvalue()
+    assert "sweep" in text and "3/6 runs" in text and "ETA 1m05s" in text
+    assert "6/8 runs" in text and "ETA 4s" in text
+
+
 def test_crossover_interpolates_the_sign_change_and_its_interval():
     from simcomm.stats import crossovers
 
@@ -283,13 +317,41 @@ def test_example_sweep_finds_where_short_polling_starts_to_win(tmp_path):
 
 # -- failures ----------------------------------------------------------------------------------
 
-def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
-    # 10⁹ s loads fine but the run-size guard refuses it inside the worker
+def test_the_guard_refuses_a_sweep_up_front_naming_the_point(tmp_path):
+    """A point whose run the machine cannot finish (10⁹ simulated seconds) stops the sweep
+    before anything runs or is written: one line naming the point, and the fix."""
     out = tmp_path / "s"
-    r = simcomm.sweep(make({"duration": ["4s", "1000000000s"]}, replications=2), out, workers=2)
+    with pytest.raises(GuardError) as e:
+        simcomm.sweep(make({"duration": ["4s", "1000000000s"]}, replications=2), out,
+                      workers=2)
+    msg = str(e.value)
+    assert "grid point 1: duration=1000000000s" in msg and "--force" in msg
+    assert "2 runs at once share the machine's memory" in msg and "\n" not in msg
+    assert not out.exists()
+    f = tmp_path / "big.yaml"
+    f.write_text(yaml.safe_dump(make({"duration": ["4s", "1000000000s"]})))
+    res = CliRunner().invoke(app, ["sweep", str(f), "--out", str(out)])
+    assert res.exit_code == 2 and "grid point 1" in res.output and not out.exists()
+
+
+def test_a_failing_run_is_reported_and_the_others_finish(tmp_path, monkeypatch):
+    """A run that raises (here: the simulator itself, for one point) is recorded with its
+    point and error; the other runs finish and are stored."""
+    import simcomm.runner
+
+    real = simcomm.runner.compare
+
+    def compare(sc, **kw):
+        if sc.duration == 5.0:
+            raise RuntimeError("the simulator broke on this point")
+        return real(sc, **kw)
+
+    monkeypatch.setattr(simcomm.runner, "compare", compare)
+    out = tmp_path / "s"
+    r = simcomm.sweep(make({"duration": ["4s", "5s"]}, replications=2), out, workers=1)
     assert sorted(r.failures["point"]) == [1, 1]
     assert list(r.failures.columns) == ["point", "duration", "replication", "seed", "error"]
-    assert r.failures["error"].str.startswith("GuardError: ").all()
+    assert (r.failures["error"] == "RuntimeError: the simulator broke on this point").all()
     assert set(r.runs["point"]) == {0} and len(r.runs) == 2 * 2
     assert pd.read_csv(out / "failures.csv")["replication"].tolist() == [0, 1]
     assert sorted(files(out)) == ["p00000-r0000.parquet", "p00000-r0001.parquet"]

@@ -10,7 +10,9 @@ apart from the latency sample. There are four kinds of record:
 * **messages** — counted into small per-(kind, tag) counters when they fall in the window, and,
   with ``detail="full"``, appended to typed columns for the ``messages`` frame;
 * **deliveries** — start time and latency always (16 bytes each: the percentiles need them),
-  plus, with ``detail="full"``, flow id, client and the latency decomposition;
+  plus, with ``detail="full"``, flow id, client and the latency decomposition; with
+  ``detail="summary"`` the decomposition is summed over the window's deliveries instead
+  (its means are what a sweep reports);
 * **levels** (:class:`Level`) — open connections, blocked callers, threads: recorded only
   when they change and integrated over the window as they go (time-weighted, O(1) memory);
 * **events** (:meth:`Recorder.event`) — rarer happenings with a time and a value (a
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from operator import add
 
 from .definitions import PART_NAMES, Kind, Tag
 
@@ -133,6 +136,9 @@ class Recorder:
         # deliveries
         self.d_t0 = array("d")
         self.d_latency = array("d")
+        self.part_sum = [0.0] * len(PART_NAMES)
+        """Per latency part, its sum over the deliveries whose work began in the window
+        (summary detail; full detail keeps each delivery's parts instead)."""
 
     # -- hot path ------------------------------------------------------------------------------
     def message(self, t: float, kind: int, tag: int, size: int, header: int,
@@ -174,6 +180,8 @@ class Recorder:
         """A useful item reached its consumer; *t0* is when its work began (intended send)."""
         self.d_t0.append(t0)
         self.d_latency.append(t_end - t0)
+        if t0 >= self.warmup:
+            self.part_sum = list(map(add, self.part_sum, parts))
 
     def issue(self, t: float) -> None:
         if t >= self.warmup:

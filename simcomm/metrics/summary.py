@@ -15,7 +15,7 @@ import pandas as pd
 from .definitions import METRICS, PART_NAMES, Kind, Tag
 from .recorder import NT, Recorder
 
-__all__ = ["Tally", "frames", "summarise"]
+__all__ = ["QUANTILES", "Tally", "frames", "latency_parts", "latency_quantiles", "summarise"]
 
 
 class Tally:
@@ -27,8 +27,7 @@ class Tally:
         self.workers = workers
         self.window = rec.duration - rec.warmup
         """Length of the measurement window (s)."""
-        t0 = _col(rec.d_t0, float)
-        self.lat = _col(rec.d_latency, float)[t0 >= rec.warmup]
+        self.lat = _window_latencies(rec)
         """Latencies of the deliveries whose work began in the window."""
         self.delivered = int(self.lat.size)
         self.messages = sum(rec.msg_n)
@@ -98,6 +97,41 @@ def summarise(rec: Recorder, workers: int) -> dict[str, float]:
     by its own definition (:data:`~simcomm.metrics.definitions.METRICS`)."""
     tally = Tally(rec, workers)
     return {m.name: m.compute(tally) for m in METRICS}
+
+
+QUANTILES: tuple[float, ...] = (*(i / 100 for i in range(100)), 0.995, 0.999, 1.0)
+"""The probabilities at which :func:`latency_quantiles` reads a run's latency distribution
+(each hundredth, then 0.995, 0.999 and the maximum): what a sweep keeps of each run to draw
+latency CDFs."""
+
+
+def _window_latencies(rec: Recorder) -> np.ndarray:
+    t0 = _col(rec.d_t0, float)
+    return _col(rec.d_latency, float)[t0 >= rec.warmup]
+
+
+def latency_quantiles(rec: Recorder, probs: tuple[float, ...] = QUANTILES) -> np.ndarray:
+    """The latency (s) at each probability of *probs* among the deliveries whose work began in
+    the window (NumPy's default, linear interpolation: the same as ``latency_p99``); all NaN
+    without a delivery."""
+    lat = _window_latencies(rec)
+    if not lat.size:
+        return np.full(len(probs), np.nan)
+    return np.quantile(lat, probs)
+
+
+def latency_parts(rec: Recorder) -> dict[str, float]:
+    """The mean of each latency part (``<part>_s``, seconds) over the deliveries whose work
+    began in the window; they add up to ``latency_mean``. NaN without a delivery. Both detail
+    levels: full keeps each delivery's parts, summary their sums."""
+    t0 = _col(rec.d_t0, float)
+    keep = t0 >= rec.warmup
+    n = int(keep.sum())
+    if rec.full:
+        means = [float(_col(c, float)[keep].mean()) if n else math.nan for c in rec.d_parts]
+    else:
+        means = [s / n if n else math.nan for s in rec.part_sum]
+    return {f"{name}_s": v for name, v in zip(PART_NAMES, means, strict=True)}
 
 
 def _col(a, dtype) -> np.ndarray:
