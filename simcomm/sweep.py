@@ -129,12 +129,17 @@ def run_seed(base_seed: int, point: int, replication: int) -> int:
     return int(state[0])
 
 
-def read_sweep(path_or_dict: str | Path | Mapping) -> SweepSpec:
+def read_sweep(path_or_dict: str | Path | Mapping,
+               base_dir: str | Path | None = None) -> SweepSpec:
     """Read and check a sweep (a YAML file or the same structure as a dict): the scenario
     loads, every grid key is a key of it (did-you-mean otherwise), every point's scenario
-    loads. Raises :class:`~simcomm.fields.ScenarioError` (one line) without running anything."""
+    loads. Raises :class:`~simcomm.fields.ScenarioError` (one line) without running anything.
+
+    Relative paths (``scenario: FILE``, a scenario's ``trace:`` files) are relative to the
+    sweep file's folder; for a dict, to *base_dir* (default: the working folder)."""
     if isinstance(path_or_dict, Mapping):
-        raw, where = dict(path_or_dict), None
+        raw = dict(path_or_dict)
+        where = None if base_dir is None else Path(os.path.abspath(base_dir))
     else:
         raw, where = read_yaml(path_or_dict), Path(path_or_dict).resolve().parent
     for key in raw:
@@ -552,7 +557,8 @@ def _guard(spec: SweepSpec, parallel: int) -> None:
 
 def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int | None = None,
           resume: bool = False, progress: Progress | None = None,
-          scheduler: str | None = None, force: bool = False) -> SweepResult:
+          scheduler: str | None = None, force: bool = False,
+          base_dir: str | Path | None = None) -> SweepResult:
     """Run a sweep (a YAML file or dict, see :mod:`simcomm.sweep`) into the store *out*.
 
     Everything is checked before anything runs or is written: the sweep (a
@@ -573,11 +579,12 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
     (:func:`simcomm.guard.check`, at ``detail: summary``) with this machine's memory shared by
     the *workers* that run at once (with *scheduler*, one run's worth: the cluster's machines
     are not known here); a :class:`~simcomm.guard.GuardError` names the point. *force* skips
-    the guard, here and in every run."""
+    the guard, here and in every run. *base_dir*: what a dict sweep's relative paths are
+    relative to (see :func:`read_sweep`)."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ValueError(f"workers must be a whole number ≥ 1, got {workers!r}")
-    spec = read_sweep(path_or_dict)
+    spec = read_sweep(path_or_dict, base_dir)
     if not force:
         planned = len(spec.points) * (spec.replications.min if isinstance(
             spec.replications, Target) else spec.replications)
@@ -705,6 +712,9 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
         _write_failures(out, spec, failed)
 
     data = read_runs(out)
+    if not data.empty:  # runs a resumed sweep asking fewer replications found in the store
+        keep = data["replication"] < data["point"].map(wanted)
+        data = data[keep].reset_index(drop=True)
     aggregate = aggregate_runs(data, list(spec.grid))
     paired = paired_runs(data, list(spec.grid))
     _write_atomic(out / "aggregate.csv", lambda p: aggregate.to_csv(p, index=False))
@@ -934,7 +944,10 @@ def crossover_runs(paired: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
     if paired.empty:
         return pd.DataFrame(rows, columns=cols)
     for key in keys:
-        values = list(dict.fromkeys(spec.grid[key]))
+        values: list = []   # distinct, in order; a value may be a mapping (not hashable)
+        for v in spec.grid[key]:
+            if not any(v is u or v == u for u in values):
+                values.append(v)
         conv = numeric(values)
         if conv is None or len(values) < 2:
             continue

@@ -199,6 +199,17 @@ def test_resume_runs_only_what_is_missing(tmp_path):
     pd.testing.assert_frame_equal(first.aggregate, again.aggregate)
 
 
+def test_resume_asking_fewer_replications_summarises_only_those(tmp_path):
+    """The store keeps the third replication, but a sweep resumed with 2 reports 2."""
+    out = tmp_path / "store"
+    simcomm.sweep(make(), out, workers=1)
+    two = simcomm.sweep(make(replications=2), out, workers=1, resume=True)
+    assert two.ran == 0 and set(two.runs["replication"]) == {0, 1}
+    assert set(two.aggregate["n"]) == {0, 2} and len(files(out)) == 2 * 3   # 0: NaN metrics
+    fresh = simcomm.sweep(make(replications=2), tmp_path / "fresh", workers=1)
+    pd.testing.assert_frame_equal(two.aggregate, fresh.aggregate)
+
+
 def test_a_store_is_refused_unless_it_is_this_sweep_resumed(tmp_path):
     out = tmp_path / "store"
     simcomm.sweep(make(), out, workers=1)
@@ -316,6 +327,28 @@ def test_example_sweep_finds_where_short_polling_starts_to_win(tmp_path):
 
 
 # -- failures ----------------------------------------------------------------------------------
+
+def test_a_dict_sweep_resolves_relative_paths_against_base_dir(tmp_path, monkeypatch):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    monkeypatch.chdir(tmp_path.parent)             # not where base.yaml is
+    raw = {"scenario": "base.yaml", "grid": {"network.latency": ["5ms"]}, "replications": 1}
+    with pytest.raises(ScenarioError, match="base.yaml"):
+        simcomm.sweep(raw, tmp_path / "a", workers=1)
+    r = simcomm.sweep(raw, tmp_path / "b", workers=1, base_dir=tmp_path)
+    assert len(r.runs) == 2 and r.failures.empty
+
+
+def test_mapping_grid_values_run_and_are_stored_as_text(tmp_path):
+    """A grid value may be a mapping (a distribution): the sweep runs, the column holds its
+    text, and the crossover (which needs quantities) skips the key instead of failing after
+    every run (it raised TypeError: unhashable type: 'dict')."""
+    dists = [{"dist": "constant", "value": "5ms"}, {"dist": "exponential", "mean": "5ms"}]
+    r = simcomm.sweep(make({"network.latency": dists}, replications=2), tmp_path / "s",
+                      workers=1)
+    assert r.failures.empty and len(r.runs) == 2 * 2 * 2
+    assert r.runs["network.latency"].str.startswith('{"dist": ').all()
+    assert r.crossover.empty
+
 
 def test_the_guard_refuses_a_sweep_up_front_naming_the_point(tmp_path):
     """A point whose run the machine cannot finish (10⁹ simulated seconds) stops the sweep
