@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Set up and run simcomm with nothing but Python (3.11+).
 
-    python3 tasks.py demo   # venv + install, then the bundled comparisons
-    python3 tasks.py test   # venv + install with test extras, then run pytest
+    python3 tasks.py demo          # venv + install, then the bundled comparisons
+    python3 tasks.py test          # venv + install with test extras, then run pytest
+    python3 tasks.py experiments   # venv + install, then every experiment (out/<name>/)
 
-Both create ``.venv/`` next to this file on first use and reuse it afterwards.
+Each creates ``.venv/`` next to this file on first use and reuses it afterwards. Arguments
+after the target go to pytest (``test``) or to ``experiments/run_all.py`` (``experiments``:
+``--quick``, ``--only NAME,...``, ``--out DIR``, ``--replications N``, ``--workers N``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,14 @@ def demo() -> None:
     sh(PY, "experiments/update_delivery.py", "--out", "out/update-delivery")
 
 
+def experiments() -> None:
+    setup("")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    say("running every experiment (experiments/run_all.py) -> out/<name>/; the full set takes "
+        "a while (page_protocols most of it): --quick for a short check")
+    sh(PY, "experiments/run_all.py", *sys.argv[2:])
+
+
 def test() -> None:
     setup("dev")
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -65,9 +76,9 @@ def test() -> None:
 
 
 if __name__ == "__main__":
-    tasks = {"demo": demo, "test": test}
+    tasks = {"demo": demo, "test": test, "experiments": experiments}
     if len(sys.argv) < 2 or sys.argv[1] not in tasks:
-        sys.exit(f"usage: python3 tasks.py {{{'|'.join(tasks)}}} [pytest args]")
+        sys.exit(f"usage: python3 tasks.py {{{'|'.join(tasks)}}} [pytest or run_all args]")
     try:
         tasks[sys.argv[1]]()
     except subprocess.CalledProcessError as e:

@@ -21,14 +21,18 @@ Covers:    connection pools (h1 ``pool: 6``) against streams on one connection (
            connection (TCP) and per stream (QUIC): ``batch_time_mean``/``_p95``,
            ``hol_blocked_s``.
 
-Writes ``page_protocols.csv`` (one row per latency, loss and protocol entry: every contract
-metric plus ``latency_ms`` (one-way), ``rtt_ms``, ``loss`` and ``tail_loss_probe``; the rows
-with ``tail_loss_probe`` true repeat the highest loss with TCP's tail loss probes, RACK-TLP,
-as a sensitivity check of finding 2 — the default model recovers a tail loss by the RTO, which
-one-exchange HTTP/1.1 connections meet most) and ``page_protocols.png``
-(mean and p95 page time against loss, one panel per RTT, a line per protocol) into ``--out``
-(default ``out/page-protocols``), and prints one line per finding saying whether the model
-reproduces it.
+Each latency × loss is a point of a sweep (``simcomm.sweep``, store in ``OUT/sweep/``) with
+``--replications`` independent runs; the sensitivity check below is a second sweep
+(``OUT/sweep-tlp/``). Writes ``page_protocols.csv`` (one row per latency, loss and protocol
+entry: the mean of every contract metric across the replications with its 95 % Student-t
+interval ``<metric>_ci_low``/``<metric>_ci_high``, plus ``latency_ms`` (one-way), ``rtt_ms``,
+``loss``, ``tail_loss_probe`` and ``n``; the rows with ``tail_loss_probe`` true repeat the
+highest loss with TCP's tail loss probes, RACK-TLP, as a sensitivity check of finding 2 — the
+default model recovers a tail loss by the RTO, which one-exchange HTTP/1.1 connections meet
+most) and ``page_protocols.png`` (mean and p95 page time against loss, one panel per RTT, a
+line per protocol with its interval as a band) into ``--out`` (default
+``out/page-protocols``), and prints one line per finding saying whether the model reproduces
+it and whether the 95 % intervals support it.
 
 Published measurements. Wang et al., "How Speedy is SPDY?" (NSDI 2014), loaded synthetic
 pages over emulated links (RTT, bandwidth, loss up to 2 %, object size and count varied):
@@ -48,11 +52,14 @@ entry:
    not merely less ahead);
 3. QUIC holds up under loss: at the highest loss swept, ``T(h3) < T(h2)`` at every RTT.
 
-Means are compared as they are (no test of significance); the default run has 2 400 pages
-per entry and point, and the three entries see the same pages (common random numbers).
+The verdicts compare the means across replications as they are; each run has 2 400 pages per
+entry and point, and the three entries of a replication see the same pages (common random
+numbers). The intervals support a finding when the paired difference of the two entries
+(per replication) excludes zero on the finding's side at every RTT — for finding 1 also when
+the intervals at successive RTTs do not overlap (the gap grows beyond doubt).
 
     python experiments/page_protocols.py [--out DIR] [--latencies 10,50,100]
-        [--losses 0,0.005,0.01,0.02] [--set key=value]
+        [--losses 0,0.005,0.01,0.02] [--replications 5] [--workers N] [--set key=value]
 """
 
 from __future__ import annotations
@@ -72,8 +79,17 @@ H1, H2, H3 = "h1-6conn", "h2", "h3"
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
-    import simcomm
-    from simcomm.experiment import UsageError, command_line, error, numbers
+    from simcomm.experiment import (
+        USER_ERRORS,
+        Axis,
+        RunsFailed,
+        command_line,
+        error,
+        numbers,
+        run_sweep,
+        table_to_csv,
+        verdict,
+    )
     from simcomm.plots import lines
 
     args = command_line(
@@ -82,104 +98,119 @@ def main(argv: list[str] | None = None) -> int:
                    "one-way latencies in ms (RTT is twice), comma-separated"),
         losses=(",".join(f"{v:g}" for v in LOSSES),
                 "segment loss probabilities in [0, 1), comma-separated")).parse_args(argv)
-    runs = []
     try:
         latencies = numbers(args.latencies, "--latencies", "positive one-way latencies (ms)",
                             lambda v: 0 < v < math.inf, at_least=2)
         losses = numbers(args.losses, "--losses", "loss probabilities in [0, 1)",
                          lambda v: 0 <= v < 1, at_least=2)
-        for latency in latencies:
-            for loss in losses:
-                runs.append((latency, loss, simcomm.load_file(SCENARIO, [
-                    *args.overrides, f"network.latency={latency:g}ms",
-                    f"network.loss={loss:g}", "detail=summary"])))
-    except (UsageError, simcomm.ScenarioError) as e:
+        latency = Axis("latency_ms", "network.latency", latencies, lambda v: f"{v:g}ms")
+        res = run_sweep(SCENARIO, [latency, Axis("loss", "network.loss", losses)], args,
+                        label=f"{args.out.name} (grid)")
+        # sensitivity of finding 2: the highest loss again with TCP's tail loss probes
+        tlp = run_sweep(SCENARIO, [latency, Axis("loss", "network.loss", losses[-1:])], args,
+                        fixed=["connection.tail_loss_probe=true"], store="sweep-tlp",
+                        label=f"{args.out.name} (tail loss probes)")
+    except USER_ERRORS as e:
         return error(e)
-    rows = []
-    for latency, loss, sc in runs:
-        for r in simcomm.compare(sc):
-            rows.append({"latency_ms": latency, "rtt_ms": 2 * latency, "loss": loss,
-                         "tail_loss_probe": False, **r.summary})
-    # sensitivity of finding 2: the highest loss again with TCP's tail loss probes (RACK-TLP)
-    for latency, loss, _sc in runs:
-        if loss == losses[-1]:
-            probe = simcomm.load_file(SCENARIO, [
-                *args.overrides, f"network.latency={latency:g}ms", f"network.loss={loss:g}",
-                "detail=summary", "connection.tail_loss_probe=true"])
-            for r in simcomm.compare(probe):
-                rows.append({"latency_ms": latency, "rtt_ms": 2 * latency, "loss": loss,
-                             "tail_loss_probe": True, **r.summary})
-    everything = pd.DataFrame(rows)
-    df = everything[~everything.tail_loss_probe]
-    batch = runs[0][2].workload.requests.batch
+    except RunsFailed as e:
+        return error(e, status=1)
+    df = res.table.assign(rtt_ms=2 * res.table.latency_ms, tail_loss_probe=False)
+    everything = pd.concat([df, tlp.table.assign(rtt_ms=2 * tlp.table.latency_ms,
+                                                 tail_loss_probe=True)], ignore_index=True)
+    front = ["latency_ms", "rtt_ms", "loss", "tail_loss_probe", "pattern", "n"]
+    everything = everything[front + [c for c in everything.columns if c not in front]]
+    batch = res.scenario(0).workload.requests.batch
     args.out.mkdir(parents=True, exist_ok=True)
-    everything.to_csv(args.out / "page_protocols.csv", index=False)
+    table_to_csv(everything, args.out / "page_protocols.csv")
 
     # the figure: one panel per RTT (mean page time above, p95 below), a line per protocol
     rtts = sorted(df.rtt_ms.unique())
+    values = [m + s for m in ("batch_time_mean", "batch_time_p95")
+              for s in ("", "_ci_low", "_ci_high")]
     wide = df.assign(loss_pct=100 * df.loss).pivot_table(
-        index=["loss_pct", "pattern"], columns="rtt_ms",
-        values=["batch_time_mean", "batch_time_p95"], sort=False)
+        index=["loss_pct", "pattern"], columns="rtt_ms", values=values, sort=False)
     panels = {}
     for metric, what in (("batch_time_mean", "mean"), ("batch_time_p95", "p95")):
         for rtt in rtts:
             panels[f"{metric}@{rtt:g}"] = f"RTT {rtt:g} ms: {what} page time (s)"
-    wide.columns = [f"{m}@{rtt:g}" for m, rtt in wide.columns]
+    names = []
+    for m, rtt in wide.columns:
+        stem = m.removesuffix("_ci_low").removesuffix("_ci_high")
+        names.append(f"{stem}@{rtt:g}{m[len(stem):]}")
+    wide.columns = names
     wide = wide.reset_index()
     order = {p: i for i, p in enumerate(df.pattern.unique())}
     wide = wide.sort_values("pattern", key=lambda s: s.map(order), kind="stable")
-    fig = lines(wide, "loss_pct", list(panels), labels=panels, ncols=len(rtts),
+    fig = lines(wide, "loss_pct", list(panels), labels=panels, ncols=len(rtts), band=True,
                 xlabel="segment loss (%)",
                 title=f"A page of {batch} small objects, all requested at once: HTTP/1.1 "
-                      "(6 connections), HTTP/2, HTTP/3")
+                      "(6 connections), HTTP/2, HTTP/3\n"
+                      f"(bands: 95 % intervals, {res.replications} replications)")
     fig.savefig(args.out / "page_protocols.png", dpi=110)
 
-    mean = df.pivot_table(index=["rtt_ms", "loss"], columns="pattern",
-                          values="batch_time_mean")[[H1, H2, H3]]
+    def by_rtt(frame):
+        """A frame indexed by (latency_ms, loss) re-indexed by (rtt_ms, loss)."""
+        return frame.rename(index=lambda v: 2 * v, level="latency_ms").rename_axis(
+            index={"latency_ms": "rtt_ms"})
+
+    mean = by_rtt(res.pivot("batch_time_mean"))[[H1, H2, H3]]
     with pd.option_context("display.width", 200):
-        print("mean page time (s) by RTT (ms) and loss:")
+        print(f"mean page time (s) by RTT (ms) and loss ({res.replications} replications):")
         print(mean.to_string(float_format=lambda v: f"{v:.3f}"))
-        hol = df.pivot_table(index=["rtt_ms", "loss"], columns="pattern",
-                             values="hol_blocked_s")[[H1, H2, H3]]
-        pages = df.pivot_table(index=["rtt_ms", "loss"], columns="pattern",
-                               values="issued")[[H1, H2, H3]] / batch
+        hol = by_rtt(res.pivot("hol_blocked_s"))[[H1, H2, H3]]
+        pages = by_rtt(res.pivot("issued"))[[H1, H2, H3]] / batch
         print("head-of-line blocking per page (message-seconds held behind earlier data):")
         print((hol / pages).to_string(float_format=lambda v: f"{v:.3f}"))
 
     low, high = losses[0], losses[-1]
     ms = 1e3
-    rto = runs[0][2].network.rto
+    rto = res.scenario(0).network.rto
     at_low = mean.xs(low, level="loss")
     gap = at_low[H1] - at_low[H2]
     first = bool((gap > 0).all() and (gap.diff().dropna() > 0).all())
+    d1 = by_rtt(res.paired(H1, H2, "batch_time_mean")).xs(low, level="loss")
+    first_ci = bool((d1.ci_low > 0).all()
+                    and (d1.ci_low.to_numpy()[1:] > d1.ci_high.to_numpy()[:-1]).all())
     print(f"finding 1, one HTTP/2 connection helps most at high RTT (loss {low:g}: "
-          f"T(h1) − T(h2) > 0 at every RTT and growing with it): "
-          f"{'reproduced' if first else 'NOT shown'} (gap "
-          + ", ".join(f"{g * ms:.0f} ms at RTT {rtt:g} ms" for rtt, g in gap.items()) + ")")
+          f"T(h1) − T(h2) > 0 at every RTT and growing with it): {verdict(first)} (gap "
+          + ", ".join(f"{g * ms:.0f} ms at RTT {rtt:g} ms" for rtt, g in gap.items()) + ")"
+          + res.support(first_ci, "paired differences "
+                        + ", ".join(f"[{r.ci_low * ms:.0f}, {r.ci_high * ms:.0f}] ms"
+                                    for r in d1.itertuples())))
     at_high = mean.xs(high, level="loss")
     second = bool((at_high[H2] > at_high[H1]).all())
+    d2 = by_rtt(res.paired(H2, H1, "batch_time_mean")).xs(high, level="loss")
     print(f"finding 2, HTTP/2 loses to six HTTP/1.1 connections under loss (loss {high:g}: "
-          f"T(h2) > T(h1) at every RTT): {'reproduced' if second else 'NOT shown'} ("
+          f"T(h2) > T(h1) at every RTT): {verdict(second)} ("
           + ", ".join(f"RTT {rtt:g} ms: h2 {at_high.at[rtt, H2]:.3f} s vs h1 "
                       f"{at_high.at[rtt, H1]:.3f} s" for rtt in at_high.index)
           + "; h2/h1 at loss " + f"{low:g} → {high:g}: "
           + ", ".join(f"{at_low.at[rtt, H2] / at_low.at[rtt, H1]:.2f} → "
                       f"{at_high.at[rtt, H2] / at_high.at[rtt, H1]:.2f}"
-                      for rtt in at_high.index) + ")")
-    tlp = everything[everything.tail_loss_probe].pivot_table(
-        index="rtt_ms", columns="pattern", values="batch_time_mean")
-    second_tlp = bool((tlp[H2] > tlp[H1]).all())
+                      for rtt in at_high.index) + ")"
+          + res.support(bool((d2.ci_low > 0).all()), "paired differences h2 − h1 "
+                        + ", ".join(f"[{r.ci_low * ms:.0f}, {r.ci_high * ms:.0f}] ms"
+                                    for r in d2.itertuples())))
+    probe = by_rtt(tlp.pivot("batch_time_mean")).xs(high, level="loss")
+    second_tlp = bool((probe[H2] > probe[H1]).all())
+    d2t = by_rtt(tlp.paired(H2, H1, "batch_time_mean")).xs(high, level="loss")
     print(f"  finding 2 again with TCP tail loss probes (connection.tail_loss_probe=true, "
           f"RACK-TLP as Linux sends them; the model's default waits for the {rto * ms:.0f} ms "
-          f"RTO, which costs one-exchange HTTP/1.1 connections most): "
-          f"{'reproduced' if second_tlp else 'NOT shown'} ("
-          + ", ".join(f"RTT {rtt:g} ms: h2 {tlp.at[rtt, H2]:.3f} s vs h1 {tlp.at[rtt, H1]:.3f} s"
-                      for rtt in tlp.index) + ")")
+          f"RTO, which costs one-exchange HTTP/1.1 connections most): {verdict(second_tlp)} ("
+          + ", ".join(f"RTT {rtt:g} ms: h2 {probe.at[rtt, H2]:.3f} s vs h1 "
+                      f"{probe.at[rtt, H1]:.3f} s" for rtt in probe.index) + ")"
+          + tlp.support(bool((d2t.ci_low > 0).all()), "paired differences h2 − h1 "
+                        + ", ".join(f"[{r.ci_low * ms:.0f}, {r.ci_high * ms:.0f}] ms"
+                                    for r in d2t.itertuples())))
     third = bool((at_high[H3] < at_high[H2]).all())
+    d3 = by_rtt(res.paired(H3, H2, "batch_time_mean")).xs(high, level="loss")
     print(f"finding 3, QUIC holds up under loss (loss {high:g}: T(h3) < T(h2) at every RTT): "
-          f"{'reproduced' if third else 'NOT shown'} ("
+          f"{verdict(third)} ("
           + ", ".join(f"RTT {rtt:g} ms: h3 {at_high.at[rtt, H3]:.3f} s vs h2 "
-                      f"{at_high.at[rtt, H2]:.3f} s" for rtt in at_high.index) + ")")
+                      f"{at_high.at[rtt, H2]:.3f} s" for rtt in at_high.index) + ")"
+          + res.support(bool((d3.ci_high < 0).all()), "paired differences h3 − h2 "
+                        + ", ".join(f"[{r.ci_low * ms:.0f}, {r.ci_high * ms:.0f}] ms"
+                                    for r in d3.itertuples())))
     print(f"wrote {args.out / 'page_protocols.csv'} and {args.out / 'page_protocols.png'}")
     return 0
 

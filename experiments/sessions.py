@@ -14,11 +14,15 @@ Covers:    the workflow pattern, ``state.mode`` stateful / stateless / store, th
            balancer, instance restarts at a rate (``faults.restarts.rate``), and the metrics
            ``sessions_lost``, ``relogins``, ``revoked_accepted``, ``revocation_window_mean``.
 
-Writes ``sessions.csv`` (one row per restart rate and mode: every contract metric plus
-``restart_rate``, ``relogins_per_1000`` (relogins per 1000 steps delivered),
-``cpu_per_step`` (server worker-seconds per step) into ``--out`` (default ``out/sessions``),
+Each restart rate is a point of a sweep (``simcomm.sweep``, store in ``OUT/sweep/``) with
+``--replications`` independent runs. Writes ``sessions.csv`` (one row per restart rate and
+mode: the mean of every contract metric across the replications with its 95 % Student-t
+interval ``<column>_ci_low``/``<column>_ci_high``, plus ``restart_rate``, ``n`` and, computed
+per replication, ``relogins_per_1000`` (relogins per 1000 steps delivered) and
+``cpu_per_step`` (server worker-seconds per step)) into ``--out`` (default ``out/sessions``),
 and ``sessions.png`` (relogins per 1000 steps, p99 latency, bytes per step and server CPU per
-step against the restart rate, a line per mode), and prints one line per finding.
+step against the restart rate, a line per mode with its interval as a band), and prints one
+line per finding: whether the means show it, and whether the 95 % intervals support it.
 
 Criteria, fixed before the results were seen (the model's rules, stated in
 simcomm/components/state.py, make each one a consequence; the experiment checks that the
@@ -36,7 +40,16 @@ pieces work together under load):
    stateful's by 2 × 0.5 ms + 0.1 ms = 1.1 ms, within ±30 % (queueing at the store and the
    instances moves it a little).
 
-    python experiments/sessions.py [--out DIR] [--rates 0,0.0083,0.0167,0.05] [--set k=v]
+The intervals support 1 when stateful's sessions lost is above zero at every rate > 0 (its
+interval's lower bound), stateless and store lose none in any replication, and the
+intervals of stateful's relogins at successive rates do not overlap; 2 when the paired
+differences stateless − stateful of bytes and CPU per step stay above the token and the
+verification; 3 when stateless's revoked steps accepted is above zero and its window's
+interval lies within (0, lifetime], stateful and store accepting none in any replication; 4
+when the paired difference store − stateful lies within the ±30 % band.
+
+    python experiments/sessions.py [--out DIR] [--rates 0,0.0083,0.0167,0.05]
+        [--replications 5] [--workers N] [--set k=v]
 """
 
 from __future__ import annotations
@@ -54,93 +67,136 @@ PANELS = (("relogins_per_1000", "relogins per 1000 steps"), ("latency_p99", "p99
           ("cpu_per_step", "server CPU per step (s)"))
 
 
+def check(sc) -> str | None:
+    if {v.label for v in sc.variants} != set(MODES):
+        return "the scenario's entries must be labelled " + ", ".join(MODES)
+    return None
+
+
+def derive(runs, scenarios):
+    """Each run's relogins per 1000 steps delivered and server CPU per step."""
+    return runs.assign(relogins_per_1000=1000 * runs.relogins / runs.delivered,
+                       cpu_per_step=runs.server_busy_s / runs.delivered)
+
+
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
-    import simcomm
-    from simcomm.experiment import UsageError, command_line, error, numbers
+    from simcomm.experiment import (
+        USER_ERRORS,
+        Axis,
+        RunsFailed,
+        command_line,
+        error,
+        numbers,
+        run_sweep,
+        table_to_csv,
+        verdict,
+    )
     from simcomm.plots import lines
 
     args = command_line(__doc__, ROOT / "out" / "sessions", rates=(
         ",".join(f"{r:.4g}" for r in RATES),
         "restarts per second of each instance (0: none), comma-separated")).parse_args(argv)
-    runs = []
     try:
         rates = numbers(args.rates, "--rates", "restart rates ≥ 0 (per second)",
                         lambda v: 0 <= v < math.inf, at_least=2)
-        for rate in rates:
-            restarts = [f"faults.restarts.rate={rate:g}/s"] if rate else ["faults.restarts=null"]
-            runs.append((rate, simcomm.load_file(SCENARIO, [
-                *args.overrides, *restarts, "detail=summary"])))
-    except (UsageError, simcomm.ScenarioError) as e:
+        # a rate of 0: no rate, so no restarts (the section's other keys stay as they are)
+        res = run_sweep(SCENARIO, [Axis("restart_rate", "faults.restarts.rate", rates,
+                                        lambda r: f"{r:g}/s" if r else None)], args,
+                        check=check, derive=derive)
+    except USER_ERRORS as e:
         return error(e)
-    sc0 = runs[0][1]
-    if {v.label for v in sc0.variants} != set(MODES):
-        return error("the scenario's entries must be labelled " + ", ".join(MODES))
-    specs = {v.label: v for v in sc0.variants}
+    except RunsFailed as e:
+        return error(e, status=1)
+    specs = {v.label: v for v in res.scenario(0).variants}
     token = specs["stateless"].state.token_size
     verify = specs["stateless"].state.verify
     lifetime = specs["stateless"].state.lifetime
     store = specs["store"].state
     store_rt = 2 * store.store_latency + store.store_service.mean
-    rows = []
-    for rate, sc in runs:
-        for r in simcomm.compare(sc):
-            s = r.summary
-            rows.append({"restart_rate": rate, **s,
-                         "relogins_per_1000": 1000 * s["relogins"] / s["delivered"],
-                         "cpu_per_step": s["server_busy_s"] / s["delivered"]})
-    df = pd.DataFrame(rows)
+    df = res.table
     args.out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out / "sessions.csv", index=False)
-    fig = lines(df.assign(restarts_per_min=60 * df.restart_rate), "restarts_per_min",
-                [m for m, _ in PANELS], labels=dict(PANELS), ncols=2,
-                xlabel="restarts per minute of each instance",
-                title="Stateful, stateless and store-backed sessions under restarts")
+    table_to_csv(df, args.out / "sessions.csv")
+    shown = df.assign(restarts_per_min=60 * df.restart_rate)
+    fig = lines(shown, "restarts_per_min", [m for m, _ in PANELS], labels=dict(PANELS), ncols=2,
+                band=True, xlabel="restarts per minute of each instance",
+                title="Stateful, stateless and store-backed sessions under restarts "
+                      f"(bands: 95 % intervals, {res.replications} replications)")
     fig.savefig(args.out / "sessions.png", dpi=110)
 
     t = df.set_index(["restart_rate", "pattern"])
     with pd.option_context("display.width", 200):
+        print(f"means of {res.replications} replications:")
         print(t[["sessions_lost", "relogins_per_1000", "latency_p99", "bytes_per_delivery",
                  "cpu_per_step", "revoked_accepted", "revocation_window_mean"]]
               .unstack("pattern").to_string(float_format=lambda v: f"{v:.4g}"))
     restarting = [r for r in rates if r > 0]
-    lost = t["sessions_lost"].unstack("pattern")
-    relog = t["relogins"].unstack("pattern")["stateful"].loc[rates]
+    lost = res.pivot("sessions_lost")
+    lost_low = res.pivot("sessions_lost", stat="_ci_low")
+    lost_high = res.pivot("sessions_lost", stat="_ci_high")
+    relog = res.pivot("relogins")["stateful"].loc[rates]
+    relog_low = res.pivot("relogins", stat="_ci_low")["stateful"].loc[rates]
+    relog_high = res.pivot("relogins", stat="_ci_high")["stateful"].loc[rates]
     first = (all(lost.at[r, "stateful"] > 0 and lost.at[r, "stateless"] == 0
                  and lost.at[r, "store"] == 0 for r in restarting)
              and bool((relog.diff().dropna() > 0).all()))
-    print(f"finding 1, a restart logs stateful users out and nobody else: "
-          f"{'reproduced' if first else 'NOT shown'} (sessions lost, stateful: "
+    first_ci = (all(lost_low.at[r, "stateful"] > 0 and lost_high.at[r, "stateless"] == 0
+                    and lost_high.at[r, "store"] == 0 for r in restarting)
+                and bool((relog_low.to_numpy()[1:] > relog_high.to_numpy()[:-1]).all()))
+    print(f"finding 1, a restart logs stateful users out and nobody else: {verdict(first)} "
+          f"(sessions lost, stateful: "
           + ", ".join(f"{lost.at[r, 'stateful']:g} at {60 * r:.3g}/min" for r in rates)
           + "; stateless and store: "
           + ", ".join(f"{lost.at[r, 'stateless']:g}/{lost.at[r, 'store']:g}" for r in rates)
-          + ")")
-    b = t["bytes_per_delivery"].unstack("pattern")
-    c = t["cpu_per_step"].unstack("pattern")
+          + ")"
+          + res.support(first_ci, "stateful relogins "
+                        + ", ".join(f"[{lo:.0f}, {hi:.0f}]" for lo, hi in zip(
+                            relog_low, relog_high, strict=True))))
+    b = res.pivot("bytes_per_delivery")
+    c = res.pivot("cpu_per_step")
     db, dc = b["stateless"] - b["stateful"], c["stateless"] - c["stateful"]
     second = bool((db >= token).all() and (dc >= verify * (1 - 1e-9)).all())
+    pb = res.paired("stateless", "stateful", "bytes_per_delivery")
+    pc = res.paired("stateless", "stateful", "cpu_per_step")
     print(f"finding 2, stateless pays on every request (≥ {token:g} B and ≥ "
-          f"{verify * 1e6:g} µs of CPU more per step): {'reproduced' if second else 'NOT shown'}"
-          f" ({db.min():.0f}–{db.max():.0f} B, {dc.min() * 1e6:.1f}–{dc.max() * 1e6:.1f} µs)")
-    ra = t["revoked_accepted"].unstack("pattern")
-    win = t["revocation_window_mean"].unstack("pattern")
+          f"{verify * 1e6:g} µs of CPU more per step): {verdict(second)}"
+          f" ({db.min():.0f}–{db.max():.0f} B, {dc.min() * 1e6:.1f}–{dc.max() * 1e6:.1f} µs)"
+          + res.support(bool((pb.ci_low >= token).all()
+                             and (pc.ci_low >= verify * (1 - 1e-9)).all()),
+                        f"paired differences' lowest bounds {pb.ci_low.min():.0f} B, "
+                        f"{pc.ci_low.min() * 1e6:.1f} µs"))
+    ra = res.pivot("revoked_accepted")
+    ra_low = res.pivot("revoked_accepted", stat="_ci_low")
+    ra_high = res.pivot("revoked_accepted", stat="_ci_high")
+    win = res.pivot("revocation_window_mean")
+    win_low = res.pivot("revocation_window_mean", stat="_ci_low")
+    win_high = res.pivot("revocation_window_mean", stat="_ci_high")
     third = bool((ra["stateless"] > 0).all() and (win["stateless"] > 0).all()
                  and (win["stateless"] <= lifetime).all() and (ra["stateful"] == 0).all()
                  and (ra["store"] == 0).all() and (win["stateful"] == 0).all()
                  and (win["store"] == 0).all())
+    third_ci = bool((ra_low["stateless"] > 0).all() and (win_low["stateless"] > 0).all()
+                    and (win_high["stateless"] <= lifetime).all()
+                    and (ra_high[["stateful", "store"]] == 0).all().all()
+                    and (win_high[["stateful", "store"]] == 0).all().all())
     print(f"finding 3, stateless cannot revoke (revoked tokens accepted, a window within the "
           f"{lifetime / 60:g} min lifetime; none and 0 for stateful and store): "
-          f"{'reproduced' if third else 'NOT shown'} (stateless accepted "
+          f"{verdict(third)} (stateless accepted "
           f"{ra['stateless'].min():g}–{ra['stateless'].max():g} revoked steps, window "
-          f"{win['stateless'].min():.0f}–{win['stateless'].max():.0f} s)")
-    m = t["latency_mean"].unstack("pattern")
+          f"{win['stateless'].min():.0f}–{win['stateless'].max():.0f} s)"
+          + res.support(third_ci, f"stateless accepted ≥ {ra_low['stateless'].min():.3g}, "
+                        f"window {win_low['stateless'].min():.0f}–"
+                        f"{win_high['stateless'].max():.0f} s"))
+    m = res.pivot("latency_mean")
     r0 = rates[0]
     extra = m.at[r0, "store"] - m.at[r0, "stateful"]
     fourth = r0 == 0 and abs(extra - store_rt) <= 0.3 * store_rt
+    d = res.paired("store", "stateful", "latency_mean").loc[r0]
     print(f"finding 4, the store costs its round trip (rate 0: store − stateful mean latency "
-          f"{store_rt * 1e3:.2f} ms ± 30 %): {'reproduced' if fourth else 'NOT shown'} "
-          f"({extra * 1e3:.2f} ms)")
+          f"{store_rt * 1e3:.2f} ms ± 30 %): {verdict(fourth)} ({extra * 1e3:.2f} ms)"
+          + res.support(r0 == 0 and 0.7 * store_rt <= d.ci_low and d.ci_high <= 1.3 * store_rt,
+                        f"paired difference [{d.ci_low * 1e3:.2f}, {d.ci_high * 1e3:.2f}] ms"))
     print(f"wrote {args.out / 'sessions.csv'} and {args.out / 'sessions.png'}")
     return 0
 

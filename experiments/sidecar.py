@@ -16,11 +16,16 @@ Covers:    resilience (timeouts, retries, backoff), the sidecar hop pair, failin
            (``faults.failure``), ``success_ratio``, ``retries``, the ``sidecar`` and ``retry``
            latency parts.
 
-Writes ``sidecar.csv`` (one row per failure rate and entry: every contract metric plus
-``failure`` and ``tries_per_request`` = (issued + retries) / issued, the load each request
-puts on the server) and ``sidecar.png`` (success ratio, tries per request, mean and p99
-latency against the failure rate, a line per entry) into ``--out`` (default ``out/sidecar``),
-and prints one line per finding.
+Each failure rate is a point of a sweep (``simcomm.sweep``, store in ``OUT/sweep/``) with
+``--replications`` independent runs. Writes ``sidecar.csv`` (one row per failure rate and
+entry: the mean of every contract metric across the replications with its 95 % Student-t
+interval ``<column>_ci_low``/``<column>_ci_high``, plus ``failure``, ``n`` and, computed per
+replication, ``tries_per_request`` = (issued + retries) / issued, the load each request puts
+on the server, and ``retries_per_request`` = retries / (delivered + failed)) and
+``sidecar.png`` (success ratio, tries per request, mean and p99 latency against the failure
+rate, a line per entry with its interval as a band) into ``--out`` (default ``out/sidecar``),
+and prints one line per finding: whether the runs show it, and whether the 95 % intervals
+support it.
 
 Criteria, fixed before the results were seen. With independent failures each try fails with
 probability p, so a request with a budget of r retries succeeds with q = 1 − p^(r+1), and its
@@ -43,7 +48,15 @@ alarm about once in 16 000 per check).
    first written as "at least 280 µs and less than twice that"; the run measured 279 µs, 1 µs
    short, from the routing effect just described, and it was restated as a band.
 
-    python experiments/sidecar.py [--out DIR] [--failures 0,0.01,0.05,0.1,0.2] [--set k=v]
+With replications, checks 1–3 count the requests, deliveries and retries of all the
+replications of a point together (n is their total; the same 4 sd criterion), and check 4
+uses the mean across replications. The intervals support 1–3 when every formula value lies
+in the interval of its measured ratio (and, for 1, the paired difference library − plain of
+the success ratio is above zero at every p > 0), and 4 when the paired difference sidecar −
+library lies within the ±25 % band.
+
+    python experiments/sidecar.py [--out DIR] [--failures 0,0.01,0.05,0.1,0.2]
+        [--replications 5] [--workers N] [--set k=v]
 """
 
 from __future__ import annotations
@@ -60,86 +73,121 @@ PANELS = (("success_ratio", "success ratio"), ("tries_per_request", "tries per r
           ("latency_mean", "mean latency (s)"), ("latency_p99", "p99 latency (s)"))
 
 
+def check(sc) -> str | None:
+    if {v.label for v in sc.variants} != {PLAIN, LIBRARY, SIDECAR}:
+        return f"the scenario's entries must be labelled {PLAIN}, {LIBRARY} and {SIDECAR}"
+    return None
+
+
+def derive(runs, scenarios):
+    """Each run's tries per request (the server's load) and retries per request."""
+    return runs.assign(tries_per_request=(runs.issued + runs.retries) / runs.issued,
+                       retries_per_request=runs.retries / (runs.delivered + runs.failed))
+
+
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
-    import simcomm
-    from simcomm.experiment import UsageError, command_line, error, numbers
+    from simcomm.experiment import (
+        USER_ERRORS,
+        Axis,
+        RunsFailed,
+        command_line,
+        error,
+        numbers,
+        run_sweep,
+        table_to_csv,
+        verdict,
+    )
     from simcomm.plots import lines
 
     args = command_line(__doc__, ROOT / "out" / "sidecar", failures=(
         ",".join(f"{p:g}" for p in FAILURES),
         "failure probabilities in [0, 1), comma-separated")).parse_args(argv)
-    runs = []
     try:
         failures = numbers(args.failures, "--failures", "failure probabilities in [0, 1)",
                            lambda v: 0 <= v < 1, at_least=2)
-        for p in failures:
-            runs.append((p, simcomm.load_file(SCENARIO, [
-                "faults.slow=[]", "resilience.breaker=null", *args.overrides,
-                f"faults.failure={p:g}", "detail=summary"])))
-    except (UsageError, simcomm.ScenarioError) as e:
+        res = run_sweep(SCENARIO, [Axis("failure", "faults.failure", failures)], args,
+                        fixed=["faults.slow=[]", "resilience.breaker=null"], check=check,
+                        derive=derive)
+    except USER_ERRORS as e:
         return error(e)
-    specs = {v.label: v for v in runs[0][1].variants}
-    if set(specs) != {PLAIN, LIBRARY, SIDECAR}:
-        return error(f"the scenario's entries must be labelled {PLAIN}, {LIBRARY} and {SIDECAR}")
+    except RunsFailed as e:
+        return error(e, status=1)
+    specs = {v.label: v for v in res.scenario(0).variants}
     r = specs[LIBRARY].resilience.retries
     sd_cfg = specs[SIDECAR].sidecar
     hops = 4 * (sd_cfg.cpu.mean + sd_cfg.latency.mean)
-    rows = []
-    for p, sc in runs:
-        for res in simcomm.compare(sc):
-            s = res.summary
-            rows.append({"failure": p, **s,
-                         "tries_per_request": (s["issued"] + s["retries"]) / s["issued"]})
-    df = pd.DataFrame(rows)
+    df = res.table
     args.out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out / "sidecar.csv", index=False)
-    fig = lines(df, "failure", [m for m, _ in PANELS], labels=dict(PANELS), ncols=2,
+    table_to_csv(df, args.out / "sidecar.csv")
+    fig = lines(df, "failure", [m for m, _ in PANELS], labels=dict(PANELS), ncols=2, band=True,
                 xlabel="share of requests that fail (p)",
-                title="Plain calls, a client library and a sidecar against failing requests")
+                title="Plain calls, a client library and a sidecar against failing requests\n"
+                      f"(bands: 95 % intervals, {res.replications} replications)")
     fig.savefig(args.out / "sidecar.png", dpi=110)
 
     table = df.set_index(["failure", "pattern"])
+    total = res.runs.groupby(["failure", "pattern"])[["delivered", "failed", "retries"]].sum()
     with pd.option_context("display.width", 200):
+        print(f"means of {res.replications} replications:")
         print(table[["success_ratio", "tries_per_request", "latency_mean", "latency_p99"]]
               .unstack("pattern").to_string(float_format=lambda v: f"{v:.4f}"))
 
-    def within(label: str) -> tuple[bool, bool, list[str]]:
-        ok_q, ok_r, notes = True, True, []
+    def formulas(p: float) -> tuple[float, float, float]:
+        q = 1 - p ** (r + 1)
+        mean = sum(p ** k for k in range(1, r + 1))
+        var = sum((2 * k - 1) * p ** k for k in range(1, r + 1)) - mean ** 2
+        return q, mean, var
+
+    def within(label: str) -> tuple[bool, bool, list[str], bool, bool]:
+        ok_q, ok_r, notes, ci_q, ci_r = True, True, [], True, True
         for p in failures:
-            row = table.loc[(p, label)]
+            row = total.loc[(p, label)]
             n = row["delivered"] + row["failed"]
-            q = 1 - p ** (r + 1)
-            mean = sum(p ** k for k in range(1, r + 1))
-            var = sum((2 * k - 1) * p ** k for k in range(1, r + 1)) - mean ** 2
+            q, mean, var = formulas(p)
             ok_q &= abs(row["delivered"] - n * q) <= 4 * math.sqrt(n * q * (1 - q)) + 1e-9
             ok_r &= abs(row["retries"] - n * mean) <= 4 * math.sqrt(n * var) + 1e-9
-            notes.append(f"p={p:g}: {row['success_ratio']:.4f} vs {q:.4f}, "
+            t = table.loc[(p, label)]
+            ci_q &= (t.success_ratio_ci_low - 1e-12 <= q <= t.success_ratio_ci_high + 1e-12)
+            ci_r &= (t.retries_per_request_ci_low - 1e-12 <= mean
+                     <= t.retries_per_request_ci_high + 1e-12)
+            notes.append(f"p={p:g}: {row['delivered'] / n:.4f} vs {q:.4f}, "
                          f"{row['retries'] / n:.4f} vs {mean:.4f} retries")
-        return ok_q, ok_r, notes
+        return ok_q, ok_r, notes, bool(ci_q), bool(ci_r)
 
-    lib_q, lib_r, lib_notes = within(LIBRARY)
+    lib_q, lib_r, lib_notes, lib_ci_q, lib_ci_r = within(LIBRARY)
     above = all(table.loc[(p, LIBRARY), "success_ratio"] > table.loc[(p, PLAIN),
                                                                      "success_ratio"]
                 for p in failures if p > 0)
-    verdict = "reproduced" if lib_q and above else "NOT shown"
+    gain = res.paired(LIBRARY, PLAIN, "success_ratio")
+    gain_low = gain.ci_low[gain.index > 0]
     print(f"finding 1, retries buy success (library within 4 sd of 1 − p^{r + 1}, above the "
-          f"plain client): {verdict} (" + "; ".join(n.split(",")[0] for n in lib_notes) + ")")
+          f"plain client): {verdict(lib_q and above)} ("
+          + "; ".join(n.split(",")[0] for n in lib_notes) + ")"
+          + res.support(lib_ci_q and bool((gain_low > 0).all()),
+                        f"1 − p^{r + 1} in the library's interval at every p: "
+                        f"{'yes' if lib_ci_q else 'no'}; library − plain lowest bound "
+                        + (f"{gain_low.min():.4f}" if len(gain_low) else "–")))
     print(f"finding 2, and cost load (library's retries per request within 4 sd of "
-          f"Σ p^k, k ≤ {r}): {'reproduced' if lib_r else 'NOT shown'} ("
+          f"Σ p^k, k ≤ {r}): {verdict(lib_r)} ("
           + "; ".join(n.split(", ")[0].split(":")[0] + ":" + n.split(", ")[1]
-                      for n in lib_notes) + ")")
-    side_q, side_r, side_notes = within(SIDECAR)
+                      for n in lib_notes) + ")"
+          + res.support(lib_ci_r, "Σ p^k in the interval of the library's retries per "
+                        "request at every p"))
+    side_q, side_r, side_notes, side_ci_q, side_ci_r = within(SIDECAR)
     print(f"finding 3, the sidecar buys the same (its success ratio and retries within 4 sd "
-          f"of the formulas): {'reproduced' if side_q and side_r else 'NOT shown'} ("
-          + "; ".join(side_notes) + ")")
+          f"of the formulas): {verdict(side_q and side_r)} (" + "; ".join(side_notes) + ")"
+          + res.support(side_ci_q and side_ci_r, "both formulas in the sidecar's intervals at "
+                        "every p"))
     p0 = failures[0]
     extra = table.loc[(p0, SIDECAR), "latency_mean"] - table.loc[(p0, LIBRARY), "latency_mean"]
     fourth = p0 == 0 and abs(extra - hops) <= 0.25 * hops
+    d = res.paired(SIDECAR, LIBRARY, "latency_mean").loc[p0]
     print(f"finding 4, and costs its hops (p = {p0:g}: sidecar − library mean latency "
-          f"{hops * 1e6:.0f} µs ± 25 %): {'reproduced' if fourth else 'NOT shown'}"
-          f" ({extra * 1e6:.0f} µs)")
+          f"{hops * 1e6:.0f} µs ± 25 %): {verdict(fourth)} ({extra * 1e6:.0f} µs)"
+          + res.support(p0 == 0 and 0.75 * hops <= d.ci_low and d.ci_high <= 1.25 * hops,
+                        f"paired difference [{d.ci_low * 1e6:.0f}, {d.ci_high * 1e6:.0f}] µs"))
     print(f"wrote {args.out / 'sidecar.csv'} and {args.out / 'sidecar.png'}")
     return 0
 

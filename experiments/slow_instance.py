@@ -12,10 +12,15 @@ Covers:    server instances, the four balancing policies, slow episodes and fail
            (``faults:``), per-instance utilisation (``instance_utilization_max``),
            ``failed`` and ``success_ratio``.
 
-Writes ``slow_instance.csv`` (one row per factor and policy: every contract metric plus
-``factor``) and ``slow_instance.png`` (p99 and mean latency, the busiest instance's
-utilisation and the success ratio against the factor, a line per policy) into ``--out``
-(default ``out/slow-instance``), and prints one line per finding.
+Each factor is a point of a sweep (``simcomm.sweep``, store in ``OUT/sweep/``) with
+``--replications`` independent runs. Writes ``slow_instance.csv`` (one row per factor and
+policy: the mean of every contract metric across the replications with its 95 % Student-t
+interval ``<metric>_ci_low``/``<metric>_ci_high``, plus ``factor`` and ``n``) and
+``slow_instance.png`` (p99 and mean latency, the busiest instance's utilisation and the success
+ratio against the factor, a line per policy with its interval as a band) into ``--out``
+(default ``out/slow-instance``), and prints one line per finding: whether the means show it,
+and whether the 95 % intervals support it (1 and 3: the paired difference of the p99s
+excludes zero; 2: the interval of round robin's busiest utilisation lies above the bound).
 
 What practice says (the nginx and Envoy documentation of least-connections / least-request
 balancing; M. Harchol-Balter, *Performance Modeling and Design of Computer Systems*, 2013, on
@@ -37,7 +42,8 @@ At ×5 the slow instance gets 1.5 times what it can serve under round robin and 
 consistent hashing): its queue grows without bound, so their latencies there depend on the
 run's length (an overload, not a steady state); least outstanding stays stable.
 
-    python experiments/slow_instance.py [--out DIR] [--factors 1,2,3,5] [--set key=value]
+    python experiments/slow_instance.py [--out DIR] [--factors 1,2,3,5] [--replications 5]
+        [--workers N] [--set key=value]
 """
 
 from __future__ import annotations
@@ -55,69 +61,90 @@ PANELS = (("latency_p99", "p99 latency (s)"), ("latency_mean", "mean latency (s)
           ("success_ratio", "success ratio"))
 
 
+def check(sc) -> str | None:
+    if {v.label for v in sc.variants} != {RR, LO, RND, CH}:
+        return f"the scenario's entries must be labelled {RR}, {LO}, {RND} and {CH}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
-    import simcomm
-    from simcomm.experiment import UsageError, command_line, error, numbers
+    from simcomm.experiment import (
+        USER_ERRORS,
+        Axis,
+        RunsFailed,
+        command_line,
+        error,
+        numbers,
+        run_sweep,
+        table_to_csv,
+        verdict,
+    )
     from simcomm.plots import lines
 
     args = command_line(__doc__, ROOT / "out" / "slow-instance", factors=(
         ",".join(f"{f:g}" for f in FACTORS),
         "slowdowns of instance 0 (service time multipliers ≥ 1), comma-separated")
     ).parse_args(argv)
-    runs = []
     try:
         factors = numbers(args.factors, "--factors", "slowdown factors ≥ 1",
                           lambda v: 1 <= v < math.inf, at_least=2)
-        for f in factors:
-            runs.append((f, simcomm.load_file(SCENARIO, [
-                *args.overrides, f"faults.slow.0.factor={f:g}", "detail=summary"])))
-    except (UsageError, simcomm.ScenarioError) as e:
+        res = run_sweep(SCENARIO, [Axis("factor", "faults.slow.0.factor", factors)], args,
+                        check=check)
+    except USER_ERRORS as e:
         return error(e)
-    sc0 = runs[0][1]
-    labels = {v.label for v in sc0.variants}
-    if labels != {RR, LO, RND, CH}:
-        return error(f"the scenario's entries must be labelled {RR}, {LO}, {RND} and {CH}")
-    rows = []
-    for f, sc in runs:
-        for r in simcomm.compare(sc):
-            rows.append({"factor": f, **r.summary})
-    df = pd.DataFrame(rows)
+    except RunsFailed as e:
+        return error(e, status=1)
+    df = res.table
     args.out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out / "slow_instance.csv", index=False)
-    fig = lines(df, "factor", [m for m, _ in PANELS], labels=dict(PANELS), ncols=2,
+    table_to_csv(df, args.out / "slow_instance.csv")
+    fig = lines(df, "factor", [m for m, _ in PANELS], labels=dict(PANELS), ncols=2, band=True,
                 xlabel="slowdown of instance 0 (× service time)",
-                title="One slow instance of three behind a load balancer")
+                title="One slow instance of three behind a load balancer "
+                      f"(bands: 95 % intervals, {res.replications} replications)")
     fig.savefig(args.out / "slow_instance.png", dpi=110)
 
-    p99 = df.pivot(index="factor", columns="pattern", values="latency_p99")[[RR, LO, RND, CH]]
-    busiest = df.pivot(index="factor", columns="pattern", values="instance_utilization_max")
+    p99 = res.pivot("latency_p99")[[RR, LO, RND, CH]]
+    busiest = res.pivot("instance_utilization_max")
     with pd.option_context("display.width", 200):
-        print("p99 latency (s) by slowdown factor:")
+        print(f"p99 latency (s) by slowdown factor ({res.replications} replications):")
         print(p99.to_string(float_format=lambda v: f"{v:.3f}"))
         print("busiest instance's utilisation:")
         print(busiest[[RR, LO, RND, CH]].to_string(float_format=lambda v: f"{v:.3f}"))
+    sc0 = res.scenario(0)
     s = sc0.server
     rho = (sc0.workload.requests.mean_rate(sc0.clients.count, sc0.duration)
            * s.service_time.mean / (s.instances * s.workers))
     slow = p99[p99.index > 1]
     first = bool(len(slow) and ((slow[LO] < slow[RR]) & (slow[LO] < slow[RND])).all())
+    vs_rr = res.paired(LO, RR, "latency_p99")
+    vs_rnd = res.paired(LO, RND, "latency_p99")
+    worst = pd.concat([vs_rr.ci_high, vs_rnd.ci_high], axis=1).max(axis=1)[slow.index]
     print(f"finding 1, least outstanding keeps the tail (p99 below round robin's and random's "
-          f"at every factor > 1): {'reproduced' if first else 'NOT shown'} ("
+          f"at every factor > 1): {verdict(first)} ("
           + ", ".join(f"×{f:g}: {slow.at[f, LO] * 1e3:.0f} vs {slow.at[f, RR] * 1e3:.0f} and "
-                      f"{slow.at[f, RND] * 1e3:.0f} ms" for f in slow.index) + ")")
+                      f"{slow.at[f, RND] * 1e3:.0f} ms" for f in slow.index) + ")"
+          + res.support(bool(len(worst) and (worst < 0).all()),
+                        "paired differences least outstanding − round robin and − random, "
+                        "highest upper bound "
+                        + ", ".join(f"×{f:g}: {v * 1e3:.0f} ms" for f, v in worst.items())))
     f = factors[-1]
     want = 0.9 * min(1.0, f * rho)
     second = bool(busiest.at[f, RR] >= want)
+    rr_low = res.pivot("instance_utilization_max", stat="_ci_low").at[f, RR]
     print(f"finding 2, round robin keeps sending the slow instance its share (×{f:g}: busiest "
           f"instance's utilisation ≥ 0.9 · min(1, {f:g} · {rho:.2f}) = {want:.2f}): "
-          f"{'reproduced' if second else 'NOT shown'} (round robin {busiest.at[f, RR]:.2f}, "
-          f"least outstanding {busiest.at[f, LO]:.2f})")
+          f"{verdict(second)} (round robin {busiest.at[f, RR]:.2f}, "
+          f"least outstanding {busiest.at[f, LO]:.2f})"
+          + res.support(bool(rr_low >= want), f"round robin's lower bound {rr_low:.2f}"))
     third = bool(p99.at[f, CH] > p99.at[f, LO])
+    ch = res.paired(CH, LO, "latency_p99").loc[f]
     print(f"finding 3, consistent hashing cannot steer (×{f:g}: p99 above least "
-          f"outstanding's): {'reproduced' if third else 'NOT shown'} "
-          f"({p99.at[f, CH] * 1e3:.0f} vs {p99.at[f, LO] * 1e3:.0f} ms)")
+          f"outstanding's): {verdict(third)} "
+          f"({p99.at[f, CH] * 1e3:.0f} vs {p99.at[f, LO] * 1e3:.0f} ms)"
+          + res.support(bool(ch.ci_low > 0), f"paired difference consistent hashing − least "
+                        f"outstanding [{ch.ci_low * 1e3:.0f}, {ch.ci_high * 1e3:.0f}] ms"))
     print(f"wrote {args.out / 'slow_instance.csv'} and {args.out / 'slow_instance.png'}")
     return 0
 

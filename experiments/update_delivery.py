@@ -10,10 +10,13 @@ Scenario:  examples/notifications.yaml — 50 clients, each with its own Poisson
 Covers:    short_polling, long_polling, push, sse, pubsub on one workload (common random
            numbers: every pattern sees the same updates at each rate).
 
-Writes ``update_delivery.csv`` (one row per pattern and rate, every contract metric plus
-``update_rate`` and ``connections_per_client``) and ``update_delivery.png`` (four panels against
-the update rate, one line per pattern, each with its own marker so coinciding lines stay
-visible) into ``--out`` (default ``out/update-delivery``).
+Each rate is a point of a sweep (``simcomm.sweep``) with ``--replications`` independent runs
+(store in ``OUT/sweep/``). Writes ``update_delivery.csv`` (one row per pattern and rate: the
+mean of every contract metric and of ``connections_per_client`` across the replications, each
+with its 95 % Student-t interval ``<column>_ci_low``/``<column>_ci_high``, ``update_rate`` and
+``n``, the replications) and ``update_delivery.png`` (four panels against the update rate, one
+line per pattern with its interval as a band, each with its own marker so coinciding lines
+stay visible) into ``--out`` (default ``out/update-delivery``).
 
 Connections: every pattern here keeps one connection per client open all the time, and that is
 what holding connections costs (a socket, its buffers and a file descriptor each, on both
@@ -23,7 +26,8 @@ without a request and shows all of its time as idle. The fourth panel therefore 
 ``connections_per_client``: held_connection_s / (measured window × clients), the mean number of
 connections each client holds open, which compares the patterns on the same footing.
 
-    python experiments/update_delivery.py [--out DIR] [--rates 0.01,0.1,1] [--set key=value]
+    python experiments/update_delivery.py [--out DIR] [--rates 0.01,0.1,1] [--replications 5]
+        [--workers N] [--set key=value]
 """
 
 from __future__ import annotations
@@ -41,53 +45,59 @@ PANELS = (("latency_mean", "mean latency (s)"),
           ("connections_per_client", "connections held open per client (mean)"))
 
 
+def derive(runs, scenarios):
+    """Each run's connections held open per client: held_connection_s / (window × clients)."""
+    per = {i: (sc.duration - sc.warmup) * sc.clients.count for i, sc in enumerate(scenarios)}
+    return runs.assign(connections_per_client=runs.held_connection_s / runs.point.map(per))
+
+
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
-    import simcomm
-    from simcomm.experiment import UsageError, command_line, error, numbers
+    from simcomm.experiment import (
+        USER_ERRORS,
+        Axis,
+        RunsFailed,
+        command_line,
+        error,
+        numbers,
+        run_sweep,
+        table_to_csv,
+    )
     from simcomm.plots import lines
 
     args = command_line(__doc__, ROOT / "out" / "update-delivery", rates=(
         ",".join(str(r) for r in RATES), "update rates per client (per second), "
         "comma-separated")).parse_args(argv)
-    runs = []
     try:
         rates = numbers(args.rates, "--rates", "positive rates", lambda v: 0 < v < math.inf)
-        for rate in rates:
-            sc = simcomm.load_file(SCENARIO, [*args.overrides,
-                                              f"workload.updates.rate={rate}/s",
-                                              "detail=summary"])
-            runs.append((rate, sc))
-    except (UsageError, simcomm.ScenarioError) as e:
+        res = run_sweep(SCENARIO, [Axis("update_rate", "workload.updates.rate", rates,
+                                        lambda r: f"{r}/s")], args,
+                        derive=derive)
+    except USER_ERRORS as e:
         return error(e)
-    rows = []
-    for rate, sc in runs:
-        for r in simcomm.compare(sc):
-            held_per_client = r.summary["held_connection_s"] / (
-                (sc.duration - sc.warmup) * sc.clients.count)
-            rows.append({"update_rate": rate, **r.summary,
-                         "connections_per_client": held_per_client})
-    df = pd.DataFrame(rows)
+    except RunsFailed as e:
+        return error(e, status=1)
+    df = res.table
     args.out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out / "update_delivery.csv", index=False)
+    table_to_csv(df, args.out / "update_delivery.csv")
     fig = lines(df, "update_rate", [m for m, _ in PANELS], labels=dict(PANELS), logx=True,
-                logy=("latency_mean", "messages_per_delivery"), ncols=2,
+                logy=("latency_mean", "messages_per_delivery"), ncols=2, band=True,
                 xlabel="update rate per client (updates/s)",
-                title="Getting updates to clients: 50 clients, 25 ms away")
-    fig.axes[-1].set_ylim(0, 1.2 * max(1.0, df.connections_per_client.max()))  # from zero
+                title="Getting updates to clients: 50 clients, 25 ms away "
+                      f"(bands: 95 % intervals, {res.replications} replications)")
+    top = df[["connections_per_client", "connections_per_client_ci_high"]].max().max()
+    fig.axes[-1].set_ylim(0, 1.2 * max(1.0, top))  # from zero
     fig.savefig(args.out / "update_delivery.png", dpi=110)
     with pd.option_context("display.width", 200):
-        table = df.pivot(index="update_rate", columns="pattern", values="latency_mean")
-        print("mean latency (s) by update rate per client:")
-        print(table.to_string(float_format=lambda v: f"{v:.4f}"))
-        table = df.pivot(index="update_rate", columns="pattern", values="messages_per_delivery")
+        print(f"mean latency (s) by update rate per client ({res.replications} replications):")
+        print(res.pivot("latency_mean").to_string(float_format=lambda v: f"{v:.4f}"))
         print("messages per delivery:")
-        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
-        table = df.pivot(index="update_rate", columns="pattern", values="connections_per_client")
+        print(res.pivot("messages_per_delivery").to_string(float_format=lambda v: f"{v:.3f}"))
         print("connections held open per client (mean; idle_connection_s counts a push or SSE "
               "stream as idle, a parked long poll as busy):")
-        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+        print(res.pivot("connections_per_client").to_string(
+            float_format=lambda v: f"{v:.3f}"))
     print(f"wrote {args.out / 'update_delivery.csv'} and {args.out / 'update_delivery.png'}")
     return 0
 

@@ -13,11 +13,15 @@ Covers:    set-up round trips of resumed connections (TCP + TLS 1.3: 2, with 0-R
            with 0-RTT 0), slow start from 10 segments on every new connection, the
            serialisation of handshake flights and data.
 
-Writes ``zero_rtt.csv`` (one row per size and entry: every contract metric plus ``size_kib``,
-``rounds`` and ``predicted_s`` (the closed form below), and for the 0-RTT entries ``gain_s``
-and ``gain_relative`` against the same protocol without 0-RTT) and ``zero_rtt.png`` (mean
-latency of each entry, and the absolute and relative gain, against the size) into ``--out``
-(default ``out/zero-rtt``), and prints the closed-form check and one line per finding.
+Each size is a point of a sweep (``simcomm.sweep``, store in ``OUT/sweep/``) with
+``--replications`` independent runs. Writes ``zero_rtt.csv`` (one row per size and entry: the
+mean of every contract metric across the replications with its 95 % Student-t interval
+``<column>_ci_low``/``<column>_ci_high``, ``n``, plus ``size_kib``, ``rounds`` and
+``predicted_s`` (the closed form below), and for the 0-RTT entries ``gain_s`` and
+``gain_relative`` against the same protocol without 0-RTT, computed per replication, with
+their intervals) and ``zero_rtt.png`` (mean latency of each entry, and the absolute and
+relative gain, against the size, with the intervals as bands) into ``--out`` (default
+``out/zero-rtt``), and prints the closed-form check and one line per finding.
 
 Closed form. A resumed connection takes ``h`` round trips before the request (2, 1, 1, 0 for
 the four entries); then the request goes up and a response of ``R`` bytes (payload + 300 B
@@ -33,28 +37,34 @@ previous round's first segment left, and the last round's bytes arrive behind ea
 where ``H`` is the bytes of the handshake flights and 0-RTT hellos (TCP: 2 × 60 B SYN,
 517 B ClientHello, 200 B server flight; QUIC: 1200 B Initial, 200 B) and ``Q`` the request
 (400 B of headers, no body). The script prints ``T`` next to the measured mean latency for
-every point and requires them to agree within 1 µs (the same tolerance as finding 1).
+every point and requires every replication's mean latency to agree with it within 1 µs (the
+same tolerance as finding 1).
 
 Findings (criteria fixed before the results were seen):
 
 1. 0-RTT saves one round trip at every size: for both protocols and at every size, the mean
    latency without 0-RTT minus the mean latency with it is one RTT (2 × the one-way latency)
-   within 1 µs. Derivation of the tolerance: with constant latency, no loss, a line of its
-   own per client and a free worker for every request, every request of an entry takes the
-   same time; and a 0-RTT request puts the same bytes on the wire in the same order as a
-   1-RTT one — the resumption's hello goes just ahead of the request and the server's answer
-   just ahead of the response instead of a round trip before them — so every later event
-   moves by exactly one RTT. What remains is the rounding of floating-point event times
-   (~1e-14 s at these magnitudes); 1 µs is far above that and far below any real effect the
-   model has (one 1460 B segment takes 117 µs to serialise at 100 Mbps). With random latency
-   or loss the gain is a difference of random means and this criterion does not apply.
+   within 1 µs, in every replication. Derivation of the tolerance: with constant latency, no
+   loss, a line of its own per client and a free worker for every request, every request of
+   an entry takes the same time; and a 0-RTT request puts the same bytes on the wire in the
+   same order as a 1-RTT one — the resumption's hello goes just ahead of the request and the
+   server's answer just ahead of the response instead of a round trip before them — so every
+   later event moves by exactly one RTT. What remains is the rounding of floating-point event
+   times (~1e-14 s at these magnitudes); 1 µs is far above that and far below any real effect
+   the model has (one 1460 B segment takes 117 µs to serialise at 100 Mbps). With random
+   latency or loss the gain is a difference of random means and this criterion does not
+   apply.
 2. its relative gain shrinks as the object grows (slow-start rounds dominate): for both
    protocols the gain relative to the latency without 0-RTT (about ``1 / (h + k)``, ``k``
    growing with the size) never grows from one size to the next (up to 1e-9, float rounding:
    two sizes in the same number of rounds differ only by serialisation, nothing on an
    unlimited line) and is lower at the largest size than at the smallest.
 
-    python experiments/zero_rtt.py [--out DIR] [--sizes 1,4,16,64,256,1024] [--set key=value]
+With constant latency every replication is the same run, so the intervals have zero width and
+the findings' interval checks repeat the criteria on every replication.
+
+    python experiments/zero_rtt.py [--out DIR] [--sizes 1,4,16,64,256,1024] [--replications 5]
+        [--workers N] [--set key=value]
 """
 
 from __future__ import annotations
@@ -105,73 +115,111 @@ def closed_form(sc, spec, size: float) -> tuple[float, int, bool]:
     return t, h + k, below_bdp
 
 
+def _specs(sc) -> dict:
+    return {v.label: v for v in sc.variants}
+
+
+def check(sc) -> str | None:
+    """The scenario's entries must be the four the closed form knows."""
+    got = sorted((v.connection.protocol, v.connection.zero_rtt) for v in sc.variants)
+    if got != sorted(HANDSHAKE_RTTS):
+        return "the scenario's entries must be h2 and h3, each without and with zero_rtt"
+    return None
+
+
+def derive(runs, scenarios):
+    """Each replication's gain of a 0-RTT entry: the latency of the same protocol without
+    0-RTT in the same replication minus its own (absolute, and relative to the former)."""
+    import pandas as pd
+
+    specs = _specs(scenarios[0])
+    proto = runs.pattern.map(lambda p: specs[p].connection.protocol)
+    zero = runs.pattern.map(lambda p: specs[p].connection.zero_rtt).astype(bool)
+    base = (runs[~zero].assign(protocol=proto[~zero])
+            .set_index(["point", "replication", "protocol"]).latency_mean)
+    without = base.reindex(pd.MultiIndex.from_arrays([runs.point, runs.replication, proto]))
+    without = pd.Series(without.to_numpy(), index=runs.index)
+    gain = (without - runs.latency_mean).where(zero)
+    return runs.assign(gain_s=gain, gain_relative=(gain / without).where(zero))
+
+
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
-    import simcomm
-    from simcomm.experiment import UsageError, command_line, error, numbers
+    from simcomm.experiment import (
+        USER_ERRORS,
+        Axis,
+        RunsFailed,
+        command_line,
+        error,
+        numbers,
+        run_sweep,
+        table_to_csv,
+        verdict,
+    )
     from simcomm.plots import lines
 
     args = command_line(__doc__, ROOT / "out" / "zero-rtt", sizes=(
         ",".join(f"{s:g}" for s in SIZES),
         "response sizes in KiB, comma-separated (at least two)")).parse_args(argv)
-    runs = []
     try:
         sizes = numbers(args.sizes, "--sizes", "positive sizes in KiB",
                         lambda v: 0 < v < math.inf, at_least=2)
-        for kib in sizes:
-            runs.append((kib, simcomm.load_file(SCENARIO, [
-                *args.overrides, f"workload.response_size={kib:g}KiB", "detail=summary"])))
-    except (UsageError, simcomm.ScenarioError) as e:
+        res = run_sweep(SCENARIO, [Axis("size_kib", "workload.response_size", sizes,
+                                        lambda kib: f"{kib:g}KiB")], args,
+                        check=check, derive=derive)
+    except USER_ERRORS as e:
         return error(e)
-    specs = {v.label: v for v in runs[0][1].variants}
-    if sorted((v.connection.protocol, v.connection.zero_rtt) for v in specs.values()) != sorted(
-            HANDSHAKE_RTTS):
-        return error("the scenario's entries must be h2 and h3, each without and with "
-                     "zero_rtt")
-    rows = []
-    for kib, sc in runs:
-        for r in simcomm.compare(sc):
-            spec = specs[r.summary["pattern"]]
-            predicted, rounds, below = closed_form(sc, spec, kib * 1024)
-            rows.append({"size_kib": kib, **r.summary, "protocol": spec.connection.protocol,
-                         "zero_rtt": spec.connection.zero_rtt, "rounds": rounds,
-                         "predicted_s": predicted, "below_bdp": below})
-    df = pd.DataFrame(rows)
-    base = df[~df.zero_rtt].set_index(["size_kib", "protocol"]).latency_mean
-    key = pd.MultiIndex.from_frame(df[["size_kib", "protocol"]])
-    df["gain_s"] = (base.reindex(key).to_numpy() - df.latency_mean).where(df.zero_rtt)
-    df["gain_relative"] = (df.gain_s / base.reindex(key).to_numpy()).where(df.zero_rtt)
+    except RunsFailed as e:
+        return error(e, status=1)
+    scenarios = [res.scenario(i) for i in range(len(sizes))]
+    specs = _specs(scenarios[0])
+    closed = {}
+    for i, sc in enumerate(scenarios):
+        for label, spec in specs.items():
+            predicted, rounds, below = closed_form(sc, spec, sizes[i] * 1024)
+            closed[i, label] = {"protocol": spec.connection.protocol,
+                                "zero_rtt": spec.connection.zero_rtt, "rounds": rounds,
+                                "predicted_s": predicted, "below_bdp": below}
+    df = res.table
+    df = df.join(pd.DataFrame([closed[p, lab] for p, lab in zip(df.point, df.pattern,
+                                                                  strict=True)]))
+    runs = res.runs.join(pd.DataFrame([closed[p, lab] for p, lab in zip(
+        res.runs.point, res.runs.pattern, strict=True)], index=res.runs.index))
     args.out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out / "zero_rtt.csv", index=False)
-    rtt = 2 * runs[0][1].network.latency.mean
+    table_to_csv(df, args.out / "zero_rtt.csv")
+    rtt = 2 * scenarios[0].network.latency.mean
     fig = lines(df, "size_kib", [m for m, _ in PANELS], labels=dict(PANELS), logx=True,
-                ncols=3, xlabel="object size (KiB)",
-                title=f"0-RTT resumption against object size (RTT {rtt * 1e3:g} ms)")
+                ncols=3, band=True, xlabel="object size (KiB)",
+                title=f"0-RTT resumption against object size (RTT {rtt * 1e3:g} ms; "
+                      f"{res.replications} replications, bands: 95 % intervals)")
     gain_ax, rel_ax = fig.axes[1], fig.axes[2]  # both from zero; one RTT marked
     gain_ax.axhline(rtt, color="grey", linewidth=0.8, linestyle=":", zorder=1)
-    gain_ax.set_ylim(0, 1.3 * max(rtt, df.gain_s.max()))
+    gain_ax.set_ylim(0, 1.3 * max(rtt, df[["gain_s", "gain_s_ci_high"]].max().max()))
     gain_ax.ticklabel_format(axis="y", useOffset=False)
-    rel_ax.set_ylim(0, 1.15 * df.gain_relative.max())
+    rel_ax.set_ylim(0, 1.15 * df[["gain_relative", "gain_relative_ci_high"]].max().max())
     fig.savefig(args.out / "zero_rtt.png", dpi=110)
 
     with pd.option_context("display.width", 200):
-        print("mean latency (s) by object size (KiB):")
-        print(df.pivot(index="size_kib", columns="pattern", values="latency_mean")[
-            list(specs)].to_string(float_format=lambda v: f"{v:.6f}"))
+        print(f"mean latency (s) by object size (KiB), {res.replications} replications:")
+        print(res.pivot("latency_mean").to_string(float_format=lambda v: f"{v:.6f}"))
         gains = df[df.zero_rtt].pivot(index="size_kib", columns="protocol",
                                       values=["gain_s", "gain_relative"])
         print("gain of 0-RTT: absolute (s) and relative to the latency without it:")
         print(gains.to_string(float_format=lambda v: f"{v:.6f}"))
-    off = (df.latency_mean - df.predicted_s).abs()
-    checked = df.below_bdp
-    agree = bool((off[checked] <= TOLERANCE).all())
+    # the closed form, checked on every replication's mean latency
+    off = (runs.latency_mean - runs.predicted_s).abs()
+    checked = runs.below_bdp.astype(bool)
+    points = runs[checked].groupby(["point", "pattern"]).apply(
+        lambda g: bool((off[g.index] <= TOLERANCE).all()), include_groups=False)
+    agree = bool(points.all())
+    unchecked = int((~df.below_bdp.astype(bool)).sum())
     print(f"closed form (h + k round trips + serialisation + service): "
-          f"{'matches' if agree else 'does NOT match'} at {int((off[checked] <= TOLERANCE).sum())}"
-          f" of {int(checked.sum())} points within {TOLERANCE * 1e6:g} µs (largest difference "
-          f"{off[checked].max() * 1e6:.3g} µs)"
-          + (f"; {int((~checked).sum())} points beyond the bandwidth-delay product not checked"
-             if (~checked).any() else ""))
+          f"{'matches' if agree else 'does NOT match'} at {int(points.sum())} of {len(points)}"
+          f" points within {TOLERANCE * 1e6:g} µs in every replication ({int(checked.sum())} "
+          f"runs; largest difference {off[checked].max() * 1e6:.3g} µs)"
+          + (f"; {unchecked} points beyond the bandwidth-delay product not checked"
+             if unchecked else ""))
     for _, row in df[df.size_kib.isin((sizes[0], sizes[-1]))].iterrows():
         trips = f"{row.rounds} round trip{'s' * (row.rounds != 1)}"
         print(f"  {row.pattern} at {row.size_kib:g} KiB: {trips} → predicted "
@@ -180,20 +228,36 @@ def main(argv: list[str] | None = None) -> int:
     rel = df[df.zero_rtt].pivot(index="size_kib", columns="protocol", values="gain_relative")
     dev = (gain - rtt).abs()
     first = bool((dev <= TOLERANCE).all().all())
+    each = (runs.gain_s[runs.zero_rtt.astype(bool)] - rtt).abs()
     print(f"finding 1, 0-RTT saves one round trip ({rtt * 1e3:g} ms) at every size (within "
-          f"{TOLERANCE * 1e6:g} µs): {'reproduced' if first else 'NOT shown'} (gain "
+          f"{TOLERANCE * 1e6:g} µs): {verdict(first)} (gain "
           + ", ".join(f"{p} {gain[p].min() * 1e3:.6f}–{gain[p].max() * 1e3:.6f} ms"
                       for p in gain.columns)
-          + f"; largest deviation {dev.max().max() * 1e6:.3g} µs)")
+          + f"; largest deviation {dev.max().max() * 1e6:.3g} µs)"
+          + res.support(bool((each <= TOLERANCE).all()) and _within(df, "gain_s", rtt),
+                        f"every replication's gain within {TOLERANCE * 1e6:g} µs of one RTT, "
+                        f"largest deviation {each.max() * 1e6:.3g} µs"))
     second = bool((rel.diff().dropna() <= 1e-9).all().all()
                   and (rel.iloc[-1] < rel.iloc[0]).all())
-    print(f"finding 2, the relative gain shrinks as the object grows: "
-          f"{'reproduced' if second else 'NOT shown'} ("
+    lo = df[df.zero_rtt].pivot(index="size_kib", columns="protocol",
+                               values="gain_relative_ci_low")
+    hi = df[df.zero_rtt].pivot(index="size_kib", columns="protocol",
+                               values="gain_relative_ci_high")
+    print(f"finding 2, the relative gain shrinks as the object grows: {verdict(second)} ("
           + ", ".join(f"{p} {rel[p].iloc[0]:.1%} at {rel.index[0]:g} KiB → "
                       f"{rel[p].iloc[-1]:.1%} at {rel.index[-1]:g} KiB"
-                      for p in rel.columns) + ")")
+                      for p in rel.columns) + ")"
+          + res.support(bool((hi.iloc[-1] < lo.iloc[0]).all()),
+                        "the interval at the largest size lies below the one at the smallest"))
     print(f"wrote {args.out / 'zero_rtt.csv'} and {args.out / 'zero_rtt.png'}")
     return 0
+
+
+def _within(df, column: str, value: float) -> bool:
+    """Whether every 0-RTT row's interval of *column* lies within TOLERANCE of *value*."""
+    zero = df[df.zero_rtt.astype(bool)]
+    return bool(((zero[column + "_ci_low"] - value).abs() <= TOLERANCE).all()
+                and ((zero[column + "_ci_high"] - value).abs() <= TOLERANCE).all())
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ class lists the keys it accepts in ``params`` and builds itself from them in ``f
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 import math
 import statistics
@@ -180,6 +182,23 @@ def _q(spec: dict, key: str, parse: Parse, *, positive=True, allow_zero=False) -
 # The distributions
 
 
+# One draw function per distinct parameters, shared by every sampler of them: a world has
+# samplers per client (its session lengths …), and a closure each is memory per client.
+@functools.lru_cache(maxsize=256)
+def _exponential(scale: float):
+    return lambda g, n: g.exponential(scale, n)
+
+
+@functools.lru_cache(maxsize=256)
+def _uniform(lo: float, hi: float):
+    return lambda g, n: g.uniform(lo, hi, n)
+
+
+@functools.lru_cache(maxsize=256)
+def _lognormal(mu: float, sigma: float):
+    return lambda g, n: g.lognormal(mu, sigma, n)
+
+
 @register_dist("constant")
 @dataclass(frozen=True)
 class Constant(Distribution):
@@ -219,8 +238,7 @@ class Exponential(Distribution):
         return self.mean_**2
 
     def sampler(self, rng):
-        scale = self.mean_
-        return Buffered(rng, lambda g, n: g.exponential(scale, n))
+        return Buffered(rng, _exponential(self.mean_))
 
     @classmethod
     def from_params(cls, params, parse, *, allow_zero, base_dir):
@@ -254,8 +272,7 @@ class Uniform(Distribution):
         return (self.high - self.low) ** 2 / 12
 
     def sampler(self, rng):
-        lo, hi = self.low, self.high
-        return Buffered(rng, lambda g, n: g.uniform(lo, hi, n))
+        return Buffered(rng, _uniform(self.low, self.high))
 
     def culprit(self, given):
         return "high"
@@ -292,8 +309,7 @@ class LogNormal(Distribution):
         return -math.expm1(-s2) * math.exp(2 * self.mu + 2 * s2)
 
     def sampler(self, rng):
-        mu, sigma = self.mu, self.sigma
-        return Buffered(rng, lambda g, n: g.lognormal(mu, sigma, n))
+        return Buffered(rng, _lognormal(self.mu, self.sigma))
 
     def culprit(self, given):
         if "p99" in given:

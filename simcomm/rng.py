@@ -8,18 +8,28 @@ stream's seed is the root entropy plus a spawn key derived from the name, so
 * adding a component (a new name) shifts no other component's numbers, which is what makes
   *common random numbers* work when several patterns are compared on one workload.
 
-Draws are buffered: :class:`Stream` asks numpy for a block of variates at once and hands them
-out one by one, which is several times cheaper than one numpy call per scalar.
+Draws are buffered: :class:`Buffered` asks numpy for a block of variates at once and hands
+them out one by one, which is several times cheaper than one numpy call per scalar.
+
+A world has streams per client (its session lengths, its updates, its connection's drops …),
+so what an idle stream costs is memory per client. :meth:`Streams.generator` gives a numpy
+Generator (with its PCG64 bit generator, SeedSequence and lock: about 1.1 kB), cached by name;
+:meth:`Streams.stream` gives a :class:`Parked` stream instead, for :class:`Buffered` draws
+only: nothing until its first draw, then only its bit generator's state as four integers
+between blocks (about 0.2 kB), restored into a Generator the run shares for each block. The
+draws are the same either way (same seed, same bit stream).
 """
 
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Buffered", "Streams"]
+__all__ = ["Buffered", "Parked", "Streams"]
 
 BLOCK = 4096
 """Most draws fetched from numpy at once."""
@@ -38,14 +48,68 @@ class Streams:
     def __init__(self, seed: int) -> None:
         self.seed = int(seed)
         self._cache: dict[str, np.random.Generator] = {}
+        self._shared: np.random.Generator | None = None
+        """The Generator :class:`Parked` streams are restored into for a block (per run, so
+        that runs in threads of one process never share one)."""
+
+    def _bit_generator(self, name: str) -> np.random.PCG64:
+        ss = np.random.SeedSequence(self.seed, spawn_key=(_name_key(name),))
+        return np.random.PCG64(ss)
 
     def generator(self, name: str) -> np.random.Generator:
         """The generator for stream *name* (created on first use, then reused)."""
         g = self._cache.get(name)
         if g is None:
-            ss = np.random.SeedSequence(self.seed, spawn_key=(_name_key(name),))
-            g = self._cache[name] = np.random.Generator(np.random.PCG64(ss))
+            g = self._cache[name] = np.random.Generator(self._bit_generator(name))
         return g
+
+    def stream(self, name: str) -> Parked:
+        """Stream *name* as a :class:`Parked` stream for :class:`Buffered` draws: the same
+        variates as ``generator(name)`` gives, for a fraction of the memory while idle. Not
+        cached: ask once per name and keep it (a second call starts the stream again)."""
+        return Parked(self, name)
+
+
+class Parked:
+    """A random stream kept as its PCG64 state (four integers) between blocks of draws; before
+    its first draw, only its name. See :meth:`Streams.stream`."""
+
+    __slots__ = ("_name", "_state", "_streams")
+
+    def __init__(self, streams: Streams, name: str) -> None:
+        self._streams = streams
+        self._name = name
+        self._state: tuple[int, int, int, int] | None = None
+
+    def block(self, draw: Callable[[np.random.Generator, int], np.ndarray], n: int):
+        """*draw*(generator, *n*) with this stream's generator, continuing where the last
+        block stopped."""
+        return self.use(lambda g: draw(g, n))
+
+    def use(self, fn: Callable[[np.random.Generator], Any]) -> Any:
+        """*fn*(generator) with this stream's generator restored, its state kept after."""
+        streams = self._streams
+        g = streams._shared
+        if g is None:
+            g = streams._shared = np.random.Generator(np.random.PCG64(0))
+        bits = g.bit_generator
+        st = self._state
+        if st is None:
+            bits.state = streams._bit_generator(self._name).state
+        else:
+            bits.state = {"bit_generator": "PCG64", "state": {"state": st[0], "inc": st[1]},
+                          "has_uint32": st[2], "uinteger": st[3]}
+        out = fn(g)
+        now = bits.state
+        self._state = (now["state"]["state"], now["state"]["inc"], now["has_uint32"],
+                       now["uinteger"])
+        return out
+
+    def __getattr__(self, name: str):
+        """Any numpy Generator method (``stream.uniform(0, 1)``, ``stream.exponential(2)``):
+        the same draws as the Generator of this stream would give."""
+        method = getattr(np.random.Generator, name)
+        return lambda *args, **kwargs: self.use(lambda g: method(g, *args, **kwargs))
 
 
 class Buffered:
@@ -58,7 +122,8 @@ class Buffered:
     normal, lognormal and uniform variates one after the other from the bit stream, so the
     block sizes do not change them (a test checks it).
 
-    *draw(rng, n)* must return a numpy array of *n* variates.
+    *draw(rng, n)* must return a numpy array of *n* variates. *rng* is a numpy Generator or
+    a :class:`Parked` stream.
     """
 
     __slots__ = ("_draw", "_it", "_n", "_rng")
@@ -77,5 +142,12 @@ class Buffered:
             n = self._n
             if n < BLOCK:
                 self._n = n * 2
-            self._it = iter(self._draw(self._rng, n).tolist())
+            rng = self._rng
+            drawn = rng.block(self._draw, n) if rng.__class__ is Parked else self._draw(rng, n)
+            if rng.__class__ is Parked and drawn.dtype == np.float64:
+                block = array("d")  # a rarely drawn stream: 8 bytes a draw, not 32
+                block.frombytes(drawn.tobytes())
+                self._it = iter(block)
+            else:
+                self._it = iter(drawn.tolist())
             return next(self._it)

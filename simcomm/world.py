@@ -165,8 +165,8 @@ class World:
         if cc.session is not None:
             for c in self.clients:
                 env.process(presence(
-                    env, c, cc.session.sampler(streams.generator(f"clients.session.{c.index}")),
-                    cc.gap.sampler(streams.generator(f"clients.gap.{c.index}"))))
+                    env, c, cc.session.sampler(streams.stream(f"clients.session.{c.index}")),
+                    cc.gap.sampler(streams.stream(f"clients.gap.{c.index}"))))
         w = sc.workload
         self._sizes: dict[int, tuple] = {}
         up = w.updates

@@ -51,3 +51,39 @@ def test_a_rarely_used_stream_holds_few_draws():
     buffered = Buffered(Streams(1).generator("x"), DRAWS["exponential"])
     buffered()
     assert len(list(buffered._it)) == FIRST - 1
+
+
+@pytest.mark.parametrize("name", list(DRAWS))
+def test_a_parked_stream_draws_what_its_generator_draws(name):
+    """Streams.stream(name) parks the generator between blocks (its state as integers) and
+    restores it into a shared Generator for each: the variates are the generator's."""
+    n = FIRST * 6 + 7
+    parked = Buffered(Streams(5).stream("p"), DRAWS[name])
+    want = Buffered(Streams(5).generator("p"), DRAWS[name])
+    assert [parked() for _ in range(n)] == [want() for _ in range(n)]
+
+
+def test_parked_streams_interleave_and_take_generator_calls():
+    """Two parked streams drawn in turn, and direct Generator calls on one (a phase drawn
+    once): each continues its own sequence exactly."""
+    streams, ref = Streams(9), Streams(9)
+    a, b = streams.stream("a"), streams.stream("b")
+    ga, gb = ref.generator("a"), ref.generator("b")
+    assert a.uniform(0.0, 2.0) == ga.uniform(0.0, 2.0)
+    da = Buffered(a, DRAWS["exponential"])
+    db = Buffered(b, DRAWS["lognormal"])
+    wa = Buffered(ga, DRAWS["exponential"])
+    wb = Buffered(gb, DRAWS["lognormal"])
+    for _ in range(3 * FIRST + 1):
+        assert da() == wa() and db() == wb()
+    assert b.integers(0, 10, 5).tolist() == gb.integers(0, 10, 5).tolist()
+
+
+def test_a_parked_stream_holds_its_block_compactly():
+    """Idle, a parked stream holds four integers and its block as 8-byte floats."""
+    from array import array
+
+    s = Buffered(Streams(1).stream("x"), DRAWS["exponential"])
+    s()
+    assert isinstance(s._rng._state, tuple) and len(s._rng._state) == 4
+    assert isinstance(s._it.__reduce__()[1][0], array)

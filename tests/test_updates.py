@@ -25,7 +25,7 @@ def emitted(*, rate, arrival, until, seed=1, on=None, off=None):
     times = []
     env.process(update_source(env, rate=rate, arrival=arrival, rng=rng, size=lambda: 100.0,
                               on_period=on, off_period=off,
-                              emit=lambda t, size: times.append(t)))
+                              emit=lambda _topic, t, size: times.append(t)))
     env.run(until=until)
     return np.array(times), env
 
@@ -72,7 +72,7 @@ def test_bursty_updates_only_inside_on_periods_at_the_on_fraction_rate():
     env.process(update_source(env, rate=rate, arrival="bursty", rng=np.random.default_rng(8),
                               size=lambda: 1.0, on_period=on,
                               off_period=lambda: float(g.exponential(m_off)),
-                              emit=lambda t, size: times.append(t)))
+                              emit=lambda _topic, t, size: times.append(t)))
     env.run(until=horizon)
     t = np.array(times)
     starts = np.array([s for s, _ in periods])

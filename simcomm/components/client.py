@@ -68,7 +68,8 @@ class Client:
         self.limit = limit
         """Most jobs in progress at once (1 for a sync client, ``inf`` for unlimited)."""
         self.running = 0
-        self._waiting: deque = deque()
+        self._waiting: deque | tuple = ()
+        """Jobs waiting for a slot (an empty tuple until the first waits: memory per client)."""
         self.online = True
         """False during an offline gap (see :func:`presence`)."""
         self._listeners: list[Callable[[Client, bool], None]] = []
@@ -94,7 +95,10 @@ class Client:
         elif self.running < self.limit:
             self._start(job, t_intended)
         else:
-            self._waiting.append((job, t_intended))
+            w = self._waiting
+            if w.__class__ is tuple:
+                w = self._waiting = deque()
+            w.append((job, t_intended))
 
     def _start(self, job: Job, t_intended: float) -> None:
         self.running += 1
@@ -126,15 +130,19 @@ class Inbox:
     dropped; the caller counts it).
     """
 
-    __slots__ = ("_current", "_done", "_env", "_limit", "_queue", "_rec", "_service")
+    __slots__ = ("_current", "_done", "_env", "_limit", "_owner", "_queue", "_rec", "_service")
 
     def __init__(self, env, *, capacity: float | None, limit: int | None,
-                 done: Callable[[object, float], None], recorder=None) -> None:
+                 done: Callable[..., None], recorder=None, owner=None) -> None:
         self._env = env
         self._service = None if capacity is None else 1.0 / capacity
         self._limit = limit
         self._done = done
-        self._queue: deque = deque()
+        self._owner = owner
+        """With an *owner* (its client), ``done(owner, item, arrived)``: one function can
+        serve every client's inbox, instead of a closure each."""
+        self._queue: deque | tuple = ()
+        """Updates waiting (an empty tuple until the first waits: memory per client)."""
         self._current = None
         self._rec = recorder
         """Told how many updates wait after each arrival (``client_buffer_peak``)."""
@@ -144,17 +152,26 @@ class Inbox:
 
     def offer(self, item, arrived: float) -> bool:
         if self._service is None:
-            self._done(item, arrived)
+            self._finished_item(item, arrived)
             return True
         if self._current is None:
             self._start(item, arrived)
             return True
         if self._limit is not None and len(self._queue) >= self._limit:
             return False
-        self._queue.append((item, arrived))
+        q = self._queue
+        if q.__class__ is tuple:
+            q = self._queue = deque()
+        q.append((item, arrived))
         if self._rec is not None:
-            self._rec.buffered(len(self._queue))
+            self._rec.buffered(len(q))
         return True
+
+    def _finished_item(self, item, arrived: float) -> None:
+        if self._owner is None:
+            self._done(item, arrived)
+        else:
+            self._done(self._owner, item, arrived)
 
     def _start(self, item, arrived: float) -> None:
         self._current = (item, arrived)
@@ -165,5 +182,5 @@ class Inbox:
         self._current = None
         if self._queue:
             self._start(*self._queue.popleft())
-        self._done(item, arrived)
+        self._finished_item(item, arrived)
 

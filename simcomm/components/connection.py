@@ -55,13 +55,17 @@ but for the path, so later requests send one-to-two-byte table indexes for most 
 few literals — about a tenth (the HTTP/2 RFC's examples and measurements of 85–90 % savings)."""
 
 
+
+def _random(g, n: int):
+    return g.random(n)  # one draw function for every connection's drop stream
+
 class Connection:
     """One transport connection over *link*; ``send(UP | DOWN, …)`` carries one message."""
 
     __slots__ = ("_active", "_drop", "_gaps", "_held", "_idle", "_listeners", "_qunits",
                  "_rec", "_units", "_win", "compress", "early", "env", "epoch", "hpack",
                  "idle_timeout", "index", "is_open", "link", "name", "opening", "ordered",
-                 "outstanding", "parent", "pipes", "pool", "resumed", "setup", "transport",
+                 "outstanding", "owner", "parent", "pipes", "pool", "resumed", "setup", "transport",
                  "turns")
 
     def __init__(self, env, link, recorder, *, name: str, streams=None, index: int = -1,
@@ -70,6 +74,8 @@ class Connection:
         self.env = env
         self.index = index
         """Number of the connection in its path (the ``connection`` column of messages)."""
+        self.owner = -1
+        """The client it belongs to (−1: none); set by the path."""
         self.link = link
         self.name = name
         self.pipes = (link.up, link.down)
@@ -109,9 +115,9 @@ class Connection:
         self.pool = None
         """The :class:`~simcomm.components.pool.Pool` of a client's own connection (made on
         its first exchange)."""
-        self.turns = [0, 0, {}]
+        self.turns: list | None = None
         """Pipelining: next request number, next response number, responses waiting their
-        turn (number → event)."""
+        turn (number → event); None until the first pipelined request."""
         self.transport = transport
         """Segment size, initial window, TCP or QUIC (:mod:`simcomm.components.window`)."""
         self._win: tuple | None = None
@@ -125,9 +131,9 @@ class Connection:
         (more rounds, a loss, a wait), or None; how many went to a process."""
         self._qunits: dict | None = None
         """QUIC: the ordering units of its streams, by ``(direction, stream)``."""
-        self._listeners: list = []
+        self._listeners: tuple = ()
         self._drop = (None if streams is None else
-                      Buffered(streams.generator(f"{name}.drop"), lambda g, n: g.random(n)))
+                      Buffered(streams.stream(f"{name}.drop"), _random))
 
     # -- exchanges and lifetime ----------------------------------------------------------------
     def begin(self) -> None:
@@ -161,13 +167,13 @@ class Connection:
     def close(self) -> None:
         """Close an idle connection (nothing is in flight on it): like :meth:`drop`, but its
         listeners are not told — nobody lost anything."""
-        listeners, self._listeners = self._listeners, []
+        listeners, self._listeners = self._listeners, ()
         self.drop()
         self._listeners = listeners
 
     def on_drop(self, listener) -> None:
         """Call ``listener(connection)`` whenever the connection drops."""
-        self._listeners.append(listener)
+        self._listeners = (*self._listeners, listener)
 
     def drop(self) -> None:
         """The connection drops (its client went offline, the server restarted): what is in
@@ -184,7 +190,7 @@ class Connection:
             self._gaps = None
             self.early = ()
             self.hpack = [False, False]
-            self.turns = [0, 0, {}]
+            self.turns = None
             for listener in self._listeners:
                 listener(self)
 

@@ -44,10 +44,10 @@ class UpdateFeed:
         self._created: Callable[[Update], None] = lambda u: None
         self._copy: Callable = lambda c, u: None
         self._processed: Callable = lambda c, u: None
+        done = self._done  # one bound method for every client: the inbox passes its owner
         for c in clients:
-            c.inbox = Inbox(env, capacity=capacity, limit=buffer,
-                            done=lambda item, arrived, c=c: self._done(c, item, arrived),
-                            recorder=recorder)
+            c.inbox = Inbox(env, capacity=capacity, limit=buffer, done=done,
+                            recorder=recorder, owner=c)
 
     def start(self, *, copy: Callable, created: Callable[[Update], None] | None = None,
               processed: Callable | None = None) -> None:
@@ -57,7 +57,7 @@ class UpdateFeed:
             self._created = created
         if processed is not None:
             self._processed = processed
-        up, g = self.cfg, self._streams.generator
+        up, g = self.cfg, self._streams.stream
         for topic in range(len(self.subscribers)):
             name = f"updates.{topic}"
             self.env.process(update_source(
@@ -65,7 +65,7 @@ class UpdateFeed:
                 size=up.size.sampler(g(f"{name}.size")),
                 on_period=up.on_period.sampler(g(f"{name}.on")) if up.on_period else None,
                 off_period=up.off_period.sampler(g(f"{name}.off")) if up.off_period else None,
-                emit=lambda t, size, topic=topic: self._emit(topic, t, size)))
+                emit=self._emit, topic=topic))
 
     def _emit(self, topic: int, t: float, size: float) -> None:
         u = Update(next(self._flow_ids), topic, t, size)

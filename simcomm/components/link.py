@@ -159,13 +159,13 @@ class Link:
         self.name = name
         pipes = []
         for direction, label in ((UP, "up"), (DOWN, "down")):
-            lat = latency_dist.sampler(streams.generator(f"{name}.{label}.latency"))
+            lat = latency_dist.sampler(streams.stream(f"{name}.{label}.latency"))
             loss_draw = burst_draw = None
             if loss or bursts is not None:
-                g = streams.generator(f"{name}.{label}.loss")
+                g = streams.stream(f"{name}.{label}.loss")
                 loss_draw = Buffered(g, lambda gen, n: gen.random(n))
             if bursts is not None:
-                g = streams.generator(f"{name}.{label}.bursts")
+                g = streams.stream(f"{name}.{label}.bursts")
                 burst_draw = Buffered(g, lambda gen, n: gen.random(n))
             pipes.append(Pipe(direction, bandwidth, lat, loss, loss_draw, rto, bursts,
                               burst_draw))

@@ -139,6 +139,15 @@ class Hop:
         yield  # pragma: no cover
 
 
+
+def _turns(conn: Connection) -> list:
+    """*conn*'s pipelining order ``[next request, next response, waiting responses]``, made
+    on first use (most connections never pipeline: memory per client)."""
+    turns = conn.turns
+    if turns is None:
+        turns = conn.turns = [0, 0, {}]
+    return turns
+
 class Path:
     """How messages get between the clients and the server, and the server's work on them."""
 
@@ -186,6 +195,7 @@ class Path:
         conn = Connection(self.env, link, self._rec, name=name, streams=self._streams,
                           index=self._index(owner), setup=self.setup, warm=warm,
                           idle_timeout=self.idle_timeout, transport=self.transport)
+        conn.owner = owner
         self._protocol(conn)
         self.connections.append(conn)
         return conn
@@ -492,8 +502,9 @@ class Path:
                 return False
             turn = None
             if conn.ordered:  # pipelined: this request's place in the connection's order
-                turn = conn.turns[0]
-                conn.turns[0] += 1
+                turns = _turns(conn)
+                turn = turns[0]
+                turns[0] += 1
             ok = yield from self.work(trip, cpu_before, cpu_after, bounded=bounded)
             if turn is not None:
                 t_wait = self.env._now
@@ -564,14 +575,16 @@ class Path:
     def _turn(self, conn: Connection, turn: int) -> Generator:
         """``yield from``: wait until the responses to every earlier request pipelined on
         *conn* have been sent (HTTP/1.1 answers in request order, RFC 9112 §9.3.2)."""
-        if conn.turns[1] != turn:
-            ev = conn.turns[2][turn] = self.env.event()
+        turns = _turns(conn)
+        if turns[1] != turn:
+            ev = turns[2][turn] = self.env.event()
             yield ev
 
     @staticmethod
     def _next_turn(conn: Connection, turn: int) -> None:
-        conn.turns[1] = turn + 1
-        ev = conn.turns[2].pop(turn + 1, None)
+        turns = _turns(conn)
+        turns[1] = turn + 1
+        ev = turns[2].pop(turn + 1, None)
         if ev is not None:
             ev.succeed()
 

@@ -32,19 +32,19 @@ class Update(NamedTuple):
 
 def update_source(env, *, rate: float, arrival: str, rng, size: Callable[[], float],
                   on_period: Callable[[], float] | None, off_period: Callable[[], float] | None,
-                  emit: Callable[[float, float], None]) -> Generator:
-    """SimPy process: the updates of one topic, forever."""
+                  emit: Callable[[int, float, float], None], topic: int = 0) -> Generator:
+    """SimPy process: the updates of *topic*, forever: ``emit(topic, time, size)`` each."""
     timeout = env.timeout
     if arrival == "periodic":
         yield timeout(float(rng.uniform(0.0, 1.0 / rate)))
         while True:
-            emit(env.now, size())
+            emit(topic, env.now, size())
             yield timeout(1.0 / rate)
     gap = Buffered(rng, lambda g, n: g.exponential(1.0 / rate, n))
     if arrival == "poisson":
         while True:
             yield timeout(gap())
-            emit(env.now, size())
+            emit(topic, env.now, size())
     # bursty: ON for on_period() with Poisson updates, then OFF for off_period()
     while True:
         end = env.now + on_period()
@@ -53,7 +53,7 @@ def update_source(env, *, rate: float, arrival: str, rng, size: Callable[[], flo
             if env.now + g >= end:
                 break
             yield timeout(g)
-            emit(env.now, size())
+            emit(topic, env.now, size())
         yield timeout(end - env.now + off_period())
 
 

@@ -127,7 +127,7 @@ def drive_requests(world, job: Callable[..., Generator], *, callers_per_client: 
     clients = world.clients
     if req.closed:
         for c in clients:
-            think = req.think_time.sampler(world.streams.generator(f"workload.think.{c.index}"))
+            think = req.think_time.sampler(world.streams.stream(f"workload.think.{c.index}"))
 
             def call(t: float, c=c) -> Generator:
                 rec.issue(t)
@@ -141,7 +141,7 @@ def drive_requests(world, job: Callable[..., Generator], *, callers_per_client: 
     if getattr(req, "batch", None) is not None:
         per_batch, record = req.batch, rec.event
         for c in clients:
-            phase = float(world.streams.generator(f"workload.batch.phase.{c.index}")
+            phase = float(world.streams.stream(f"workload.batch.phase.{c.index}")
                           .uniform(0.0, req.every))
 
             def fire_batch(t: float, c=c) -> None:

@@ -79,8 +79,8 @@ class JobPolling(Pattern):
 
     def _streams_of(self, ci: int) -> tuple:
         streams, j = self.world.streams, self.p.jitter
-        duration = self.p.job_duration.sampler(streams.generator(f"jobs.duration.{ci}"))
-        jitter = (Buffered(streams.generator(f"jobs.jitter.{ci}"),
+        duration = self.p.job_duration.sampler(streams.stream(f"jobs.duration.{ci}"))
+        jitter = (Buffered(streams.stream(f"jobs.jitter.{ci}"),
                            lambda g, n: g.uniform(-j, j, n)) if j else (lambda: 0.0))
         return duration, jitter
 

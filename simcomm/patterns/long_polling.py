@@ -87,7 +87,7 @@ class LongPolling(UpdatePattern):
     def _client(self, c):
         env, p = self.env, self.p
         # start at a random moment so that clients do not poll in lock-step
-        yield env.timeout(float(self.world.streams.generator(
+        yield env.timeout(float(self.world.streams.stream(
             f"long_polling.{c.index}").uniform(0.0, min(p.timeout, 1.0))))
         while True:
             if not c.online:

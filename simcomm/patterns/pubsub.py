@@ -262,7 +262,7 @@ class PubSub(UpdatePattern):
         env, p, world, path = self.env, self.p, self.world, self.world.path
         ci = client.index
         q = self.broker.queues[ci]
-        yield env.timeout(float(world.streams.generator(f"pubsub.fetch.{ci}").uniform(
+        yield env.timeout(float(world.streams.stream(f"pubsub.fetch.{ci}").uniform(
             0.0, p.max_wait)))
         while True:
             if not client.online:

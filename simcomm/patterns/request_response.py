@@ -176,7 +176,7 @@ class RequestResponse(Pattern):
             draw = cc.sampler(None)
             self._ccpu = None if cc.value == 0 else [draw] * n
         else:
-            self._ccpu = [cc.sampler(world.streams.generator(f"request_response.client_cpu.{i}"))
+            self._ccpu = [cc.sampler(world.streams.stream(f"request_response.client_cpu.{i}"))
                           for i in range(n)]
         self._blocked = self.rec.client_blocked
         callers = 1 if p.client == "sync" else limit

@@ -78,7 +78,7 @@ class ShortPolling(UpdatePattern):
 
     def _client(self, c):
         env, p = self.env, self.p
-        rng = self.world.streams.generator(f"short_polling.{c.index}")
+        rng = self.world.streams.stream(f"short_polling.{c.index}")
         j = p.jitter
         jitter = Buffered(rng, lambda g, n: g.uniform(-j, j, n)) if j else (lambda: 0.0)
         due = float(rng.uniform(0.0, p.interval))

@@ -108,8 +108,9 @@ class ServerSentEvents(UpdatePattern):
             for ci in subs:
                 self.topic_of[ci] = topic
         topics = len(world.subscribers)
-        self.log = [deque(maxlen=self.p.replay_buffer) for _ in range(topics)]
-        """Per topic: the last events, as (seq, update)."""
+        self.log: list[deque | None] = [None] * topics
+        """Per topic: the last events, as (seq, update) (None before the first: memory per
+        client when every client has a topic)."""
         self.created = [[] for _ in range(topics)]
         """Per topic: creation time of every event, by seq (to count losses in the window)."""
         self.streaming = [c.connection.is_open for c in world.clients]
@@ -121,7 +122,8 @@ class ServerSentEvents(UpdatePattern):
         """Server side: events up to this id are known lost for the client."""
         self.offline_since_drop = [False] * n
         """The client was offline at some time since its stream last dropped."""
-        self.outq = [deque() for _ in range(n)]
+        self.outq: list[deque | None] = [None] * n
+        """Per client: events waiting for its stream's sender (None until the first)."""
         self._wake = [None] * n
         self.reconnecting = [False] * n
         self._target: dict[int, int] = {}
@@ -130,8 +132,9 @@ class ServerSentEvents(UpdatePattern):
         self._backoff: dict[int, object] = {}
         """Per client: its backoff stream (sse.backoff.<i>), made at its first reconnect."""
         self._work = self.p.event_work.sampler(world.streams.generator("sse.event_work"))
+        dropped = self._conn_dropped  # one bound method for every client (memory per client)
         for c in world.clients:
-            c.connection.on_drop(lambda _conn, c=c: self._dropped(c))
+            c.connection.on_drop(dropped)
             if self.streaming[c.index]:
                 env.process(self._sender(c, c.connection.epoch))
             else:  # connection.warm is false: the client connects as the run starts
@@ -147,7 +150,10 @@ class ServerSentEvents(UpdatePattern):
     # -- events ------------------------------------------------------------------------------
     def on_created(self, update) -> None:
         topic = update.topic
-        self.log[topic].append((len(self.created[topic]), update))
+        log = self.log[topic]
+        if log is None:
+            log = self.log[topic] = deque(maxlen=self.p.replay_buffer)
+        log.append((len(self.created[topic]), update))
         self.created[topic].append(update.t_created)
 
     def on_update(self, client, update) -> None:
@@ -155,7 +161,10 @@ class ServerSentEvents(UpdatePattern):
             self._enqueue(client.index, len(self.created[update.topic]) - 1, update)
 
     def _enqueue(self, ci: int, seq: int, update) -> None:
-        self.outq[ci].append((seq, update, self.env.now))
+        q = self.outq[ci]
+        if q is None:
+            q = self.outq[ci] = deque()
+        q.append((seq, update, self.env.now))
         wake = self._wake[ci]
         if wake is not None:
             self._wake[ci] = None
@@ -167,9 +176,10 @@ class ServerSentEvents(UpdatePattern):
         env, path = self.env, self.world.path
         ci = c.index
         conn = c.connection
-        q = self.outq[ci]
+        outq = self.outq
         h = self.p.framing
         while conn.epoch == epoch:
+            q = outq[ci]
             if not q:
                 self._wake[ci] = env.event()
                 yield self._wake[ci]
@@ -208,7 +218,7 @@ class ServerSentEvents(UpdatePattern):
         env, p, path = self.env, self.p, self.world.path
         size = p.heartbeat_size
         conn = c.connection
-        yield env.timeout(float(self.world.streams.generator(f"sse.heartbeat.{c.index}")
+        yield env.timeout(float(self.world.streams.stream(f"sse.heartbeat.{c.index}")
                                 .uniform(0.0, p.heartbeat)))
         while True:
             if self.streaming[c.index]:  # fire and forget: a heartbeat carries nothing
@@ -216,6 +226,9 @@ class ServerSentEvents(UpdatePattern):
             yield env.timeout(p.heartbeat)
 
     # -- disconnection and reconnection ---------------------------------------------------------
+    def _conn_dropped(self, conn) -> None:
+        self._dropped(self.world.clients[conn.owner])
+
     def _dropped(self, c) -> None:
         """The stream's connection dropped (the client left, or the server restarted)."""
         ci = c.index
@@ -228,7 +241,8 @@ class ServerSentEvents(UpdatePattern):
         if server.last_restart == self.env.now:
             self._target[ci] = len(self.created[self.topic_of[ci]]) - 1
         self.streaming[ci] = False
-        self.outq[ci].clear()
+        if self.outq[ci] is not None:
+            self.outq[ci].clear()
         wake = self._wake[ci]
         if wake is not None:
             self._wake[ci] = None
@@ -257,7 +271,7 @@ class ServerSentEvents(UpdatePattern):
             return p.retry
         g = self._backoff.get(ci)
         if g is None:
-            g = self._backoff[ci] = self.world.streams.generator(f"sse.backoff.{ci}")
+            g = self._backoff[ci] = self.world.streams.stream(f"sse.backoff.{ci}")
         return float(g.uniform(0.0, min(p.backoff_cap, p.retry * 2.0**attempt)))
 
     def _reconnect(self, c, first: bool = False):
@@ -309,7 +323,7 @@ class ServerSentEvents(UpdatePattern):
         if first_kept - 1 > self.lost_upto[ci]:
             self.lost_upto[ci] = first_kept - 1
         env.process(self._sender(c, conn.epoch))
-        for seq, u in log:
+        for seq, u in log or ():
             if seq > self.last_seq[ci]:
                 self._enqueue(ci, seq, u)
         self._check_caught_up(ci)
