@@ -124,7 +124,9 @@ class ServerSentEvents(UpdatePattern):
         """The client was offline at some time since its stream last dropped."""
         self.outq: list[deque | None] = [None] * n
         """Per client: events waiting for its stream's sender (None until the first)."""
-        self._wake = [None] * n
+        self._sending = [-1] * n
+        """Per client: the epoch (connection generation) whose sender process is running, or
+        −1. A sender runs only while its stream has events to write (memory per client)."""
         self.reconnecting = [False] * n
         self._target: dict[int, int] = {}
         self._restart_t = math.nan
@@ -135,9 +137,7 @@ class ServerSentEvents(UpdatePattern):
         dropped = self._conn_dropped  # one bound method for every client (memory per client)
         for c in world.clients:
             c.connection.on_drop(dropped)
-            if self.streaming[c.index]:
-                env.process(self._sender(c, c.connection.epoch))
-            else:  # connection.warm is false: the client connects as the run starts
+            if not self.streaming[c.index]:  # connection.warm is false: the client connects as the run starts
                 self.reconnecting[c.index] = True
                 env.process(self._reconnect(c, first=True))
             if self.p.heartbeat:
@@ -165,14 +165,18 @@ class ServerSentEvents(UpdatePattern):
         if q is None:
             q = self.outq[ci] = deque()
         q.append((seq, update, self.env.now))
-        wake = self._wake[ci]
-        if wake is not None:
-            self._wake[ci] = None
-            wake.succeed()
+        conn = self.world.clients[ci].connection
+        if self._sending[ci] != conn.epoch:
+            # start the stream's sender at this event's turn, as waking a waiting one did
+            self._sending[ci] = conn.epoch
+            start = self.env.event()
+            start.callbacks.append(lambda _e, c=self.world.clients[ci], epoch=conn.epoch:
+                                   self.env.process(self._sender(c, epoch)))
+            start.succeed()
 
     def _sender(self, c, epoch: int):
         """Writes one stream's events in order, without waiting for each to arrive; ends when
-        that stream drops."""
+        nothing is left to write (the next event starts another) or that stream drops."""
         env, path = self.env, self.world.path
         ci = c.index
         conn = c.connection
@@ -181,9 +185,9 @@ class ServerSentEvents(UpdatePattern):
         while conn.epoch == epoch:
             q = outq[ci]
             if not q:
-                self._wake[ci] = env.event()
-                yield self._wake[ci]
-                continue
+                if self._sending[ci] == epoch:
+                    self._sending[ci] = -1
+                return
             seq, u, t_queued = q.popleft()
             payload = self.wire(u.size)
             trip = Trip(u.uid)
@@ -243,10 +247,6 @@ class ServerSentEvents(UpdatePattern):
         self.streaming[ci] = False
         if self.outq[ci] is not None:
             self.outq[ci].clear()
-        wake = self._wake[ci]
-        if wake is not None:
-            self._wake[ci] = None
-            wake.succeed()
         if not self.reconnecting[ci]:
             self.reconnecting[ci] = True
             self.env.process(self._reconnect(c))
@@ -322,6 +322,7 @@ class ServerSentEvents(UpdatePattern):
         self.offline_since_drop[ci] = False
         if first_kept - 1 > self.lost_upto[ci]:
             self.lost_upto[ci] = first_kept - 1
+        self._sending[ci] = conn.epoch
         env.process(self._sender(c, conn.epoch))
         for seq, u in log or ():
             if seq > self.last_seq[ci]:
