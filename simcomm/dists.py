@@ -26,7 +26,6 @@ class lists the keys it accepts in ``params`` and builds itself from them in ``f
 from __future__ import annotations
 
 import functools
-
 import itertools
 import math
 import statistics

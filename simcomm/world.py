@@ -26,7 +26,8 @@ from collections.abc import Callable
 import simpy
 
 from .components.balancer import Balancer
-from .components.client import Client, presence
+from .components.chain import start_all
+from .components.client import Client, Presence
 from .components.connection import Connection
 from .components.feed import UpdateFeed
 from .components.link import Link
@@ -163,10 +164,10 @@ class World:
                             pipe.cut(a, b)
         cc = sc.clients
         if cc.session is not None:
-            for c in self.clients:
-                env.process(presence(
-                    env, c, cc.session.sampler(streams.stream(f"clients.session.{c.index}")),
-                    cc.gap.sampler(streams.stream(f"clients.gap.{c.index}"))))
+            start_all(env, [Presence(
+                env, c, cc.session.sampler(streams.stream(f"clients.session.{c.index}")),
+                cc.gap.sampler(streams.stream(f"clients.gap.{c.index}")))
+                for c in self.clients])
         w = sc.workload
         self._sizes: dict[int, tuple] = {}
         up = w.updates
@@ -266,3 +267,4 @@ def _reporting(n: int, progress: Callable[[float], None], lo: float, hi: float):
             progress(lo + (hi - lo) * i / n)
         yield i
     progress(hi)
+

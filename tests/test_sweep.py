@@ -332,7 +332,7 @@ def test_a_dict_sweep_resolves_relative_paths_against_base_dir(tmp_path, monkeyp
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
     monkeypatch.chdir(tmp_path.parent)             # not where base.yaml is
     raw = {"scenario": "base.yaml", "grid": {"network.latency": ["5ms"]}, "replications": 1}
-    with pytest.raises(ScenarioError, match="base.yaml"):
+    with pytest.raises(ScenarioError, match=r"base\.yaml"):
         simcomm.sweep(raw, tmp_path / "a", workers=1)
     r = simcomm.sweep(raw, tmp_path / "b", workers=1, base_dir=tmp_path)
     assert len(r.runs) == 2 and r.failures.empty

@@ -120,6 +120,33 @@ def presence(env, client: Client, session: Callable[[], float],
         client.set_online(True)
 
 
+class Presence:
+    """:func:`presence` without a process: a chain of timeouts whose callback flips the client
+    (a process per client, its generator frame and its events, is ~1 kB a client; this is
+    one small object and one pending timeout). The same draws at the same times: call
+    :meth:`start` when the process would have started."""
+
+    __slots__ = ("_client", "_env", "_gap", "_session")
+
+    def __init__(self, env, client: Client, session: Callable[[], float],
+                 gap: Callable[[], float]) -> None:
+        self._env = env
+        self._client = client
+        self._session = session
+        self._gap = gap
+
+    def start(self) -> None:
+        self._env.timeout(self._session()).callbacks.append(self._leave)
+
+    def _leave(self, _event) -> None:
+        self._client.set_online(False)
+        self._env.timeout(self._gap()).callbacks.append(self._back)
+
+    def _back(self, _event) -> None:
+        self._client.set_online(True)
+        self._env.timeout(self._session()).callbacks.append(self._leave)
+
+
 class Inbox:
     """A client's inbound buffer and its processing capacity.
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..metrics.definitions import Part
+from .chain import start_all
 from .client import Inbox
-from .updates import Update, update_source
+from .updates import Update, UpdateChain, update_source
 
 __all__ = ["UpdateFeed"]
 
@@ -58,6 +59,12 @@ class UpdateFeed:
         if processed is not None:
             self._processed = processed
         up, g = self.cfg, self._streams.stream
+        if up.arrival in ("poisson", "periodic"):  # chains of timeouts: no process per topic
+            start_all(self.env, [UpdateChain(
+                self.env, rate=up.rate, arrival=up.arrival, rng=g(f"updates.{topic}"),
+                size=up.size.sampler(g(f"updates.{topic}.size")), emit=self._emit,
+                topic=topic) for topic in range(len(self.subscribers))])
+            return
         for topic in range(len(self.subscribers)):
             name = f"updates.{topic}"
             self.env.process(update_source(

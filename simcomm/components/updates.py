@@ -2,7 +2,9 @@
 
 * :func:`update_source` — a SimPy process creating the updates of one topic: Poisson, periodic
   (a random phase, then every 1/rate) or bursty on/off (Poisson at ``rate`` during ON periods,
-  nothing during OFF periods). Each update is handed to ``emit(t_created, size)``.
+  nothing during OFF periods). Each update is handed to ``emit(topic, t_created, size)``.
+  :class:`UpdateChain` does the same for Poisson and periodic topics without a process (a
+  chain of timeouts: memory per topic, and a world may have a topic per client).
 * :class:`Mailbox` — one subscriber's pending updates on the server, with at most one parked
   waiter (a held long poll): the waiter is woken when the pending bytes reach its threshold.
 * :class:`Update` — what travels: id, topic, creation time, payload bytes.
@@ -12,6 +14,7 @@ None of these knows which pattern uses it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator
 from typing import NamedTuple
 
@@ -19,7 +22,7 @@ from simpy.events import Event
 
 from ..rng import Buffered
 
-__all__ = ["Mailbox", "Update", "update_source"]
+__all__ = ["Mailbox", "Update", "UpdateChain", "update_source"]
 
 
 class Update(NamedTuple):
@@ -55,6 +58,44 @@ def update_source(env, *, rate: float, arrival: str, rng, size: Callable[[], flo
             yield timeout(g)
             emit(topic, env.now, size())
         yield timeout(end - env.now + off_period())
+
+
+@functools.lru_cache(maxsize=64)
+def _exponential(mean: float):
+    return lambda g, n: g.exponential(mean, n)  # one per rate, shared by every topic
+
+
+class UpdateChain:
+    """:func:`update_source` for ``poisson`` and ``periodic`` arrivals as a chain of timeouts
+    whose callback emits: the same draws, in the same order, at the same times. Call
+    :meth:`start` when the process would have started."""
+
+    __slots__ = ("_emit", "_env", "_gap", "_period", "_rng", "_size", "_topic")
+
+    def __init__(self, env, *, rate: float, arrival: str, rng, size: Callable[[], float],
+                 emit: Callable[[int, float, float], None], topic: int = 0) -> None:
+        if arrival not in ("poisson", "periodic"):
+            raise ValueError(f"UpdateChain takes poisson or periodic arrivals, not {arrival!r}")
+        self._env = env
+        self._topic = topic
+        self._size = size
+        self._emit = emit
+        self._rng = rng
+        self._period = 1.0 / rate if arrival == "periodic" else None
+        self._gap = (None if arrival == "periodic" else Buffered(rng, _exponential(1.0 / rate)))
+
+    def start(self) -> None:
+        if self._period is not None:
+            first = float(self._rng.uniform(0.0, self._period))
+        else:
+            first = self._gap()
+        self._env.timeout(first).callbacks.append(self._fire)
+
+    def _fire(self, _event) -> None:
+        env = self._env
+        self._emit(self._topic, env.now, self._size())
+        nxt = self._period if self._period is not None else self._gap()
+        env.timeout(nxt).callbacks.append(self._fire)
 
 
 class Mailbox:

@@ -45,6 +45,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..components.chain import start_all
 from ..components.connection import DOWN
 from ..components.path import Trip
 from ..dists import Constant
@@ -137,11 +138,11 @@ class ServerSentEvents(UpdatePattern):
         dropped = self._conn_dropped  # one bound method for every client (memory per client)
         for c in world.clients:
             c.connection.on_drop(dropped)
-            if not self.streaming[c.index]:  # connection.warm is false: the client connects as the run starts
+            if not self.streaming[c.index]:  # connection.warm false: it connects as the run starts
                 self.reconnecting[c.index] = True
                 env.process(self._reconnect(c, first=True))
-            if self.p.heartbeat:
-                env.process(self._heartbeats(c))
+        if self.p.heartbeat:
+            start_all(env, [_Heartbeats(self, c) for c in world.clients])
         server = world.server
         server.on_restart(self._restarted)  # after the path has dropped every stream
         for t in sorted(self.p.restart_at):
@@ -217,17 +218,6 @@ class ServerSentEvents(UpdatePattern):
         else:
             self.arrive(c, (u,), t_queued, trip.parts)
         self._check_caught_up(ci)
-
-    def _heartbeats(self, c):
-        env, p, path = self.env, self.p, self.world.path
-        size = p.heartbeat_size
-        conn = c.connection
-        yield env.timeout(float(self.world.streams.stream(f"sse.heartbeat.{c.index}")
-                                .uniform(0.0, p.heartbeat)))
-        while True:
-            if self.streaming[c.index]:  # fire and forget: a heartbeat carries nothing
-                path.fire(conn, DOWN, size, size, HEARTBEAT, T_HEARTBEAT)
-            yield env.timeout(p.heartbeat)
 
     # -- disconnection and reconnection ---------------------------------------------------------
     def _conn_dropped(self, conn) -> None:
@@ -340,3 +330,26 @@ class ServerSentEvents(UpdatePattern):
             del target[ci]
         if not target:
             self.rec.event("catchup", self._restart_t, self.env.now - self._restart_t)
+
+
+class _Heartbeats:
+    """One client's heartbeats as a chain of timeouts (:mod:`simcomm.components.chain`): a
+    random phase in [0, heartbeat), then one every heartbeat, sent while its stream is up."""
+
+    __slots__ = ("_client", "_sse")
+
+    def __init__(self, sse: ServerSentEvents, client) -> None:
+        self._sse = sse
+        self._client = client
+
+    def start(self) -> None:
+        sse, c = self._sse, self._client
+        phase = sse.world.streams.stream(f"sse.heartbeat.{c.index}").uniform(0.0, sse.p.heartbeat)
+        sse.env.timeout(float(phase)).callbacks.append(self._beat)
+
+    def _beat(self, _event) -> None:
+        sse, c = self._sse, self._client
+        if sse.streaming[c.index]:  # fire and forget: a heartbeat carries nothing
+            size = sse.p.heartbeat_size
+            sse.world.path.fire(c.connection, DOWN, size, size, HEARTBEAT, T_HEARTBEAT)
+        sse.env.timeout(sse.p.heartbeat).callbacks.append(self._beat)
