@@ -50,10 +50,15 @@ alarm about once in 16 000 per check).
 
 With replications, checks 1–3 count the requests, deliveries and retries of all the
 replications of a point together (n is their total; the same 4 sd criterion), and check 4
-uses the mean across replications. The intervals support 1–3 when every formula value lies
-in the interval of its measured ratio (and, for 1, the paired difference library − plain of
-the success ratio is above zero at every p > 0), and 4 when the paired difference sidecar −
-library lies within the ±25 % band.
+uses the mean across replications. The intervals support 1–3 when each formula value lies
+in the 95 % interval of its measured ratio at every p but at most one (five 95 % intervals
+all cover their true values only 77 % of the time; two or more misses happen 2.3 % of the
+time), leaving out a p where every replication measured the same value (a zero-width
+interval, e.g. a success ratio of exactly 1 at p = 0.01, where 1 − p³ = 0.999999: there is
+no interval to judge); for 1, also the paired difference library − plain of the success
+ratio is above zero at every p > 0. 4 is supported when the paired difference sidecar −
+library lies within the ±25 % band. (This rule replaced "at every p", which counted the
+zero-width intervals at p = 0.01 as misses.)
 
     python experiments/sidecar.py [--out DIR] [--failures 0,0.01,0.05,0.1,0.2]
         [--replications 5] [--workers N] [--set k=v]
@@ -140,8 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         var = sum((2 * k - 1) * p ** k for k in range(1, r + 1)) - mean ** 2
         return q, mean, var
 
+    def covers(low: float, high: float, value: float) -> bool | None:
+        """Does [low, high] hold *value*? None for a zero-width interval (nothing to judge)."""
+        if not high > low:
+            return None
+        return low - 1e-12 <= value <= high + 1e-12
+
     def within(label: str) -> tuple[bool, bool, list[str], bool, bool]:
-        ok_q, ok_r, notes, ci_q, ci_r = True, True, [], True, True
+        ok_q, ok_r, notes, miss_q, miss_r = True, True, [], 0, 0
         for p in failures:
             row = total.loc[(p, label)]
             n = row["delivered"] + row["failed"]
@@ -149,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             ok_q &= abs(row["delivered"] - n * q) <= 4 * math.sqrt(n * q * (1 - q)) + 1e-9
             ok_r &= abs(row["retries"] - n * mean) <= 4 * math.sqrt(n * var) + 1e-9
             t = table.loc[(p, label)]
-            ci_q &= (t.success_ratio_ci_low - 1e-12 <= q <= t.success_ratio_ci_high + 1e-12)
-            ci_r &= (t.retries_per_request_ci_low - 1e-12 <= mean
-                     <= t.retries_per_request_ci_high + 1e-12)
+            miss_q += covers(t.success_ratio_ci_low, t.success_ratio_ci_high, q) is False
+            miss_r += covers(t.retries_per_request_ci_low, t.retries_per_request_ci_high,
+                             mean) is False
             notes.append(f"p={p:g}: {row['delivered'] / n:.4f} vs {q:.4f}, "
                          f"{row['retries'] / n:.4f} vs {mean:.4f} retries")
-        return ok_q, ok_r, notes, bool(ci_q), bool(ci_r)
+        return ok_q, ok_r, notes, miss_q <= 1, miss_r <= 1
 
     lib_q, lib_r, lib_notes, lib_ci_q, lib_ci_r = within(LIBRARY)
     above = all(table.loc[(p, LIBRARY), "success_ratio"] > table.loc[(p, PLAIN),
@@ -166,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
           f"plain client): {verdict(lib_q and above)} ("
           + "; ".join(n.split(",")[0] for n in lib_notes) + ")"
           + res.support(lib_ci_q and bool((gain_low > 0).all()),
-                        f"1 − p^{r + 1} in the library's interval at every p: "
+                        f"1 − p^{r + 1} in the library's interval at all p but ≤ 1: "
                         f"{'yes' if lib_ci_q else 'no'}; library − plain lowest bound "
                         + (f"{gain_low.min():.4f}" if len(gain_low) else "–")))
     print(f"finding 2, and cost load (library's retries per request within 4 sd of "
@@ -174,12 +185,12 @@ def main(argv: list[str] | None = None) -> int:
           + "; ".join(n.split(", ")[0].split(":")[0] + ":" + n.split(", ")[1]
                       for n in lib_notes) + ")"
           + res.support(lib_ci_r, "Σ p^k in the interval of the library's retries per "
-                        "request at every p"))
+                        "request at all p but ≤ 1"))
     side_q, side_r, side_notes, side_ci_q, side_ci_r = within(SIDECAR)
     print(f"finding 3, the sidecar buys the same (its success ratio and retries within 4 sd "
           f"of the formulas): {verdict(side_q and side_r)} (" + "; ".join(side_notes) + ")"
           + res.support(side_ci_q and side_ci_r, "both formulas in the sidecar's intervals at "
-                        "every p"))
+                        "all p but ≤ 1"))
     p0 = failures[0]
     extra = table.loc[(p0, SIDECAR), "latency_mean"] - table.loc[(p0, LIBRARY), "latency_mean"]
     fourth = p0 == 0 and abs(extra - hops) <= 0.25 * hops
