@@ -13,6 +13,7 @@ from .patterns import PATTERNS
 from .result import Result, Results, Summary
 from .runner import EmptyRunWarning, OverloadedLinkWarning, UnstableLoadWarning, compare, run
 from .scenario import Scenario
+from .sequence import trace
 from .sweep import sweep
 
 __version__ = "0.1.0"
@@ -36,4 +37,5 @@ __all__ = [
     "load_file",
     "run",
     "sweep",
+    "trace",
 ]

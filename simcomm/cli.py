@@ -324,7 +324,8 @@ def trace(
     Each line: when it was sent, from which party to which (client, proxy, publisher,
     server), its kind and tag, its bytes (headers apart), its flow and connection, and when it
     arrived. The run is the scenario's, cut short just after the window, in full detail."""
-    from .sequence import exchange, lines
+    from .sequence import lines
+    from .sequence import trace as trace_run
     from .units import parse_duration
 
     sc = _load(file, set_, None)
@@ -345,26 +346,21 @@ def trace(
     labels = [v.label for v in sc.variants]
     if pattern is not None and pattern not in labels:
         _fail(f"--pattern: no entry labelled {pattern!r} (entries: {', '.join(labels)})")
-    # the run up to just after the window (what was sent in it has arrived), no warm-up
-    end = min(sc.duration, hi + 1.0)
-    sc = _load(file, [*(set_ or []), f"duration={end!r}s", "warmup=0s", "detail=full"], None)
-    from .runner import run
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", _OURS)
         try:
-            result = run(sc, labels.index(pattern) if pattern is not None else 0)
+            ex = trace_run(sc, n, (lo, hi), pattern=pattern if pattern is not None else 0)
         except ScenarioError as e:
             _fail(str(e))
-    ex = exchange(result.frames["messages"], n, (lo, hi))
-    out.print(Text(f"{shown(result.pattern)}: client {n}, messages sent in "
+    label = ex.attrs["pattern"]
+    out.print(Text(f"{shown(label)}: client {n}, messages sent in "
                    f"[{lo:g} s, {hi:g} s): {len(ex)}"), soft_wrap=True)
     for line in lines(ex):
         out.print(Text(line), soft_wrap=True)
     if figure is not None:
         from . import plots
 
-        fig = plots.sequence(ex, title=f"{result.pattern}: client {n}, {lo:g}–{hi:g} s")
+        fig = plots.sequence(ex, title=f"{label}: client {n}, {lo:g}–{hi:g} s")
         try:
             fig.savefig(figure, dpi=110)
         except OSError as e:

@@ -7,7 +7,9 @@ publish of an update the client got — sent in a time window, and says for each
 leaves and which it reaches: ``client``, ``proxy``, ``publisher`` and ``server`` (the server, or
 the broker for pub/sub). :func:`lines` prints them one per line, the way ``curl -v`` prints an
 exchange: the time it was sent, an arrow, what it is (kind and tag), its bytes (headers
-apart), its flow and connection, and when it arrived (or that it was lost).
+apart), its flow and connection, and when it arrived (or that it was lost). :func:`trace`
+runs a scenario and returns one client's exchange (``simcomm.trace``, what ``simcomm trace``
+prints).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["LANES", "exchange", "lines"]
+__all__ = ["LANES", "exchange", "lines", "trace"]
 
 LANES = ("publisher", "client", "proxy", "server")
 """The lanes of a sequence diagram, left to right."""
@@ -64,3 +66,40 @@ def lines(ex: pd.DataFrame) -> list[str]:
                    f"{_bytes(r.bytes):>10} (headers {_bytes(r.header_bytes)})  flow {r.flow}  "
                    f"conn {r.connection}  {arrive}")
     return out
+
+
+def trace(scenario, client: int = 0, window: tuple[float, float] = (0.0, 2.0), *,
+          pattern: int | str = 0) -> pd.DataFrame:
+    """Run *scenario* (a :class:`~simcomm.scenario.Scenario`, dict or file) cut short just
+    after *window* (seconds), from time 0 and in full detail, and return the :func:`exchange`
+    of *client* in it: one row per message with ``src`` and ``dst`` lanes, the frame's
+    ``attrs["pattern"]`` naming the entry (*pattern*: its index or label). Draw it with
+    :func:`simcomm.plots.sequence`, print it with :func:`lines`. A bad argument raises
+    ValueError naming it."""
+    from .runner import _scenario, run
+
+    sc = _scenario(scenario)
+    if isinstance(client, bool) or not isinstance(client, int | np.integer) \
+            or not 0 <= client < sc.clients.count:
+        raise ValueError(f"client: expected a client number from 0 to "
+                         f"{sc.clients.count - 1}, got {client!r}")
+    try:
+        lo, hi = (float(v) for v in window)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not 0 <= lo < hi:
+        raise ValueError(f"window: expected (from, to) in seconds with 0 <= from < to, got "
+                         f"{window!r}")
+    labels = [v.label for v in sc.variants]
+    if isinstance(pattern, str):
+        if pattern not in labels:
+            raise ValueError(f"pattern: no entry labelled {pattern!r} (entries: "
+                             f"{', '.join(labels)})")
+        pattern = labels.index(pattern)
+    # the run up to just after the window (what was sent in it has arrived), no warm-up
+    cut = sc.model_copy(update={"duration": min(sc.duration, hi + 1.0), "warmup": 0.0,
+                                "warmup_rule": "fixed", "detail": "full"})
+    result = run(cut, pattern)
+    ex = exchange(result.frames["messages"], int(client), (lo, hi))
+    ex.attrs["pattern"] = result.pattern
+    return ex

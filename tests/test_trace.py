@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import simcomm
@@ -107,3 +108,24 @@ def test_bad_trace_input_is_one_line_exit_2(tmp_path):
         res = CliRunner().invoke(app, ["trace", str(f), *args])
         assert res.exit_code == 2, (args, res.output)
         assert says in res.output and len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_simcomm_trace_in_python_is_the_exchange_of_the_cut_run():
+    """simcomm.trace runs the scenario to 1 s past the window, from time 0, in full detail,
+    and returns exchange() of that run's messages; attrs name the entry."""
+    ex = simcomm.trace(scenario(), 0, (0.5, 2.5))
+    cut = simcomm.run(scenario(duration=3.5, warmup=0.0))
+    pd.testing.assert_frame_equal(ex, exchange(cut.frames["messages"], 0, (0.5, 2.5)))
+    assert ex.attrs["pattern"] == cut.pattern and len(ex) == 4
+    # a scheduled fault after the cut is not an error (the scenario is cut, not reloaded)
+    late = scenario(duration=60.0, faults={"restarts": {"at": [50.0]}})
+    assert len(simcomm.trace(late, 1, (0.0, 2.0))) > 0
+
+
+@pytest.mark.parametrize("kw,field", [({"client": 3}, "client"), ({"client": True}, "client"),
+                                      ({"window": (2.0, 1.0)}, "window"),
+                                      ({"window": ("a", 1)}, "window"),
+                                      ({"pattern": "nope"}, "pattern")])
+def test_simcomm_trace_names_a_bad_argument(kw, field):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        simcomm.trace(scenario(), **kw)
