@@ -15,8 +15,8 @@ A world has streams per client (its session lengths, its updates, its connection
 so what an idle stream costs is memory per client. :meth:`Streams.generator` gives a numpy
 Generator (with its PCG64 bit generator, SeedSequence and lock: about 1.1 kB), cached by name;
 :meth:`Streams.stream` gives a :class:`Parked` stream instead, for :class:`Buffered` draws
-only: nothing until its first draw, then only its bit generator's state as four integers
-between blocks (about 0.2 kB), restored into a Generator the run shares for each block. The
+and the odd direct call (``stream.uniform(0, 1)``): nothing until its first draw, then only its bit generator's state as one integer
+between blocks (about 0.1 kB), restored into a Generator the run shares for each block. The
 draws are the same either way (same seed, same bit stream).
 """
 
@@ -70,8 +70,11 @@ class Streams:
         return Parked(self, name)
 
 
+_M128 = (1 << 128) - 1
+
+
 class Parked:
-    """A random stream kept as its PCG64 state (four integers) between blocks of draws; before
+    """A random stream kept as its PCG64 state (one integer) between blocks of draws; before
     its first draw, only its name. See :meth:`Streams.stream`."""
 
     __slots__ = ("_name", "_state", "_streams")
@@ -79,7 +82,8 @@ class Parked:
     def __init__(self, streams: Streams, name: str) -> None:
         self._streams = streams
         self._name = name
-        self._state: tuple[int, int, int, int] | None = None
+        self._state: int | None = None
+        """PCG64's state, increment, has_uint32 and uinteger packed in one integer."""
 
     def block(self, draw: Callable[[np.random.Generator, int], np.ndarray], n: int):
         """*draw*(generator, *n*) with this stream's generator, continuing where the last
@@ -96,13 +100,15 @@ class Parked:
         st = self._state
         if st is None:
             bits.state = streams._bit_generator(self._name).state
-        else:
-            bits.state = {"bit_generator": "PCG64", "state": {"state": st[0], "inc": st[1]},
-                          "has_uint32": st[2], "uinteger": st[3]}
+        else:  # unpack what the last block left (see below)
+            bits.state = {"bit_generator": "PCG64",
+                          "state": {"state": st & _M128, "inc": (st >> 128) & _M128},
+                          "has_uint32": (st >> 256) & 1, "uinteger": st >> 257}
         out = fn(g)
         now = bits.state
-        self._state = (now["state"]["state"], now["state"]["inc"], now["has_uint32"],
-                       now["uinteger"])
+        # one integer (~70 bytes) instead of a tuple of four (~160)
+        self._state = (now["state"]["state"] | now["state"]["inc"] << 128
+                       | now["has_uint32"] << 256 | now["uinteger"] << 257)
         return out
 
     def __getattr__(self, name: str):
