@@ -35,6 +35,9 @@ BLOCK = 4096
 """Most draws fetched from numpy at once."""
 FIRST = 16
 """Draws in a stream's first block (then doubling up to :data:`BLOCK`)."""
+FIRST_PARKED = 2
+"""The same for a :class:`Parked` stream: most are drawn from a few times in a run (a client's
+session lengths), and what a block holds is memory per client."""
 
 
 def _name_key(name: str) -> int:
@@ -129,7 +132,9 @@ class Buffered:
     block sizes do not change them (a test checks it).
 
     *draw(rng, n)* must return a numpy array of *n* variates. *rng* is a numpy Generator or
-    a :class:`Parked` stream.
+    a :class:`Parked` stream (whose blocks start at :data:`FIRST_PARKED`). Draw from *rng*
+    directly only before buffering from it: afterwards the stream stands past the blocks
+    fetched so far, which depend on the block schedule.
     """
 
     __slots__ = ("_draw", "_it", "_n", "_rng")
@@ -139,7 +144,7 @@ class Buffered:
         self._rng = rng
         self._draw = draw
         self._it = iter(())
-        self._n = FIRST
+        self._n = FIRST_PARKED if rng.__class__ is Parked else FIRST
 
     def __call__(self) -> float:
         try:

@@ -125,8 +125,9 @@ class Connection:
         the first data sent: a new connection starts over)."""
         self._gaps: tuple | None = None
         """Per direction: tail losses waiting for later segments to be acknowledged."""
-        self._units = ([0.0, None, 0], [0.0, None, 0])
-        """Per direction, the connection's ordering unit ``[last, tail, seq]``: when the latest
+        self._units: tuple | None = None
+        """Per direction (made on the first message: memory per client), the connection's
+        ordering unit ``[last, tail, seq]``: when the latest
         message handed over arrives in order; the latest one still on its way in a process
         (more rounds, a loss, a wait), or None; how many went to a process."""
         self._qunits: dict | None = None
@@ -184,7 +185,7 @@ class Connection:
             self._held.add(-1)
             if self.outstanding:
                 self._active.add(-1)
-            self._units = ([0.0, None, 0], [0.0, None, 0])
+            self._units = None
             self._qunits = None
             self._win = None  # the next connection starts over
             self._gaps = None
@@ -237,8 +238,13 @@ class Connection:
         now = env._now
         pipe = self.pipes[direction]
         tr = self.transport
-        unit = (self._units[direction] if stream is None or not tr.quic
-                else self._stream(direction, stream))
+        if stream is None or not tr.quic:
+            units = self._units
+            if units is None:
+                units = self._units = ([0.0, None, 0], [0.0, None, 0])
+            unit = units[direction]
+        else:
+            unit = self._stream(direction, stream)
         mss = tr.mss
         n = 1 if size <= mss else math.ceil(size / mss)
         prop = pipe.latency()
