@@ -7,7 +7,9 @@ colour the next one's figures):
 
 1. ``bench_mm1.py`` — M/M/1 request-response, simcomm against plain SimPy;
 2. ``bench_models.py`` — short polling and pub/sub, simcomm against plain SimPy;
-3. ``bench_clients.py`` — memory per client (``sse``, then ``push``).
+3. ``bench_clients.py`` — memory per client (``sse``, then ``push``);
+4. ``bench_sweep.py`` — parallel efficiency of a sweep on 2 local workers, and the per-run
+   overhead of each executor (in process, local pool, Dask; issue 9).
 
 How to run
 ----------
@@ -37,6 +39,8 @@ QUICK = {
     "mm1": ["--customers", "20000", "--repeat", "1"],
     "models": ["--scale", "0.1", "--repeat", "1"],
     "clients": ["--small", "1000", "--large", "4000"],
+    # 4 runs of ~0.2 s: the pool's start dominates, so the efficiency means nothing here
+    "sweep": ["--runs", "4", "--duration", "600", "--repeat", "1", "--tiny-runs", "10"],
 }
 """Arguments of --quick, per benchmark."""
 
@@ -49,6 +53,7 @@ def benchmarks(quick: bool) -> list[tuple[str, str, list[str]]]:
         ("models", "bench_models.py", q["models"]),
         ("clients_sse", "bench_clients.py", ["--pattern", "sse", *q["clients"]]),
         ("clients_push", "bench_clients.py", ["--pattern", "push", *q["clients"]]),
+        ("sweep", "bench_sweep.py", q["sweep"]),
     ]
 
 

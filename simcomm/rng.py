@@ -15,9 +15,10 @@ A world has streams per client (its session lengths, its updates, its connection
 so what an idle stream costs is memory per client. :meth:`Streams.generator` gives a numpy
 Generator (with its PCG64 bit generator, SeedSequence and lock: about 1.1 kB), cached by name;
 :meth:`Streams.stream` gives a :class:`Parked` stream instead, for :class:`Buffered` draws
-and the odd direct call (``stream.uniform(0, 1)``): nothing until its first draw, then only its bit generator's state as one integer
-between blocks (about 0.1 kB), restored into a Generator the run shares for each block. The
-draws are the same either way (same seed, same bit stream).
+and the odd direct call (``stream.uniform(0, 1)``): nothing until its first draw, then only
+its bit generator's state as one integer between blocks (about 0.1 kB), restored into a
+Generator the run shares for each block. The draws are the same either way (same seed, same
+bit stream).
 """
 
 from __future__ import annotations

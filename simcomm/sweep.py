@@ -694,7 +694,7 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
                     if pool is None:
                         pool = ProcessPoolExecutor(
                             min(workers, len(todo)) if target is None else workers,
-                            mp_context=multiprocessing.get_context("spawn"),
+                            mp_context=_pool_context(),
                             initializer=_ignore_sigint)
                     _run_pool(pool, todo, task, finished, failed)
             if target is None or not _grow(wanted, target, failed, runs):
@@ -723,6 +723,19 @@ def sweep(path_or_dict: str | Path | Mapping, out: str | Path, *, workers: int |
     _write_atomic(out / "crossover.csv", lambda p: crossover.to_csv(p, index=False))
     return SweepResult(out, spec.hash, data, aggregate, paired, crossover,
                        _failures(spec, failed), ran, skipped, list(caught))
+
+
+def _pool_context():
+    """How the local pool starts its workers: from a fork server that has imported simcomm
+    already (POSIX), so a worker starts in ~0.02 s instead of importing simcomm, pandas and
+    pydantic again (~0.5 s with spawn; benchmarks/bench_sweep.py), and exits as fast; spawn
+    where there is no fork server (Windows). The tasks are module-level functions, so nothing
+    of the caller's ``__main__`` is needed in a worker."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 def _index(values: list, value: Any) -> int:

@@ -79,3 +79,39 @@ def test_bench_models_json_report(capsys):
     # periodic publishes and constant delays: both pub/sub models see every copy take 13 ms
     assert abs(r["models"]["pubsub"]["agreement"]["latency_mean"]) < 0.01
     assert isinstance(r["pass"], bool)
+
+
+BENCH_SWEEP = BENCH.parent / "bench_sweep.py"
+
+
+def test_bench_sweep_prints_its_figures(capsys):
+    """benchmarks/bench_sweep.py at its smallest size (4 runs of ~20 ms, 2 tiny runs per
+    executor, no Dask): it runs and prints every figure. Their values are not checked: wall
+    clock and parallel speed-up belong to the benchmark itself."""
+    import re
+
+    spec = importlib.util.spec_from_file_location("bench_sweep_under_test", BENCH_SWEEP)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    code = bench.main(["--runs", "4", "--duration", "20", "--repeat", "1", "--tiny-runs", "2",
+                       "--no-dask"])
+    assert code == 0  # a report, not a test: 0 without --check whatever the figures
+    out = capsys.readouterr().out
+
+    number = r"\d+(\.\d+)?"
+    for label in (rf"in process \(workers=1\)\s+{number}",
+                  rf"local pool \(workers=2\)\s+{number}",
+                  rf"parallel efficiency T_serial / \(2 × T_parallel\): {number}",
+                  rf"pool startup \(first finished run − one run in process\): -?{number} s",
+                  rf"one run in the pool \(steady\): {number} s, .* contention -?{number}",
+                  rf"executor: startup .* -?{number} s \+ tail {number} s = -?{number}%",
+                  rf"ceiling, 2 warm interpreters .*: {number}",
+                  rf"import simcomm {number} s",
+                  rf"simulation {number} ms per run in process",
+                  r"Dask \(2 workers\)\s+skipped: --no-dask",
+                  rf"target efficiency \(2 local workers\) >= 0.85: {number}  (PASS|FAIL)"):
+        assert re.search(label, out), (label, out)
+    # two tables: the efficiency sweep and the per-run overhead, each with both local executors
+    assert len(re.findall(r"^local pool \(workers=2\)", out, re.M)) == 2, out
+    assert len(re.findall(r"ms", out)) >= 10, out       # overhead/run etc. in ms

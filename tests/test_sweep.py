@@ -471,11 +471,24 @@ def _wait_for_runs(proc, out: Path, n: int) -> None:
     pytest.fail(f"the sweep did not write {n} runs: {proc.communicate()[0]}")
 
 
-def _workers_of(pid: int) -> list[int]:
+def _children(pid: int) -> list[int]:
     kids = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         kids += [int(k) for k in (task / "children").read_text().split()]
-    return [k for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    return kids
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The pool's worker processes: forked by the fork server (a child of the sweep), or
+    spawned (children of the sweep) where there is no fork server."""
+    workers = []
+    for k in _children(pid):
+        cmd = Path(f"/proc/{k}/cmdline").read_bytes()
+        if b"forkserver" in cmd:
+            workers += _children(k)
+        elif b"spawn_main" in cmd:
+            workers.append(k)
+    return workers
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "kill-worker"])
