@@ -26,7 +26,7 @@ from collections.abc import Callable
 import simpy
 
 from .components.balancer import Balancer
-from .components.chain import start_all
+from .components.chain import Timers, start_all
 from .components.client import Client, Presence
 from .components.connection import Connection
 from .components.feed import UpdateFeed
@@ -59,6 +59,9 @@ class World:
         self.streams = streams = Streams(sc.seed)
         rec_cls = FullRecorder if sc.detail == "full" else Recorder
         self.recorder = rec = rec_cls(env, sc.warmup, sc.duration)
+        self.timers = Timers(env)
+        """Per-client chains' next steps (presence, heartbeats, update sources) behind one
+        pending event (see :mod:`simcomm.components.chain`)."""
         self.encoding = sc.encoding_table[encoding or sc.workload.encoding]
         self.headers = h = headers or sc.headers
         """Header and framing bytes of this run's messages (sizes as given, not rounded)."""
@@ -165,7 +168,8 @@ class World:
         cc = sc.clients
         if cc.session is not None:
             start_all(env, [Presence(
-                env, c, cc.session.sampler(streams.stream(f"clients.session.{c.index}")),
+                self.timers, c,
+                cc.session.sampler(streams.stream(f"clients.session.{c.index}")),
                 cc.gap.sampler(streams.stream(f"clients.gap.{c.index}")))
                 for c in self.clients])
         w = sc.workload
@@ -176,7 +180,7 @@ class World:
         self.feed = None if up is None else UpdateFeed(
             env, updates=up, subscribers=self.subscribers, clients=self.clients,
             capacity=cc.capacity, buffer=cc.buffer, streams=streams, recorder=rec,
-            flow_ids=self.flow_ids)
+            flow_ids=self.flow_ids, timers=self.timers)
         """Creates the scenario's updates and hands them to client inboxes (see
         :mod:`simcomm.components.feed`); None without ``workload.updates``."""
         self.update_header = h.update

@@ -12,10 +12,12 @@ the bundled examples to it).
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Generator, Iterable
 from typing import Protocol
 
-__all__ = ["Chain", "start_all"]
+__all__ = ["Chain", "Timers", "exact_delay", "start_all"]
 
 
 class Chain(Protocol):
@@ -34,3 +36,84 @@ def _start(chains: list[Chain]) -> Generator:
         chain.start()
     return
     yield
+
+
+class Timers:
+    """Many chains' next steps behind one pending SimPy event.
+
+    A chain's pending timeout is ~0.4 kB (the Timeout with its attribute dict, its callback
+    list and its entry in SimPy's queue); a world with three chains per client (presence,
+    heartbeats, updates) holds three per client all run long. :meth:`after` keeps a chain's
+    next step as an entry ``(time, seq, chain)`` in a heap here (~0.1 kB), and one SimPy
+    timeout, at the earliest time, calls the due chains' ``fire()``. The time is computed as
+    SimPy computes a timeout's (``now + delay``) and the timeout is scheduled at exactly that
+    time (:func:`exact_delay`; when no delay from now reaches it, at the float just before,
+    from where it re-arms exactly), and chains due at one time fire in the order they were
+    scheduled, as their timeouts would. Only events at the very same instant can see a
+    different order than with a timeout per chain: with times drawn from continuous
+    distributions that does not happen (``tests/test_pinned.py`` holds the examples to it)."""
+
+    __slots__ = ("_at", "_env", "_heap", "_pending", "_seq")
+
+    def __init__(self, env) -> None:
+        self._env = env
+        self._heap: list = []
+        self._seq = 0
+        self._pending = None
+        """The SimPy timeout waiting for the earliest entry, or None."""
+        self._at = math.inf
+
+    @property
+    def now(self) -> float:
+        return self._env.now
+
+    def after(self, delay: float, chain) -> None:
+        """Call ``chain.fire()`` after *delay* seconds (at ``now + delay``, as a timeout)."""
+        t = self._env.now + delay
+        self._seq += 1
+        heapq.heappush(self._heap, (t, self._seq, chain))
+        if t < self._at:
+            self._arm(t)
+
+    def _arm(self, t: float) -> None:
+        env = self._env
+        ev = env.timeout(exact_delay(env.now, t))  # at t, or just before it (see there)
+        ev.callbacks.append(self._wake)
+        self._pending = ev
+        self._at = t
+
+    def _wake(self, event) -> None:
+        if event is not self._pending:
+            return  # an earlier entry re-armed the timers: this one is stale
+        self._pending = None
+        self._at = math.inf
+        heap, now = self._heap, self._env.now
+        while heap and heap[0][0] <= now:
+            heapq.heappop(heap)[2].fire()
+        if heap:
+            self._arm(heap[0][0])
+
+
+def exact_delay(now: float, t: float) -> float:
+    """The largest delay *d* for which SimPy's ``now + d`` is at most *t*: exactly *t* when
+    some *d* reaches it, else the float just below (``now + d`` rounds; when *now* has a bit
+    below *t*'s last one, only every other float is reachable). A wake-up there re-arms with
+    ``t − now``, exact by then (Sterbenz: *now* is within a factor 2 of *t*)."""
+    d = t - now
+    if now + d == t:
+        return d
+    step = 4 * math.ulp(t)
+    lo, hi = (d, d + step) if now + d < t else (d - step, d)
+    while now + lo > t:  # (never more than once or twice)
+        lo -= step
+    while now + hi <= t:
+        hi += step
+    while math.nextafter(lo, math.inf) < hi:  # bisect: now + lo <= t < now + hi
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        if now + mid <= t:
+            lo = mid
+        else:
+            hi = mid
+    return lo

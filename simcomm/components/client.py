@@ -121,30 +121,27 @@ def presence(env, client: Client, session: Callable[[], float],
 
 
 class Presence:
-    """:func:`presence` without a process: a chain of timeouts whose callback flips the client
-    (a process per client, its generator frame and its events, is ~1 kB a client; this is
-    one small object and one pending timeout). The same draws at the same times: call
+    """:func:`presence` without a process: a chain (:mod:`simcomm.components.chain`) whose
+    steps flip the client, kept by *timers*. The same draws at the same times: call
     :meth:`start` when the process would have started."""
 
-    __slots__ = ("_client", "_env", "_gap", "_session")
+    __slots__ = ("_client", "_gap", "_in_session", "_session", "_timers")
 
-    def __init__(self, env, client: Client, session: Callable[[], float],
+    def __init__(self, timers, client: Client, session: Callable[[], float],
                  gap: Callable[[], float]) -> None:
-        self._env = env
+        self._timers = timers
         self._client = client
         self._session = session
         self._gap = gap
+        self._in_session = True
 
     def start(self) -> None:
-        self._env.timeout(self._session()).callbacks.append(self._leave)
+        self._timers.after(self._session(), self)
 
-    def _leave(self, _event) -> None:
-        self._client.set_online(False)
-        self._env.timeout(self._gap()).callbacks.append(self._back)
-
-    def _back(self, _event) -> None:
-        self._client.set_online(True)
-        self._env.timeout(self._session()).callbacks.append(self._leave)
+    def fire(self) -> None:
+        self._in_session = not self._in_session
+        self._client.set_online(self._in_session)
+        self._timers.after(self._session() if self._in_session else self._gap(), self)
 
 
 class Inbox:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..metrics.definitions import Part
-from .chain import start_all
+from .chain import Timers, start_all
 from .client import Inbox
 from .updates import Update, UpdateChain, update_source
 
@@ -33,8 +33,11 @@ PENDING, CLIENT_BUFFER = int(Part.PENDING), int(Part.CLIENT_BUFFER)
 
 class UpdateFeed:
     def __init__(self, env, *, updates, subscribers: list[list[int]], clients, capacity,
-                 buffer, streams, recorder, flow_ids) -> None:
+                 buffer, streams, recorder, flow_ids, timers=None) -> None:
         self.env = env
+        self._timers = timers
+        """Where Poisson and periodic topics keep their next update (None: one Timers of
+        its own)."""
         self.cfg = updates
         self.subscribers = subscribers
         """Client indices subscribed to each topic."""
@@ -60,8 +63,9 @@ class UpdateFeed:
             self._processed = processed
         up, g = self.cfg, self._streams.stream
         if up.arrival in ("poisson", "periodic"):  # chains of timeouts: no process per topic
+            timers = self._timers or Timers(self.env)
             start_all(self.env, [UpdateChain(
-                self.env, rate=up.rate, arrival=up.arrival, rng=g(f"updates.{topic}"),
+                timers, rate=up.rate, arrival=up.arrival, rng=g(f"updates.{topic}"),
                 size=up.size.sampler(g(f"updates.{topic}.size")), emit=self._emit,
                 topic=topic) for topic in range(len(self.subscribers))])
             return

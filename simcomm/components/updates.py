@@ -66,36 +66,35 @@ def _exponential(mean: float):
 
 
 class UpdateChain:
-    """:func:`update_source` for ``poisson`` and ``periodic`` arrivals as a chain of timeouts
-    whose callback emits: the same draws, in the same order, at the same times. Call
-    :meth:`start` when the process would have started."""
+    """:func:`update_source` for ``poisson`` and ``periodic`` arrivals as a chain
+    (:mod:`simcomm.components.chain`) kept by *timers*, each step emitting: the same draws, in
+    the same order, at the same times. Call :meth:`start` when the process would have
+    started."""
 
-    __slots__ = ("_emit", "_env", "_gap", "_period", "_rng", "_size", "_topic")
+    __slots__ = ("_emit", "_gap", "_period", "_rng", "_size", "_timers", "_topic")
 
-    def __init__(self, env, *, rate: float, arrival: str, rng, size: Callable[[], float],
+    def __init__(self, timers, *, rate: float, arrival: str, rng, size: Callable[[], float],
                  emit: Callable[[int, float, float], None], topic: int = 0) -> None:
         if arrival not in ("poisson", "periodic"):
             raise ValueError(f"UpdateChain takes poisson or periodic arrivals, not {arrival!r}")
-        self._env = env
+        self._timers = timers
         self._topic = topic
         self._size = size
         self._emit = emit
         self._rng = rng
         self._period = 1.0 / rate if arrival == "periodic" else None
-        self._gap = (None if arrival == "periodic" else Buffered(rng, _exponential(1.0 / rate)))
+        self._gap = None if arrival == "periodic" else Buffered(rng, _exponential(1.0 / rate))
 
     def start(self) -> None:
         if self._period is not None:
             first = float(self._rng.uniform(0.0, self._period))
         else:
             first = self._gap()
-        self._env.timeout(first).callbacks.append(self._fire)
+        self._timers.after(first, self)
 
-    def _fire(self, _event) -> None:
-        env = self._env
-        self._emit(self._topic, env.now, self._size())
-        nxt = self._period if self._period is not None else self._gap()
-        env.timeout(nxt).callbacks.append(self._fire)
+    def fire(self) -> None:
+        self._emit(self._topic, self._timers.now, self._size())
+        self._timers.after(self._period if self._period is not None else self._gap(), self)
 
 
 class Mailbox:

@@ -333,8 +333,8 @@ class ServerSentEvents(UpdatePattern):
 
 
 class _Heartbeats:
-    """One client's heartbeats as a chain of timeouts (:mod:`simcomm.components.chain`): a
-    random phase in [0, heartbeat), then one every heartbeat, sent while its stream is up."""
+    """One client's heartbeats as a chain (:mod:`simcomm.components.chain`): a random phase in
+    [0, heartbeat), then one every heartbeat, sent while its stream is up."""
 
     __slots__ = ("_client", "_sse")
 
@@ -345,11 +345,11 @@ class _Heartbeats:
     def start(self) -> None:
         sse, c = self._sse, self._client
         phase = sse.world.streams.stream(f"sse.heartbeat.{c.index}").uniform(0.0, sse.p.heartbeat)
-        sse.env.timeout(float(phase)).callbacks.append(self._beat)
+        sse.world.timers.after(float(phase), self)
 
-    def _beat(self, _event) -> None:
+    def fire(self) -> None:
         sse, c = self._sse, self._client
         if sse.streaming[c.index]:  # fire and forget: a heartbeat carries nothing
             size = sse.p.heartbeat_size
             sse.world.path.fire(c.connection, DOWN, size, size, HEARTBEAT, T_HEARTBEAT)
-        sse.env.timeout(sse.p.heartbeat).callbacks.append(self._beat)
+        sse.world.timers.after(sse.p.heartbeat, self)
