@@ -3,8 +3,11 @@
 What it measures
 ----------------
 An update world (SSE by default; ``--pattern``) with sparse updates (0.01/s per client),
-clients with sessions (so their per-client random streams exist), ``detail: summary``, 2
-simulated seconds, run twice in fresh subprocesses — with ``--small`` and ``--large``
+clients with sessions (so their per-client random streams exist), ``detail: summary``,
+``--duration`` simulated seconds (default 20: past SSE's 15 s heartbeat, so that every
+client's connection has carried a message and holds its per-message state — with 2 s, the
+first version's figure, most had not and the figure was ~1 KiB lower), run twice in fresh
+subprocesses — with ``--small`` and ``--large``
 clients — and the peak resident set size of each (``ru_maxrss``). The per-client figure is
 (RSS(large) − RSS(small)) / (large − small): what one more client costs, whatever the fixed
 cost of the interpreter, numpy and the world. Issue 10's target is at most 2 KiB per client at
@@ -35,8 +38,8 @@ CHILD = r"""
 import resource, sys, warnings
 warnings.simplefilter("ignore")
 import simcomm
-n, pattern = int(sys.argv[1]), sys.argv[2]
-simcomm.run({"duration": "2s", "seed": 1, "detail": "summary",
+n, pattern, duration = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+simcomm.run({"duration": duration, "seed": 1, "detail": "summary",
              "network": {"latency": "20ms", "bandwidth": "10Gbps"},
              "server": {"workers": 8, "service_time": "1ms"},
              "clients": {"count": n, "session": {"dist": "exponential", "mean": "600s"},
@@ -47,10 +50,11 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux: KiB
 """
 
 
-def peak_rss(clients: int, pattern: str) -> int:
-    """Peak RSS (bytes) of a fresh interpreter running the world with *clients* clients."""
-    out = subprocess.run([sys.executable, "-c", CHILD, str(clients), pattern], check=True,
-                         capture_output=True, text=True).stdout
+def peak_rss(clients: int, pattern: str, duration: float = 20.0) -> int:
+    """Peak RSS (bytes) of a fresh interpreter running the world with *clients* clients for
+    *duration* simulated seconds."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(clients), pattern, f"{duration}s"],
+                         check=True, capture_output=True, text=True).stdout
     return int(out.split()[-1])
 
 
@@ -59,18 +63,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pattern", default="sse")
     parser.add_argument("--small", type=int, default=5_000)
     parser.add_argument("--large", type=int, default=20_000)
+    parser.add_argument("--duration", type=float, default=20.0,
+                        help="simulated seconds (default 20: past the 15 s heartbeat)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--check", action="store_true", help="exit 1 above the target")
     args = parser.parse_args(argv)
-    small, large = peak_rss(args.small, args.pattern), peak_rss(args.large, args.pattern)
+    small = peak_rss(args.small, args.pattern, args.duration)
+    large = peak_rss(args.large, args.pattern, args.duration)
     per_client = (large - small) / (args.large - args.small)
     row = {"pattern": args.pattern, "small": args.small, "large": args.large,
+           "duration": args.duration,
            "rss_small": small, "rss_large": large, "bytes_per_client": per_client,
            "target": TARGET, "pass": per_client <= TARGET}
     if args.json:
         print(json.dumps(row))
     else:
-        print(f"{args.pattern}: peak RSS {small / 2**20:.0f} MiB with {args.small} clients, "
+        print(f"{args.pattern}, {args.duration:g} s: peak RSS {small / 2**20:.0f} MiB with "
+              f"{args.small} clients, "
               f"{large / 2**20:.0f} MiB with {args.large}: {per_client / 1024:.1f} KiB per "
               f"client (target <= {TARGET / 1024:.0f} KiB: "
               f"{'PASS' if row['pass'] else 'FAIL'})")

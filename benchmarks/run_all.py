@@ -9,7 +9,8 @@ colour the next one's figures):
 2. ``bench_models.py`` — short polling and pub/sub, simcomm against plain SimPy;
 3. ``bench_clients.py`` — memory per client (``sse``, then ``push``);
 4. ``bench_sweep.py`` — parallel efficiency of a sweep on 2 local workers, and the per-run
-   overhead of each executor (in process, local pool, Dask; issue 9).
+   overhead of each executor (in process, local pool, Dask; issue 9);
+5. ``bench_scale.py`` — an SSE world of a million clients: set-up, wall time, peak memory.
 
 How to run
 ----------
@@ -41,6 +42,7 @@ QUICK = {
     "clients": ["--small", "1000", "--large", "4000"],
     # 4 runs of ~0.2 s: the pool's start dominates, so the efficiency means nothing here
     "sweep": ["--runs", "4", "--duration", "600", "--repeat", "1", "--tiny-runs", "10"],
+    "scale": ["--clients", "20000"],
 }
 """Arguments of --quick, per benchmark."""
 
@@ -54,6 +56,7 @@ def benchmarks(quick: bool) -> list[tuple[str, str, list[str]]]:
         ("clients_sse", "bench_clients.py", ["--pattern", "sse", *q["clients"]]),
         ("clients_push", "bench_clients.py", ["--pattern", "push", *q["clients"]]),
         ("sweep", "bench_sweep.py", q["sweep"]),
+        ("scale", "bench_scale.py", q["scale"]),
     ]
 
 

@@ -115,3 +115,20 @@ def test_bench_sweep_prints_its_figures(capsys):
     # two tables: the efficiency sweep and the per-run overhead, each with both local executors
     assert len(re.findall(r"^local pool \(workers=2\)", out, re.M)) == 2, out
     assert len(re.findall(r"ms", out)) >= 10, out       # overhead/run etc. in ms
+
+
+def test_bench_scale_prints_its_figures(capsys):
+    """benchmarks/bench_scale.py with 2 000 clients: it runs and prints its figures (not
+    checked: a wall clock and a memory peak belong to the benchmark)."""
+    import re
+
+    spec = importlib.util.spec_from_file_location("bench_scale_under_test",
+                                                  BENCH.parent / "bench_scale.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--clients", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"sse, 2,000 clients, 60 simulated s, detail summary: set-up \d+\.\d s, "
+                     r"wall \d+\.\d s \((PASS|FAIL) < 10 min\), peak RSS \d\.\d\d GiB "
+                     r"\((PASS|FAIL) < 4 GiB\), [\d,]+ deliveries", out), out

@@ -40,6 +40,7 @@ leaves the new connection open for the next attempt.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from typing import Literal
 
@@ -109,10 +110,10 @@ class ServerSentEvents(UpdatePattern):
             for ci in subs:
                 self.topic_of[ci] = topic
         topics = len(world.subscribers)
-        self.log: list[deque | None] = [None] * topics
+        self.log: list[list | None] = [None] * topics
         """Per topic: the last events, as (seq, update) (None before the first: memory per
         client when every client has a topic)."""
-        self.created = [[] for _ in range(topics)]
+        self.created = [array("d") for _ in range(topics)]
         """Per topic: creation time of every event, by seq (to count losses in the window)."""
         self.streaming = [c.connection.is_open for c in world.clients]
         """Per client: its event stream is established (a connection may be open while the
@@ -152,9 +153,11 @@ class ServerSentEvents(UpdatePattern):
     def on_created(self, update) -> None:
         topic = update.topic
         log = self.log[topic]
-        if log is None:
-            log = self.log[topic] = deque(maxlen=self.p.replay_buffer)
+        if log is None:  # a list (64 B), not a deque (~600 B): most topics log a few events
+            log = self.log[topic] = []
         log.append((len(self.created[topic]), update))
+        if len(log) > self.p.replay_buffer:
+            del log[0]
         self.created[topic].append(update.t_created)
 
     def on_update(self, client, update) -> None:
@@ -188,6 +191,7 @@ class ServerSentEvents(UpdatePattern):
             if not q:
                 if self._sending[ci] == epoch:
                     self._sending[ci] = -1
+                outq[ci] = None  # drained: its deque (~600 B) goes until the next event
                 return
             seq, u, t_queued = q.popleft()
             payload = self.wire(u.size)
