@@ -29,6 +29,8 @@ from __future__ import annotations
 import bisect
 import copy
 import math
+from collections import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -70,6 +72,25 @@ from .fields import (
 __all__ = ["MAX_ALIAS_VALUES", "MAX_DEPTH", "PatternSpec", "Scenario", "ScenarioError",
            "apply_overrides", "offered_load", "read_yaml"]
 
+
+class OwnTopics(abc.Sequence):
+    """The subscribers of every topic when each client has its own (``scope: per_client``):
+    topic *i* is ``(i,)``, made when asked (a list per client was memory per client)."""
+
+    __slots__ = ("_n",)
+
+    def __init__(self, clients: int) -> None:
+        self._n = clients
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, topic):
+        if isinstance(topic, slice):
+            return [(i,) for i in range(self._n)[topic]]
+        if not -self._n <= topic < self._n:
+            raise IndexError(topic)
+        return (topic % self._n,)
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -469,10 +490,10 @@ class Updates(_Model):
             raise ValueError("@topics@ applies to scope: per_topic only")
         return self
 
-    def subscribers(self, clients: int) -> list[list[int]]:
+    def subscribers(self, clients: int) -> Sequence[Sequence[int]]:
         """Subscribers (client indices) of each topic."""
         if self.scope == "per_client":
-            return [[i] for i in range(clients)]
+            return OwnTopics(clients)
         if self.scope == "global":
             return [list(range(clients))]
         return [list(range(t, clients, self.topics)) for t in range(self.topics)]

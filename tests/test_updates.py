@@ -102,7 +102,7 @@ def test_bursty_with_constant_periods_is_on_at_the_start_of_each_cycle():
 
 def test_subscribers_of_each_scope():
     """per_client: topic i → client i; global: everyone; per_topic: client i → topic i mod k."""
-    assert Updates(rate=1).subscribers(3) == [[0], [1], [2]]
+    assert [list(s) for s in Updates(rate=1).subscribers(3)] == [[0], [1], [2]]
     assert Updates(rate=1, scope="global").subscribers(3) == [[0, 1, 2]]
     assert Updates(rate=1, scope="per_topic", topics=2).subscribers(5) == [[0, 2, 4], [1, 3]]
 
