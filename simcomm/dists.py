@@ -184,6 +184,11 @@ def _q(spec: dict, key: str, parse: Parse, *, positive=True, allow_zero=False) -
 # One draw function per distinct parameters, shared by every sampler of them: a world has
 # samplers per client (its session lengths …), and a closure each is memory per client.
 @functools.lru_cache(maxsize=256)
+def _constant(value: float):
+    return lambda: value
+
+
+@functools.lru_cache(maxsize=256)
 def _exponential(scale: float):
     return lambda g, n: g.exponential(scale, n)
 
@@ -213,8 +218,7 @@ class Constant(Distribution):
         return 0.0
 
     def sampler(self, rng):
-        v = self.value
-        return lambda: v
+        return _constant(self.value)
 
     @classmethod
     def from_params(cls, params, parse, *, allow_zero, base_dir):

@@ -122,6 +122,10 @@ class Parked:
         return lambda *args, **kwargs: self.use(lambda g: method(g, *args, **kwargs))
 
 
+_EXHAUSTED = iter(())
+"""One empty iterator every new Buffered starts with (a new one each is memory per client)."""
+
+
 class Buffered:
     """Call it to get the next variate; refills a block of draws at a time.
 
@@ -144,7 +148,7 @@ class Buffered:
                  draw: Callable[[np.random.Generator, int], np.ndarray]) -> None:
         self._rng = rng
         self._draw = draw
-        self._it = iter(())
+        self._it = _EXHAUSTED
         self._n = FIRST_PARKED if rng.__class__ is Parked else FIRST
 
     def __call__(self) -> float:

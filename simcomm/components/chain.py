@@ -38,6 +38,10 @@ def _start(chains: list[Chain]) -> Generator:
     yield
 
 
+_WAKING = object()
+"""Timers._pending while due chains fire."""
+
+
 class Timers:
     """Many chains' next steps behind one pending SimPy event.
 
@@ -72,8 +76,8 @@ class Timers:
         t = self._env.now + delay
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, chain))
-        if t < self._at:
-            self._arm(t)
+        if t < self._at and self._pending is not _WAKING:
+            self._arm(t)  # (a timeout armed for later stays queued, stale: rare)
 
     def _arm(self, t: float) -> None:
         env = self._env
@@ -85,11 +89,12 @@ class Timers:
     def _wake(self, event) -> None:
         if event is not self._pending:
             return  # an earlier entry re-armed the timers: this one is stale
-        self._pending = None
+        self._pending = _WAKING  # the chains fired now re-arm nothing: armed once, below
         self._at = math.inf
         heap, now = self._heap, self._env.now
         while heap and heap[0][0] <= now:
             heapq.heappop(heap)[2].fire()
+        self._pending = None
         if heap:
             self._arm(heap[0][0])
 
