@@ -695,6 +695,10 @@ class Scenario(_Model):
     seed: Whole = Field(0, ge=0)
     detail: Literal["full", "summary"] = "full"
     """``summary`` keeps only what the metrics need (no per-message frames): for sweeps."""
+    latency_sketch: float | None = Field(None, gt=0, lt=1)
+    """With ``detail: summary``: keep the latencies in a streaming sketch of this relative
+    accuracy (e.g. 0.01) instead of every one (:mod:`simcomm.metrics.sketch`); None keeps
+    them all."""
     network: Network = Network()
     server: ServerCfg = ServerCfg()
     clients: ClientsCfg = ClientsCfg()
@@ -731,6 +735,12 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
+        if self.latency_sketch is not None and self.detail != "summary":
+            raise ValueError("@latency_sketch@ needs detail: summary (full detail keeps every "
+                             "delivery anyway); set detail: summary or drop latency_sketch")
+        if self.latency_sketch is not None and self.warmup_rule == "mser5":
+            raise ValueError("@latency_sketch@ cannot go with warmup: mser5, which needs the "
+                             "latencies in order; give a fixed warmup or drop latency_sketch")
         if self.warmup >= self.duration:
             raise ValueError("@warmup@ must be < duration "
                              f"({self.warmup:g}s >= {self.duration:g}s)")

@@ -37,7 +37,7 @@ from .components.resilience import Resilience
 from .components.server import Server
 from .components.sidecar import Sidecar
 from .components.state import Sessions
-from .metrics.recorder import FullRecorder, Recorder
+from .metrics.recorder import FullRecorder, Recorder, SketchRecorder
 from .rng import Buffered, Streams
 from .scenario import BalancerCfg, ConnectionCfg, Headers, Scenario, StateCfg
 
@@ -57,8 +57,13 @@ class World:
         self.scenario = sc
         self.env = env = simpy.Environment()
         self.streams = streams = Streams(sc.seed)
-        rec_cls = FullRecorder if sc.detail == "full" else Recorder
-        self.recorder = rec = rec_cls(env, sc.warmup, sc.duration)
+        if sc.detail == "full":
+            rec = FullRecorder(env, sc.warmup, sc.duration)
+        elif sc.latency_sketch is not None:
+            rec = SketchRecorder(env, sc.warmup, sc.duration, sc.latency_sketch)
+        else:
+            rec = Recorder(env, sc.warmup, sc.duration)
+        self.recorder = rec
         self.timers = Timers(env)
         """Per-client chains' next steps (presence, heartbeats, update sources) behind one
         pending event (see :mod:`simcomm.components.chain`)."""

@@ -123,7 +123,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("latency_mean", "s", "mean latency over deliveries in the window (request → parsed "
            "response; update created → processed by the client)",
            lambda t: t.latency("mean")),
-    Metric("latency_p50", "s", "median latency (numpy linear-interpolated percentile)",
+    Metric("latency_p50", "s", "median latency (numpy linear-interpolated percentile; with "
+           "latency_sketch α, the order statistic x_(⌊0.5(n−1)⌋) within relative error α, and "
+           "likewise for p95 and p99)",
            lambda t: t.latency("p50")),
     Metric("latency_p95", "s", "95th percentile of latency", lambda t: t.latency("p95")),
     Metric("latency_p99", "s", "99th percentile of latency", lambda t: t.latency("p99")),

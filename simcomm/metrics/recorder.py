@@ -30,7 +30,7 @@ from operator import add
 
 from .definitions import PART_NAMES, Kind, Tag
 
-__all__ = ["FullRecorder", "Level", "PeakLevel", "Recorder"]
+__all__ = ["FullRecorder", "Level", "PeakLevel", "Recorder", "SketchRecorder"]
 
 NK = len(Kind)
 NT = len(Tag)
@@ -276,6 +276,23 @@ class Recorder:
         for level in (self.conn_held, self.conn_active, self.client_blocked,
                       self.threads, self.thread_memory):
             level.close(end)
+
+
+class SketchRecorder(Recorder):
+    """Summary level with ``latency_sketch``: the window's latencies go into a
+    :class:`~simcomm.metrics.sketch.Sketch` as they are recorded (bounded memory however long
+    the run) instead of two arrays of every delivery."""
+
+    def __init__(self, env, warmup: float, duration: float, alpha: float) -> None:
+        from .sketch import Sketch
+
+        super().__init__(env, warmup, duration)
+        self.sketch = Sketch(alpha)
+
+    def delivery(self, t0: float, t_end: float, flow: int, client: int, parts) -> None:
+        if t0 >= self.warmup:
+            self.sketch.add(t_end - t0)
+            self.part_sum = list(map(add, self.part_sum, parts))
 
 
 class FullRecorder(Recorder):

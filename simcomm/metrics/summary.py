@@ -27,9 +27,13 @@ class Tally:
         self.workers = workers
         self.window = rec.duration - rec.warmup
         """Length of the measurement window (s)."""
-        self.lat = _window_latencies(rec)
+        self.sketch = getattr(rec, "sketch", None)
+        """With ``latency_sketch``: the window's latencies as a
+        :class:`~simcomm.metrics.sketch.Sketch` (and ``lat`` is None)."""
+        self.lat = None if self.sketch is not None else _window_latencies(rec)
         """Latencies of the deliveries whose work began in the window."""
-        self.delivered = int(self.lat.size)
+        self.delivered = (self.sketch.count if self.sketch is not None
+                          else int(self.lat.size))
         self.messages = sum(rec.msg_n)
         self.bytes = sum(rec.msg_bytes)
         self._lat: dict[str, float] | None = None
@@ -38,8 +42,11 @@ class Tally:
     def latency(self, stat: str) -> float:
         """``mean``, ``p50``, ``p95``, ``p99`` or ``max`` of the latencies (NaN: none)."""
         if self._lat is None:
-            lat = self.lat
-            if lat.size:
+            lat, sk = self.lat, self.sketch
+            if sk is not None:
+                vals = ((sk.sum / sk.count, sk.quantile(0.5), sk.quantile(0.95),
+                         sk.quantile(0.99), sk.max) if sk.count else (math.nan,) * 5)
+            elif lat.size:
                 p50, p95, p99 = np.percentile(lat, [50, 95, 99])
                 vals = (lat.mean(), p50, p95, p99, lat.max())
             else:
@@ -114,6 +121,9 @@ def latency_quantiles(rec: Recorder, probs: tuple[float, ...] = QUANTILES) -> np
     """The latency (s) at each probability of *probs* among the deliveries whose work began in
     the window (NumPy's default, linear interpolation: the same as ``latency_p99``); all NaN
     without a delivery."""
+    sk = getattr(rec, "sketch", None)
+    if sk is not None:  # within its relative accuracy (simcomm.metrics.sketch)
+        return np.array([sk.quantile(p) for p in probs])
     lat = _window_latencies(rec)
     if not lat.size:
         return np.full(len(probs), np.nan)
@@ -126,7 +136,8 @@ def latency_parts(rec: Recorder) -> dict[str, float]:
     levels: full keeps each delivery's parts, summary their sums."""
     t0 = _col(rec.d_t0, float)
     keep = t0 >= rec.warmup
-    n = int(keep.sum())
+    sk = getattr(rec, "sketch", None)
+    n = sk.count if sk is not None else int(keep.sum())
     if rec.full:
         means = [float(_col(c, float)[keep].mean()) if n else math.nan for c in rec.d_parts]
     else:
