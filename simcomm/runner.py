@@ -208,28 +208,62 @@ def mser5_warmup(recorder) -> tuple[float, str]:
     return warmup, ""
 
 
+class _Counting(list):
+    """The world's client list while a pattern installs: iterating it reports progress (a
+    pattern's set-up is mostly a loop over its clients); a plain list again afterwards."""
+
+    def __init__(self, items, seen) -> None:
+        super().__init__(items)
+        self.seen = seen
+
+    def __iter__(self):
+        if self.seen is None:
+            yield from super().__iter__()
+            return
+        for item in super().__iter__():
+            self.seen()
+            yield item
+
+
 def _install_with_progress(pattern, world, clients: int, report) -> None:
     """Install *pattern* on *world*, reporting progress as it goes: a pattern starts its
-    per-client processes as it installs, so the processes started so far against the number
-    of clients is the fraction done (capped at 1: some patterns start several per client).
-    About a hundred reports, whatever the number of clients."""
+    per-client processes, or loops over its clients, as it installs, so the larger of the
+    processes started and the clients visited so far against the number of clients is the
+    fraction done (capped at 1: some patterns start several per client, or loop twice). About
+    a hundred reports, whatever the number of clients."""
     env = world.env
     start = env.process  # SimPy binds it on the environment: shadow it for the install only
     step = max(1, clients // 100)
-    made = 0
+    made = visited = 0
+    last = -1
+
+    def tell() -> None:
+        nonlocal last
+        done = max(made, visited)
+        if done // step != last and done % step == 0:
+            last = done // step
+            report(min(1.0, done / clients))
 
     def counting(generator):
         nonlocal made
         made += 1
-        if made % step == 0:
-            report(min(1.0, made / clients))
+        tell()
         return start(generator)
 
+    def seen() -> None:
+        nonlocal visited
+        visited += 1
+        tell()
+
     env.process = counting
+    plain = world.clients
+    world.clients = watched = _Counting(plain, seen)
     try:
         pattern.install(world)
     finally:
         env.process = start
+        watched.seen = None  # a pattern that kept it iterates it plainly from now on
+        world.clients = plain
     report(1.0)
 
 
