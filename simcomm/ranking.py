@@ -46,9 +46,11 @@ class Ranking:
 
 
 def rank(scenario, replications: int = 5) -> Ranking:
-    """Run every pattern entry of *scenario* (validated) *replications* times and rank them."""
-    from .runner import compare
+    """Run every pattern entry of *scenario* (a Scenario, dict or file) *replications* times
+    and rank them."""
+    from .runner import _scenario, compare
 
+    scenario = _scenario(scenario)
     if replications < 2:
         raise ValueError(f"replications must be ≥ 2 for intervals, got {replications!r}")
     rows = []

@@ -395,6 +395,25 @@ class SweepResult:
     """The distinct warnings the runs raised (an offered load ρ ≥ 1, a run that measured
     nothing …), each once."""
 
+    @property
+    def means(self) -> pd.DataFrame:
+        """One row per point × pattern: ``point``, the grid values, ``pattern`` and the mean of
+        every metric (and latency part) across the replications, as columns — what
+        :func:`simcomm.plots.pareto` and :func:`simcomm.plots.waste` take."""
+        agg = self.aggregate
+        keys = [c for c in agg.columns[1:agg.columns.get_loc("pattern")]]
+        if agg.empty:
+            return pd.DataFrame(columns=["point", *keys, "pattern"])
+        rows = ["point", *keys, "pattern"]
+        wide = agg.pivot(index=rows, columns="metric", values="mean").reset_index()
+        wide.columns.name = None
+        order = {k: i for i, k in enumerate(dict.fromkeys(zip(agg["point"], agg["pattern"],
+                                                               strict=True)))}
+        wide = wide.iloc[sorted(range(len(wide)), key=lambda i: order[
+            (wide["point"].iat[i], wide["pattern"].iat[i])])].reset_index(drop=True)
+        return wide[["point", *keys, "pattern",
+                     *[m for m in dict.fromkeys(agg["metric"]) if m in wide.columns]]]
+
 
 def _run_task(task: dict) -> dict:
     """One run (in a worker, or here with one worker): load the point's scenario, run every

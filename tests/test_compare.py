@@ -61,3 +61,10 @@ def test_bad_compare_input_is_one_line_exit_2(tmp_path):
         res = CliRunner().invoke(app, ["compare", str(f), "--replications", value])
         assert res.exit_code == 2 and "--replications" in res.output
         assert len(res.output.strip().splitlines()) == 1
+
+
+def test_rank_takes_a_dict_as_run_and_compare_do():
+    """rank(dict) is rank(load(dict)): the same runs."""
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(rank(scenario(), 2).runs, rank(simcomm.load(scenario()), 2).runs)

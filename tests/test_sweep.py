@@ -620,3 +620,14 @@ def test_a_sweep_on_a_dask_cluster_stores_the_same_rows(tmp_path, dask_cluster):
     # every socket the cluster listens on is on the loopback address (127.0.0.1)
     listening = _listening([pid for g in groups for pid in _group_pids(g)])
     assert listening and set(listening) == {"0100007F"}, listening
+
+
+def test_means_is_one_row_per_point_and_pattern(tmp_path):
+    """SweepResult.means pivots the aggregate's means: a column per metric, in order."""
+    r = simcomm.sweep(make(replications=2), tmp_path / "s", workers=1)
+    m = r.means
+    assert list(m.columns[:3]) == ["point", "network.latency", "pattern"]
+    assert len(m) == 2 * 2 and set(simcomm.METRIC_NAMES) <= set(m.columns)
+    row = m[(m.point == 1) & (m.pattern == "push")].iloc[0]
+    want = r.runs[(r.runs.point == 1) & (r.runs.pattern == "push")]["latency_mean"].mean()
+    assert row["latency_mean"] == pytest.approx(want)
