@@ -828,3 +828,27 @@ def test_same_seed_same_frames(mode):
     a, b = simcomm.run(messy(mode)).frames, simcomm.run(messy(mode)).frames
     for key in a:
         pd.testing.assert_frame_equal(a[key], b[key])
+
+
+def test_the_sse_replay_log_keeps_the_last_events_compactly():
+    """The replay log keeps ids and sizes of the last replay_buffer events; replayed updates
+    are rebuilt with their sequence numbers and the topic's creation times."""
+    from array import array
+
+    from simcomm.components.updates import Update
+    from simcomm.patterns.sse import _ReplayLog
+
+    created = array("d")
+    log = None
+    for seq in range(7):
+        u = Update(100 + seq, 3, 0.5 * seq, 10.0 * seq)
+        if log is None:
+            log = _ReplayLog(len(created))
+        log.add(u, 4)
+        created.append(u.t_created)
+    assert len(log) == 4 and log.first == 3
+    assert list(log.events(3, created)) == [(s, Update(100 + s, 3, 0.5 * s, 10.0 * s))
+                                            for s in range(3, 7)]
+    none = _ReplayLog(0)
+    none.add(Update(1, 0, 0.0, 1.0), 0)
+    assert len(none) == 0 and not none
