@@ -19,6 +19,7 @@ How to run
 
     python benchmarks/bench_clients.py                       # 5 000 vs 20 000 clients, sse
     python benchmarks/bench_clients.py --pattern push --large 50000
+    python benchmarks/bench_clients.py --growth --large 10000   # 60 s against 600 s
     python benchmarks/bench_clients.py --json
 
 It is a report, not a test: it exits 0 whatever the figure unless ``--check`` is given.
@@ -39,23 +40,44 @@ import resource, sys, warnings
 warnings.simplefilter("ignore")
 import simcomm
 n, pattern, duration = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-simcomm.run({"duration": duration, "seed": 1, "detail": "summary",
-             "network": {"latency": "20ms", "bandwidth": "10Gbps"},
-             "server": {"workers": 8, "service_time": "1ms"},
-             "clients": {"count": n, "session": {"dist": "exponential", "mean": "600s"},
-                         "gap": {"dist": "exponential", "mean": "60s"}},
-             "workload": {"updates": {"rate": "0.01/s"}},
-             "pattern": {"name": pattern}}, force=True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux: KiB
+rate, sketch = sys.argv[4], (float(sys.argv[5]) if sys.argv[5] != "none" else None)
+r = simcomm.run({"duration": duration, "seed": 1, "detail": "summary",
+                 "latency_sketch": sketch,
+                 "network": {"latency": "20ms", "bandwidth": "10Gbps"},
+                 "server": {"workers": 8, "service_time": "1ms"},
+                 "clients": {"count": n, "session": {"dist": "exponential", "mean": "600s"},
+                             "gap": {"dist": "exponential", "mean": "60s"}},
+                 "workload": {"updates": {"rate": rate}},
+                 "pattern": {"name": pattern}}, force=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # Linux: KiB
+      int(r.metrics["delivered"]))
 """
 
 
-def peak_rss(clients: int, pattern: str, duration: float = 20.0) -> int:
+def peak_rss(clients: int, pattern: str, duration: float = 20.0, rate: str = "0.01/s",
+             sketch: float | None = None) -> int:
     """Peak RSS (bytes) of a fresh interpreter running the world with *clients* clients for
     *duration* simulated seconds."""
-    out = subprocess.run([sys.executable, "-c", CHILD, str(clients), pattern, f"{duration}s"],
+    return _child(clients, pattern, duration, rate, sketch)[0]
+
+
+def _child(clients: int, pattern: str, duration: float, rate: str,
+           sketch: float | None) -> tuple[int, int]:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(clients), pattern, f"{duration}s",
+                          rate, "none" if sketch is None else str(sketch)],
                          check=True, capture_output=True, text=True).stdout
-    return int(out.split()[-1])
+    rss, delivered = out.split()[-2:]
+    return int(rss), int(delivered)
+
+
+def growth(clients: int, pattern: str) -> dict:
+    """Peak RSS at 60 and at 600 simulated seconds (updates 0.1/s per client, latency_sketch
+    0.01, so that no per-delivery sample is kept): what a run's length costs beyond its
+    clients, per extra delivery."""
+    (a, da), (b, db) = (_child(clients, pattern, d, "0.1/s", 0.01) for d in (60.0, 600.0))
+    return {"pattern": pattern, "clients": clients, "rss_60s": a, "rss_600s": b,
+            "deliveries_60s": da, "deliveries_600s": db,
+            "bytes_per_extra_delivery": (b - a) / max(1, db - da)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +89,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulated seconds (default 20: past the 15 s heartbeat)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--check", action="store_true", help="exit 1 above the target")
+    parser.add_argument("--growth", action="store_true",
+                        help="instead: peak RSS of --large clients at 60 s and 600 s with "
+                        "latency_sketch (what run length costs)")
     args = parser.parse_args(argv)
+    if args.growth:
+        g = growth(args.large, args.pattern)
+        if args.json:
+            print(json.dumps(g))
+        else:
+            print(f"{args.pattern}, {args.large} clients, updates 0.1/s, latency_sketch 0.01: "
+                  f"peak RSS {g['rss_60s'] / 2**20:.0f} MiB at 60 s, "
+                  f"{g['rss_600s'] / 2**20:.0f} MiB at 600 s: "
+                  f"{g['bytes_per_extra_delivery']:.0f} B per extra delivery")
+        return 0
     small = peak_rss(args.small, args.pattern, args.duration)
     large = peak_rss(args.large, args.pattern, args.duration)
     per_client = (large - small) / (args.large - args.small)
