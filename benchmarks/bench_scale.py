@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(row))
     else:
         print(f"sse, {row['clients']:,} clients, 60 simulated s, detail summary: set-up "
-              f"{row['setup_s']:.1f} s, wall {row['wall_s']:.1f} s "
+              f"{row['setup_s']:.1f} s ({row['setup_s'] / row['clients'] * 1e6:.1f} µs per "
+              f"client), wall {row['wall_s']:.1f} s "
               f"({'PASS' if row['time_pass'] else 'FAIL'} < {TIME_TARGET / 60:.0f} min), peak "
               f"RSS {row['rss'] / 2**30:.2f} GiB ({'PASS' if row['memory_pass'] else 'FAIL'} "
               f"< {MEMORY_TARGET / 2**30:.0f} GiB), {row['delivered']:,} deliveries")

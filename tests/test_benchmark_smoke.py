@@ -129,6 +129,7 @@ def test_bench_scale_prints_its_figures(capsys):
     spec.loader.exec_module(bench)
     assert bench.main(["--clients", "2000"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"sse, 2,000 clients, 60 simulated s, detail summary: set-up \d+\.\d s, "
+    assert re.search(r"sse, 2,000 clients, 60 simulated s, detail summary: set-up \d+\.\d s "
+                     r"\(\d+\.\d µs per client\), "
                      r"wall \d+\.\d s \((PASS|FAIL) < 10 min\), peak RSS \d\.\d\d GiB "
                      r"\((PASS|FAIL) < 4 GiB\), [\d,]+ deliveries", out), out
