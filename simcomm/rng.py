@@ -57,8 +57,7 @@ class Streams:
         that runs in threads of one process never share one)."""
 
     def _bit_generator(self, name: str) -> np.random.PCG64:
-        ss = np.random.SeedSequence(self.seed, spawn_key=(_name_key(name),))
-        return np.random.PCG64(ss)
+        return np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(_name_key(name),)))
 
     def generator(self, name: str) -> np.random.Generator:
         """The generator for stream *name* (created on first use, then reused)."""
@@ -81,11 +80,13 @@ class Parked:
     """A random stream kept as its PCG64 state (one integer) between blocks of draws; before
     its first draw, only its name. See :meth:`Streams.stream`."""
 
-    __slots__ = ("_name", "_state", "_streams")
+    __slots__ = ("_key", "_state", "_streams")
 
     def __init__(self, streams: Streams, name: str) -> None:
         self._streams = streams
-        self._name = name
+        self._key: int | None = _name_key(name)
+        """The name's spawn key until the first draw (an int: half a name's bytes), then
+        None."""
         self._state: int | None = None
         """PCG64's state, increment, has_uint32 and uinteger packed in one integer."""
 
@@ -103,7 +104,9 @@ class Parked:
         bits = g.bit_generator
         st = self._state
         if st is None:
-            bits.state = streams._bit_generator(self._name).state
+            bits.state = np.random.PCG64(np.random.SeedSequence(
+                streams.seed, spawn_key=(self._key,))).state
+            self._key = None
         else:  # unpack what the last block left (see below)
             bits.state = {"bit_generator": "PCG64",
                           "state": {"state": st & _M128, "inc": (st >> 128) & _M128},

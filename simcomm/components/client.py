@@ -72,7 +72,7 @@ class Client:
         """Jobs waiting for a slot (an empty tuple until the first waits: memory per client)."""
         self.online = True
         """False during an offline gap (see :func:`presence`)."""
-        self._listeners: list[Callable[[Client, bool], None]] = []
+        self._listeners: tuple[Callable[[Client, bool], None], ...] = ()
         self.inbox: Inbox | None = None
         """Where arriving updates queue for processing (set up by the world)."""
         self.cpu = Cpu(env)
@@ -80,7 +80,7 @@ class Client:
 
     def on_presence(self, listener: Callable[[Client, bool], None]) -> None:
         """Call ``listener(client, online)`` whenever the client goes online or offline."""
-        self._listeners.append(listener)
+        self._listeners = (*self._listeners, listener)
 
     def set_online(self, online: bool) -> None:
         if online != self.online:

@@ -120,12 +120,12 @@ class Connection:
         turn (number → event); None until the first pipelined request."""
         self.transport = transport
         """Segment size, initial window, TCP or QUIC (:mod:`simcomm.components.window`)."""
-        self._win: tuple | None = None
+        self._win: list | None = None
         """Per direction: the congestion :class:`~simcomm.components.window.Window` (made on
         the first data sent: a new connection starts over)."""
         self._gaps: tuple | None = None
         """Per direction: tail losses waiting for later segments to be acknowledged."""
-        self._units: tuple | None = None
+        self._units: list | None = None
         """Per direction (made on the first message: memory per client), the connection's
         ordering unit ``[last, tail, seq]``: when the latest
         message handed over arrives in order; the latest one still on its way in a process
@@ -241,8 +241,10 @@ class Connection:
         if stream is None or not tr.quic:
             units = self._units
             if units is None:
-                units = self._units = ([0.0, None, 0], [0.0, None, 0])
+                units = self._units = [None, None]
             unit = units[direction]
+            if unit is None:  # made by the direction's first message (SSE: down only)
+                unit = units[direction] = [0.0, None, 0]
         else:
             unit = self._stream(direction, stream)
         mss = tr.mss
@@ -255,9 +257,10 @@ class Connection:
         if kind != HANDSHAKE:
             wins = self._win
             if wins is None:
-                iw = tr.initial_window
-                wins = self._win = (Window(iw), Window(iw))
+                wins = self._win = [None, None]
             win = wins[direction]
+            if win is None:  # a direction's window is made by its first data (SSE: down only)
+                win = wins[direction] = Window(tr.initial_window)
             if now < win.r_end and win.used + n <= win.cwnd:
                 win.used += n  # within the current round's window
             else:

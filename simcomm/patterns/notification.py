@@ -74,8 +74,9 @@ class UpdatePattern(Pattern):
         self.ser_per_byte = enc.serialise_per_kib / 1024.0
         self.parse_per_byte = enc.parse_per_kib / 1024.0
         self._online_waiters: dict[int, object] = {}
+        presence = self._presence  # one bound method for every client (memory per client)
         for c in world.clients:
-            c.on_presence(self._presence)
+            c.on_presence(presence)
         self.setup(world)
         if self.reconnects_on_presence:
             for c in world.clients:  # connection.warm false: clients connect as the run starts
