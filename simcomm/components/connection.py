@@ -108,8 +108,9 @@ class Connection:
         one per request): the client's connection (whose ``resumed`` it shares)."""
         self.compress = False
         """HTTP/2 and HTTP/3 compress headers (HPACK, QPACK): see :meth:`head`."""
-        self.hpack = [False, False]
-        """Per direction: a header block has been sent (the tables hold its fields)."""
+        self.hpack = 0
+        """Bit *direction* set: a header block has been sent that way (the tables hold its
+        fields). An int, not a list: memory per client."""
         self.ordered = False
         """HTTP/1.1 pipelining: responses go back in request order."""
         self.pool = None
@@ -190,7 +191,7 @@ class Connection:
             self._win = None  # the next connection starts over
             self._gaps = None
             self.early = ()
-            self.hpack = [False, False]
+            self.hpack = 0
             self.turns = None
             for listener in self._listeners:
                 listener(self)
@@ -213,10 +214,11 @@ class Connection:
         fields are then indexes into the dynamic table (RFC 7541, RFC 9204)."""
         if not self.compress:
             return size, header
-        if self.hpack[direction]:
+        bit = 1 << direction
+        if self.hpack & bit:
             small = header * HPACK
             return size - header + small, small
-        self.hpack[direction] = True
+        self.hpack |= bit
         return size, header
 
     # -- carrying one message ------------------------------------------------------------------
