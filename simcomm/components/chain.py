@@ -3,11 +3,13 @@
 A SimPy process per client (a heartbeat, an on/off presence, a topic's update source) costs
 its generator frame, the Process and its pending event: about 1 kB a client, which is what
 limits a world of a million clients. Where the behaviour is a fixed loop of "wait, then act",
-a *chain* does the same with one small object: a timeout whose callback acts and schedules
-the next timeout. :func:`start_all` starts many chains from one process, at the turn the first
-of their processes would have started, so that every timeout is scheduled at the same time,
-in the same order, with the same draws as the processes did (``tests/test_pinned.py`` holds
-the bundled examples to it).
+a *chain* does the same with one small object: its ``start()`` asks :class:`Timers` for its
+first step, and each step (``fire()``) acts and asks for the next (``timers.after(delay,
+self)``). :class:`Timers` keeps every chain's next step in one heap behind one pending SimPy
+timeout. :func:`start_all` starts many chains from one process, at the turn the first of their
+processes would have started, so that every step comes at the same time, in the same order,
+with the same draws as the processes' did (``tests/test_chain.py`` checks it against a process
+per chain; ``tests/test_pinned.py`` holds the bundled examples to it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ __all__ = ["Chain", "Timers", "exact_delay", "start_all"]
 
 class Chain(Protocol):
     def start(self) -> None:
-        """Schedule the chain's first timeout (its process's first step)."""
+        """Ask the timers for the chain's first step (its process's first wait)."""
+
+    def fire(self) -> None:
+        """Take a step: act, then ask the timers for the next."""
 
 
 def start_all(env, chains: Iterable[Chain]) -> None:
