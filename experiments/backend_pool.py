@@ -53,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from simcomm.experiment import (
-        USER_ERRORS,
+        ERRORS,
         Axis,
-        RunsFailed,
         command_line,
         error,
         numbers,
@@ -72,10 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         rates = numbers(args.rates, "--rates", "positive rates", lambda v: 0 < v < math.inf)
         res = run_sweep(SCENARIO, [Axis("rate", "workload.requests.rate", rates,
                                         lambda r: f"{r:g}/s")], args, derive=derive)
-    except USER_ERRORS as e:
-        return error(e)
-    except RunsFailed as e:
-        return error(e, status=1)
+    except ERRORS as e:
+        return error(e)  # 2: a user mistake; 1: runs failed
     df = res.table
     args.out.mkdir(parents=True, exist_ok=True)
     table_to_csv(df, args.out / "backend_pool.csv")

@@ -34,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from simcomm.experiment import (
-        USER_ERRORS,
-        RunsFailed,
+        ERRORS,
         command_line,
         error,
         run_sweep,
@@ -46,10 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     args = command_line(__doc__, ROOT / "out" / "client-styles").parse_args(argv)
     try:
         res = run_sweep(SCENARIO, [], args)
-    except USER_ERRORS as e:
-        return error(e)
-    except RunsFailed as e:
-        return error(e, status=1)
+    except ERRORS as e:
+        return error(e)  # 2: a user mistake; 1: runs failed
     df = res.table
     args.out.mkdir(parents=True, exist_ok=True)
     table_to_csv(df, args.out / "summary.csv")

@@ -80,9 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from simcomm.experiment import (
-        USER_ERRORS,
+        ERRORS,
         Axis,
-        RunsFailed,
         command_line,
         error,
         numbers,
@@ -110,10 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         tlp = run_sweep(SCENARIO, [latency, Axis("loss", "network.loss", losses[-1:])], args,
                         fixed=["connection.tail_loss_probe=true"], store="sweep-tlp",
                         label=f"{args.out.name} (tail loss probes)")
-    except USER_ERRORS as e:
-        return error(e)
-    except RunsFailed as e:
-        return error(e, status=1)
+    except ERRORS as e:
+        return error(e)  # 2: a user mistake; 1: runs failed
     df = res.table.assign(rtt_ms=2 * res.table.latency_ms, tail_loss_probe=False)
     everything = pd.concat([df, tlp.table.assign(rtt_ms=2 * tlp.table.latency_ms,
                                                  tail_loss_probe=True)], ignore_index=True)

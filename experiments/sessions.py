@@ -83,9 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from simcomm.experiment import (
-        USER_ERRORS,
+        ERRORS,
         Axis,
-        RunsFailed,
         command_line,
         error,
         numbers,
@@ -105,10 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         res = run_sweep(SCENARIO, [Axis("restart_rate", "faults.restarts.rate", rates,
                                         lambda r: f"{r:g}/s" if r else None)], args,
                         check=check, derive=derive)
-    except USER_ERRORS as e:
-        return error(e)
-    except RunsFailed as e:
-        return error(e, status=1)
+    except ERRORS as e:
+        return error(e)  # 2: a user mistake; 1: runs failed
     specs = {v.label: v for v in res.scenario(0).variants}
     token = specs["stateless"].state.token_size
     verify = specs["stateless"].state.verify

@@ -94,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from simcomm.experiment import (
-        USER_ERRORS,
+        ERRORS,
         Axis,
-        RunsFailed,
         command_line,
         error,
         numbers,
@@ -115,10 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         res = run_sweep(SCENARIO, [Axis("failure", "faults.failure", failures)], args,
                         fixed=["faults.slow=[]", "resilience.breaker=null"], check=check,
                         derive=derive)
-    except USER_ERRORS as e:
-        return error(e)
-    except RunsFailed as e:
-        return error(e, status=1)
+    except ERRORS as e:
+        return error(e)  # 2: a user mistake; 1: runs failed
     specs = {v.label: v for v in res.scenario(0).variants}
     r = specs[LIBRARY].resilience.retries
     sd_cfg = specs[SIDECAR].sidecar

@@ -71,9 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from simcomm.experiment import (
-        USER_ERRORS,
+        ERRORS,
         Axis,
-        RunsFailed,
         command_line,
         error,
         numbers,
@@ -92,10 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                           lambda v: 1 <= v < math.inf, at_least=2)
         res = run_sweep(SCENARIO, [Axis("factor", "faults.slow.0.factor", factors)], args,
                         check=check)
-    except USER_ERRORS as e:
-        return error(e)
-    except RunsFailed as e:
-        return error(e, status=1)
+    except ERRORS as e:
+        return error(e)  # 2: a user mistake; 1: runs failed
     df = res.table
     args.out.mkdir(parents=True, exist_ok=True)
     table_to_csv(df, args.out / "slow_instance.csv")

@@ -55,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from simcomm.experiment import (
-        USER_ERRORS,
+        ERRORS,
         Axis,
-        RunsFailed,
         command_line,
         error,
         numbers,
@@ -74,10 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         res = run_sweep(SCENARIO, [Axis("update_rate", "workload.updates.rate", rates,
                                         lambda r: f"{r}/s")], args,
                         derive=derive)
-    except USER_ERRORS as e:
-        return error(e)
-    except RunsFailed as e:
-        return error(e, status=1)
+    except ERRORS as e:
+        return error(e)  # 2: a user mistake; 1: runs failed
     df = res.table
     args.out.mkdir(parents=True, exist_ok=True)
     table_to_csv(df, args.out / "update_delivery.csv")

@@ -147,9 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from simcomm.experiment import (
-        USER_ERRORS,
+        ERRORS,
         Axis,
-        RunsFailed,
         command_line,
         error,
         numbers,
@@ -168,10 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         res = run_sweep(SCENARIO, [Axis("size_kib", "workload.response_size", sizes,
                                         lambda kib: f"{kib:g}KiB")], args,
                         check=check, derive=derive)
-    except USER_ERRORS as e:
-        return error(e)
-    except RunsFailed as e:
-        return error(e, status=1)
+    except ERRORS as e:
+        return error(e)  # 2: a user mistake; 1: runs failed
     scenarios = [res.scenario(i) for i in range(len(sizes))]
     specs = _specs(scenarios[0])
     closed = {}

@@ -506,42 +506,6 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-def _eta(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "ETA --"
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"ETA {seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"ETA {seconds // 60}m{seconds % 60:02d}s"
-    return f"ETA {seconds}s"
-
-
-def _sweep_bar(console: Console):
-    """A progress bar of a sweep's runs on *console* (a terminal): ``(progress, stop)``, the
-    callback :func:`simcomm.sweep.sweep` takes and what removes the bar at the end. It
-    appears with the first call: nothing is drawn while the sweep is still being checked."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
-                   TextColumn("{task.fields[eta]}"), console=console, transient=True)
-    task = None
-
-    def progress(done: int, total: int, eta: float | None) -> None:
-        nonlocal task
-        if task is None:
-            bar.start()
-            task = bar.add_task("sweep", total=total, eta=_eta(eta))
-        bar.update(task, completed=done, total=total, eta=_eta(eta))
-        bar.refresh()  # a run finished: show it now, not at the next tick
-
-    def stop() -> None:
-        if task is not None:
-            bar.stop()
-
-    return progress, stop
-
-
 @app.command(cls=_Command)
 def sweep(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="sweep YAML file",
@@ -569,6 +533,7 @@ def sweep(
     Student-t interval per point, pattern and metric), DIR/paired.csv (paired differences
     between patterns) and DIR/crossover.csv (where one pattern overtakes another along a
     swept key). A run that fails is reported and the others go on (exit 1)."""
+    from .sweep import progress_bar
     from .sweep import sweep as run_sweep
 
     n = None
@@ -579,7 +544,7 @@ def sweep(
             n = 0
         if n < 1:
             _fail(f"--workers: expected a whole number ≥ 1 such as 2, got {workers!r}")
-    progress, stop = _sweep_bar(err) if err.is_terminal else (None, lambda: None)
+    progress, stop = progress_bar(err) if err.is_terminal else (None, lambda: None)
     try:
         try:
             result = run_sweep(file, out_dir, workers=n, resume=resume, progress=progress,

@@ -12,10 +12,8 @@ stderr that names the option, exit status 2 and nothing written::
         rates = numbers(args.rates, "--rates", "positive rates", lambda v: v > 0)
         res = run_sweep(SCENARIO, [Axis("rate", "workload.requests.rate", rates,
                                         lambda r: f"{r:g}/s")], args)
-    except USER_ERRORS as e:
-        return error(e)
-    except RunsFailed as e:
-        return error(e, status=1)
+    except ERRORS as e:
+        return error(e)  # 2: a user mistake; 1: runs failed
 
 :func:`run_sweep` hands the points to :func:`simcomm.sweep` (a store in ``OUT/sweep/``: every
 run's rows, ``aggregate.csv``, ``paired.csv``) and gives back a :class:`SweepOutcome`:
@@ -63,7 +61,7 @@ import pandas as pd
 from .fields import ScenarioError
 from .result import OutputError
 
-__all__ = ["DEFAULT_REPLICATIONS", "USER_ERRORS", "Axis", "RunsFailed", "SweepOutcome",
+__all__ = ["DEFAULT_REPLICATIONS", "ERRORS", "USER_ERRORS", "Axis", "RunsFailed", "SweepOutcome",
            "UsageError", "command_line", "counts", "error", "numbers", "run_sweep", "table_to_csv",
            "verdict"]
 
@@ -83,6 +81,8 @@ class RunsFailed(RuntimeError):
 
 USER_ERRORS = (UsageError, ScenarioError, OutputError)
 """The mistakes a user can make on the command line: one line, exit status 2."""
+ERRORS = (*USER_ERRORS, RunsFailed)
+"""What a script's ``main`` catches around its sweep and reports with :func:`error`."""
 
 
 def command_line(doc: str, out: Path, *, replications: int = DEFAULT_REPLICATIONS,
@@ -140,10 +140,13 @@ def numbers(text: str, option: str, what: str,
     return values
 
 
-def error(e: Exception | str, *, status: int = 2) -> int:
-    """Print ``error:`` and *e* on stderr; return *status* (2: a user mistake; 1: runs
-    failed, whose message has a line per failed run)."""
+def error(e: Exception | str, *, status: int | None = None) -> int:
+    """Print ``error:`` and *e* on stderr; return *status*, by default 1 when runs failed
+    (:class:`RunsFailed`, whose message has a line per failed run) and 2 for a user
+    mistake."""
     print(f"error: {e}", file=sys.stderr)
+    if status is None:
+        status = 1 if isinstance(e, RunsFailed) else 2
     return status
 
 
@@ -249,20 +252,6 @@ def _yaml(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
-def _progress(label: str) -> Callable[[int, int, float | None], None] | None:
-    """A progress line on stderr when it is a terminal (one line, rewritten)."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int, eta: float | None) -> None:
-        left = "" if eta is None else f", about {eta:.0f} s left"
-        end = "\n" if done >= total else ""
-        print(f"\r{label}: {done} of {total} runs{left}   ", end=end, file=sys.stderr,
-              flush=True)
-
-    return show
-
-
 _STORE_FILES = {"sweep.json", "runs", "aggregate.csv", "paired.csv", "crossover.csv",
                 "failures.csv"}
 
@@ -321,8 +310,14 @@ def run_sweep(scenario: str | Path, axes: Sequence[Axis], args: argparse.Namespa
             raise UsageError(problem)
     out = Path(args.out) / store
     _clear_store(out)
-    result = simcomm.sweep(spec, out, workers=workers, base_dir=where,
-                           progress=_progress(label or Path(args.out).name))
+    from .sweep import progress_bar
+
+    progress, stop = (progress_bar(label=label or Path(args.out).name) if sys.stderr.isatty()
+                      else (None, lambda: None))
+    try:
+        result = simcomm.sweep(spec, out, workers=workers, base_dir=where, progress=progress)
+    finally:
+        stop()
     if not result.failures.empty:
         lines = [f"{len(result.failures)} run(s) failed (the others are in {out}):"]
         lines += [f"  point {f.point}, replication {f.replication}: {f.error}"

@@ -68,7 +68,7 @@ from .result import OutputError
 from .scenario import apply_overrides, read_yaml
 from .units import UnitError, parse_bandwidth, parse_duration, parse_rate, parse_size
 
-__all__ = ["SweepResult", "SweepSpec", "read_sweep", "run_seed", "sweep"]
+__all__ = ["SweepResult", "SweepSpec", "progress_bar", "read_sweep", "run_seed", "sweep"]
 
 Progress = Callable[[int, int, "float | None"], None]
 """``progress(done, total, eta_seconds)``: runs finished (those found on resume included), runs
@@ -757,6 +757,45 @@ def _pool_context():
     return multiprocessing.get_context("spawn")
 
 
+def _eta(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "ETA --"
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"ETA {seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"ETA {seconds // 60}m{seconds % 60:02d}s"
+    return f"ETA {seconds}s"
+
+
+def progress_bar(console=None, label: str = "sweep"):
+    """A progress bar of a sweep's runs on *console* (a rich Console on a terminal; default:
+    stderr's): ``(progress, stop)``, the callback :func:`sweep` takes and what removes the bar
+    at the end. It appears with the first call: nothing is drawn while the sweep is still
+    being checked. ``simcomm sweep`` and the experiment scripts show it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn(label, markup=False), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("runs"), TextColumn("{task.fields[eta]}"),
+                   console=console or Console(stderr=True), transient=True)
+    task = None
+
+    def progress(done: int, total: int, eta: float | None) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(label, total=total, eta=_eta(eta))
+        bar.update(task, completed=done, total=total, eta=_eta(eta))
+        bar.refresh()  # a run finished: show it now, not at the next tick
+
+    def stop() -> None:
+        if task is not None:
+            bar.stop()
+
+    return progress, stop
+
+
 def _index(values: list, value: Any) -> int:
     return next(i for i, v in enumerate(values) if v is value or v == value)
 
@@ -890,30 +929,24 @@ def cdf_runs(data: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     latency quantile averaged over the replications (``latency``, s: the quantile-averaged
     CDF), its 95 % Student-t ``ci_low``/``ci_high`` and ``n``, for :func:`simcomm.plots.cdf`.
     Replications are independent, so one run's quantile is one i.i.d. value, as for any
-    metric."""
-    from scipy.stats import t
-
+    metric (:func:`simcomm.stats.t_interval`)."""
     from .metrics.summary import QUANTILES
+    from .stats import t_interval
 
     cols = ["point", *keys, "pattern", "probability", "latency", "ci_low", "ci_high", "n"]
     if data.empty or "latency_quantiles" not in data.columns:
         return pd.DataFrame(columns=cols)
-    frames = []
+    rows = []
     for (_, _), g in data.groupby(["point", "pattern"], sort=False):
         q = np.stack(g["latency_quantiles"].to_numpy())
-        finite = np.isfinite(q)
-        n = finite.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n > 0, np.nansum(q, axis=0) / np.maximum(n, 1), np.nan)
-            sd = np.sqrt(np.nansum((q - mean) ** 2, axis=0) / np.maximum(n - 1, 1))
-            half = np.where(n > 1, t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(
-                np.maximum(n, 1)), np.nan)
         first = g.iloc[0]
-        frames.append(pd.DataFrame({
-            "point": int(first["point"]), **{k: first[k] for k in keys},
-            "pattern": first["pattern"], "probability": QUANTILES, "latency": mean,
-            "ci_low": mean - half, "ci_high": mean + half, "n": n}))
-    return pd.concat(frames, ignore_index=True)[cols]
+        head = {"point": int(first["point"]), **{k: first[k] for k in keys},
+                "pattern": first["pattern"]}
+        for j, p in enumerate(QUANTILES):
+            ci = t_interval(q[:, j])
+            rows.append({**head, "probability": p, "latency": ci.mean, "ci_low": ci.low,
+                         "ci_high": ci.high, "n": ci.n})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def paired_runs(data: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -286,7 +286,7 @@ def test_the_cli_progress_bar_shows_runs_done_of_planned_and_the_eta():
 
     from rich.console import Console
 
-    from simcomm.cli import _sweep_bar
+    from simcomm.sweep import progress_bar as _sweep_bar
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=100, color_system=None)
