@@ -17,8 +17,9 @@ Generator (with its PCG64 bit generator, SeedSequence and lock: about 1.1 kB), c
 :meth:`Streams.stream` gives a :class:`Parked` stream instead, for :class:`Buffered` draws
 and the odd direct call (``stream.uniform(0, 1)``): nothing until its first draw, then only
 its bit generator's state as one integer between blocks (about 0.1 kB), restored into a
-Generator the run shares for each block. The draws are the same either way (same seed, same
-bit stream).
+Generator the run shares for each block. ``Buffered(parked, draw)`` is then one
+:class:`ParkedBuffered` object (~70 bytes, plus the state and what is left of its block). The
+draws are the same either way (same seed, same bit stream).
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Buffered", "Parked", "Streams"]
+__all__ = ["Buffered", "Parked", "ParkedBuffered", "Streams"]
 
 BLOCK = 4096
 """Most draws fetched from numpy at once."""
 FIRST = 16
 """Draws in a stream's first block (then doubling up to :data:`BLOCK`)."""
-FIRST_PARKED = 2
+FIRST_PARKED = 1
 """The same for a :class:`Parked` stream: most are drawn from a few times in a run (a client's
 session lengths), and what a block holds is memory per client."""
 
@@ -97,25 +98,11 @@ class Parked:
 
     def use(self, fn: Callable[[np.random.Generator], Any]) -> Any:
         """*fn*(generator) with this stream's generator restored, its state kept after."""
-        streams = self._streams
-        g = streams._shared
-        if g is None:
-            g = streams._shared = np.random.Generator(np.random.PCG64(0))
-        bits = g.bit_generator
-        st = self._state
-        if st is None:
-            bits.state = np.random.PCG64(np.random.SeedSequence(
-                streams.seed, spawn_key=(self._key,))).state
-            self._key = None
-        else:  # unpack what the last block left (see below)
-            bits.state = {"bit_generator": "PCG64",
-                          "state": {"state": st & _M128, "inc": (st >> 128) & _M128},
-                          "has_uint32": (st >> 256) & 1, "uinteger": st >> 257}
-        out = fn(g)
-        now = bits.state
-        # one integer (~70 bytes) instead of a tuple of four (~160)
-        self._state = (now["state"]["state"] | now["state"]["inc"] << 128
-                       | now["has_uint32"] << 256 | now["uinteger"] << 257)
+        if self._streams is None:
+            raise RuntimeError("this stream was taken over by a Buffered (draw from a stream "
+                               "directly only before buffering from it)")
+        out, self._state = _use(self._streams, self._key, self._state, fn)
+        self._key = None
         return out
 
     def __getattr__(self, name: str):
@@ -123,6 +110,29 @@ class Parked:
         the same draws as the Generator of this stream would give."""
         method = getattr(np.random.Generator, name)
         return lambda *args, **kwargs: self.use(lambda g: method(g, *args, **kwargs))
+
+
+def _use(streams: Streams, key: int | None, state: int | None,
+         fn: Callable[[np.random.Generator], Any]) -> tuple[Any, int]:
+    """*fn*(generator) with a parked stream's generator — its spawn *key* before its first
+    draw (*state* None), else its packed *state* — restored into the run's shared Generator.
+    Returns what *fn* returned and the stream's packed state after it."""
+    g = streams._shared
+    if g is None:
+        g = streams._shared = np.random.Generator(np.random.PCG64(0))
+    bits = g.bit_generator
+    if state is None:
+        bits.state = np.random.PCG64(np.random.SeedSequence(
+            streams.seed, spawn_key=(key,))).state
+    else:  # unpack what the last block left (see below)
+        bits.state = {"bit_generator": "PCG64",
+                      "state": {"state": state & _M128, "inc": (state >> 128) & _M128},
+                      "has_uint32": (state >> 256) & 1, "uinteger": state >> 257}
+    out = fn(g)
+    now = bits.state
+    # one integer (~70 bytes) instead of a tuple of four (~160)
+    return out, (now["state"]["state"] | now["state"]["inc"] << 128
+                 | now["has_uint32"] << 256 | now["uinteger"] << 257)
 
 
 _EXHAUSTED = iter(())
@@ -140,19 +150,26 @@ class Buffered:
     block sizes do not change them (a test checks it).
 
     *draw(rng, n)* must return a numpy array of *n* variates. *rng* is a numpy Generator or
-    a :class:`Parked` stream (whose blocks start at :data:`FIRST_PARKED`). Draw from *rng*
+    a :class:`Parked` stream (``Buffered(parked, draw)`` then gives a
+    :class:`ParkedBuffered`, whose blocks start at :data:`FIRST_PARKED`). Draw from *rng*
     directly only before buffering from it: afterwards the stream stands past the blocks
-    fetched so far, which depend on the block schedule.
+    fetched so far, which depend on the block schedule (a parked stream refuses: its
+    ParkedBuffered took it over).
     """
 
     __slots__ = ("_draw", "_it", "_n", "_rng")
+
+    def __new__(cls, rng, draw):
+        if rng.__class__ is Parked:
+            return ParkedBuffered(rng, draw)  # (not a Buffered: __init__ is not called)
+        return object.__new__(cls)
 
     def __init__(self, rng: np.random.Generator,
                  draw: Callable[[np.random.Generator, int], np.ndarray]) -> None:
         self._rng = rng
         self._draw = draw
         self._it = _EXHAUSTED
-        self._n = FIRST_PARKED if rng.__class__ is Parked else FIRST
+        self._n = FIRST
 
     def __call__(self) -> float:
         try:
@@ -161,12 +178,61 @@ class Buffered:
             n = self._n
             if n < BLOCK:
                 self._n = n * 2
-            rng = self._rng
-            drawn = rng.block(self._draw, n) if rng.__class__ is Parked else self._draw(rng, n)
-            if rng.__class__ is Parked and drawn.dtype == np.float64:
-                block = array("d")  # a rarely drawn stream: 8 bytes a draw, not 32
-                block.frombytes(drawn.tobytes())
-                self._it = iter(block)
-            else:
-                self._it = iter(drawn.tolist())
+            self._it = iter(self._draw(self._rng, n).tolist())
             return next(self._it)
+
+
+class ParkedBuffered:
+    """:class:`Buffered` draws from a :class:`Parked` stream (what ``Buffered(parked, draw)``
+    gives): one small object per stream, for streams held per client.
+
+    Until its first block it refers to the parked stream (which may still be drawn from
+    directly, before buffering: a phase drawn once, first); at its first block it takes the
+    stream over — its key or state — and drops it. Between blocks it holds the packed state
+    (one integer) and what is left of the block, last draw first (so that a draw is a
+    ``pop()``), as 8-byte floats; nothing once the block is used up. Blocks start at
+    :data:`FIRST_PARKED` draws and double up to :data:`BLOCK`."""
+
+    __slots__ = ("_block", "_draw", "_n", "_src", "_state")
+
+    def __init__(self, rng: Parked,
+                 draw: Callable[[np.random.Generator, int], np.ndarray]) -> None:
+        self._src: Parked | Streams = rng
+        """The parked stream until the first block, then the run's streams."""
+        self._draw = draw
+        self._n = FIRST_PARKED
+        self._block = None
+        self._state: int | None = None
+
+    def __call__(self) -> float:
+        b = self._block
+        if b is None:
+            return self._refill()
+        v = b.pop()
+        if not b:
+            self._block = None
+        return v
+
+    def _refill(self) -> float:
+        n = self._n
+        if n < BLOCK:
+            self._n = n * 2
+        src = self._src
+        if src.__class__ is Parked:  # the first block: take the stream over where it stands
+            self._src = streams = src._streams
+            key, state = src._key, src._state
+            src._streams = src._key = src._state = None  # taken over: a direct draw from
+            # it now is an error, and it holds nothing
+        else:
+            streams, key, state = src, None, self._state
+        draw = self._draw
+        drawn, self._state = _use(streams, key, state, lambda g: draw(g, n))
+        if n == 1:
+            return drawn[0].item()
+        if drawn.dtype == np.float64:
+            block = array("d")  # 8 bytes a draw, not 32
+            block.frombytes(drawn[:0:-1].tobytes())
+        else:
+            block = drawn[:0:-1].tolist()
+        self._block = block
+        return drawn[0].item()

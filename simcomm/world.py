@@ -159,7 +159,7 @@ class World:
         else:
             links = [link(f"link.{i}") for i in _counting(n, progress, 0.0, 0.5)]
         lo = 0.0 if sc.network.topology == "shared" else 0.5
-        self.clients = [Client(env, i, self.path.connect(links[i], f"conn.{i}", i), 1)
+        self.clients = [Client(env, i, self.path.connect(links[i], None, i), 1)
                         for i in _counting(n, progress, lo, 1.0)]
         for part, windows in zip(sc.faults.partitions, self._partitions, strict=True):
             if part.instances is not None:

@@ -30,7 +30,7 @@ def _pipe(env, rec, *, bandwidth=1e6, latency=0.010, loss=0.0, draws=None, rto=0
     it = iter(draws or [])
     pipe = Pipe(UP, bandwidth, lambda: latency, loss,
                 (lambda: next(it)) if draws is not None else None, rto)
-    return Connection(env, SimpleNamespace(up=pipe, down=None), rec, name="c")
+    return Connection(env, SimpleNamespace(up=pipe, down=None, pipes=(pipe, None)), rec, name="c")
 
 
 def _send(env, conn, log, name, size, at=0.0, header=0, direction=UP):

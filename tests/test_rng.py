@@ -81,10 +81,21 @@ def test_parked_streams_interleave_and_take_generator_calls():
 
 
 def test_a_parked_stream_holds_its_block_compactly():
-    """Idle, a parked stream holds one integer and its block as 8-byte floats."""
+    """Idle, a buffered parked stream is one object holding one integer and what is left of
+    its block as 8-byte floats, nothing once the block is used up; the parked stream it took
+    over refuses direct draws."""
     from array import array
 
-    s = Buffered(Streams(1).stream("x"), DRAWS["exponential"])
+    from simcomm.rng import ParkedBuffered
+
+    parked = Streams(1).stream("x")
+    s = Buffered(parked, DRAWS["exponential"])
+    assert isinstance(s, ParkedBuffered)
+    s()  # a block of one: nothing held
+    assert isinstance(s._state, int) and s._block is None
+    s()  # a block of two: one left
+    assert isinstance(s._block, array) and len(s._block) == 1
     s()
-    assert isinstance(s._rng._state, int)
-    assert isinstance(s._it.__reduce__()[1][0], array)
+    assert s._block is None
+    with pytest.raises(RuntimeError, match="taken over"):
+        parked.uniform(0.0, 1.0)

@@ -56,8 +56,19 @@ class Cpu:
         return done - now
 
 
+def add_listener(listeners, listener):
+    """*listeners* — none (``()``), one callable, or a tuple of them — with *listener* added.
+    One listener is kept as itself, not in a tuple of one: a pattern registers one bound
+    method for every client, and a tuple each would be memory per client."""
+    if listeners == ():
+        return listener
+    if listeners.__class__ is tuple:
+        return (*listeners, listener)
+    return (listeners, listener)
+
+
 class Client:
-    __slots__ = ("_listeners", "_waiting", "connection", "cpu", "env", "inbox", "index",
+    __slots__ = ("_cpu", "_listeners", "_waiting", "connection", "env", "inbox", "index",
                  "limit", "online", "running")
 
     def __init__(self, env, index: int, connection, limit: float) -> None:
@@ -72,21 +83,35 @@ class Client:
         """Jobs waiting for a slot (an empty tuple until the first waits: memory per client)."""
         self.online = True
         """False during an offline gap (see :func:`presence`)."""
-        self._listeners: tuple[Callable[[Client, bool], None], ...] = ()
+        self._listeners: Callable[[Client, bool], None] | tuple = ()
+        """No listener (an empty tuple), one (itself: memory per client, one bound method
+        serves every client), or a tuple of them."""
         self.inbox: Inbox | None = None
         """Where arriving updates queue for processing (set up by the world)."""
-        self.cpu = Cpu(env)
-        """The core the client's event loop runs on (see :class:`Cpu`)."""
+        self._cpu: Cpu | None = None
+
+    @property
+    def cpu(self) -> Cpu:
+        """The core the client's event loop runs on (see :class:`Cpu`; made on first use:
+        memory per client)."""
+        cpu = self._cpu
+        if cpu is None:
+            cpu = self._cpu = Cpu(self.env)
+        return cpu
 
     def on_presence(self, listener: Callable[[Client, bool], None]) -> None:
         """Call ``listener(client, online)`` whenever the client goes online or offline."""
-        self._listeners = (*self._listeners, listener)
+        self._listeners = add_listener(self._listeners, listener)
 
     def set_online(self, online: bool) -> None:
         if online != self.online:
             self.online = online
-            for listener in self._listeners:
-                listener(self, online)
+            listeners = self._listeners
+            if listeners.__class__ is tuple:
+                for listener in listeners:
+                    listener(self, online)
+            else:
+                listeners(self, online)
 
     def submit(self, job: Job, t_intended: float) -> None:
         """Run ``job(self, t_intended)`` now, or when a slot frees."""

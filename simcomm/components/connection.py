@@ -37,7 +37,8 @@ import math
 from collections.abc import Generator
 
 from ..metrics.definitions import Kind, Tag
-from ..rng import Buffered
+from ..rng import Buffered, Streams
+from .client import add_listener
 from .window import DUPTHRESH, TCP, TIME_THRESHOLD, Transport, Window
 
 __all__ = ["DOWN", "UP", "Connection"]
@@ -62,13 +63,14 @@ def _random(g, n: int):
 class Connection:
     """One transport connection over *link*; ``send(UP | DOWN, …)`` carries one message."""
 
-    __slots__ = ("_active", "_drop", "_gaps", "_held", "_idle", "_listeners", "_qunits",
-                 "_rec", "_units", "_win", "compress", "early", "env", "epoch", "hpack",
-                 "idle_timeout", "index", "is_open", "link", "name", "opening", "ordered",
+    __slots__ = ("_active", "_drop", "_gaps", "_held", "_idle", "_listeners", "_name",
+                 "_qunits", "_rec", "_unit0", "_unit1", "_win0", "_win1", "compress", "early",
+                 "env", "epoch", "hpack", "idle_timeout", "index", "is_open", "link", "opening",
+                 "ordered",
                  "outstanding", "owner", "parent", "pipes", "pool", "resumed", "setup", "transport",
                  "turns")
 
-    def __init__(self, env, link, recorder, *, name: str, streams=None, index: int = -1,
+    def __init__(self, env, link, recorder, *, name: str | None, streams=None, index: int = -1,
                  setup=None, warm: bool = True, idle_timeout: float | None = None,
                  transport: Transport = TCP) -> None:
         self.env = env
@@ -77,8 +79,10 @@ class Connection:
         self.owner = -1
         """The client it belongs to (−1: none); set by the path."""
         self.link = link
-        self.name = name
-        self.pipes = (link.up, link.down)
+        self._name = name
+        """Its name (None: ``conn.<owner>``, a client's own connection: memory per
+        client)."""
+        self.pipes = link.pipes
         self._rec = recorder
         self._held = recorder.conn_held
         self._active = recorder.conn_active
@@ -121,21 +125,39 @@ class Connection:
         turn (number → event); None until the first pipelined request."""
         self.transport = transport
         """Segment size, initial window, TCP or QUIC (:mod:`simcomm.components.window`)."""
-        self._win: list | None = None
-        """Per direction: the congestion :class:`~simcomm.components.window.Window` (made on
-        the first data sent: a new connection starts over)."""
+        self._win0 = self._win1 = None
+        """Per direction (up, down): the congestion
+        :class:`~simcomm.components.window.Window` (made on the first data sent that way: a
+        new connection starts over). Two slots, not a list: memory per client."""
         self._gaps: tuple | None = None
         """Per direction: tail losses waiting for later segments to be acknowledged."""
-        self._units: list | None = None
-        """Per direction (made on the first message: memory per client), the connection's
-        ordering unit ``[last, tail, seq]``: when the latest
-        message handed over arrives in order; the latest one still on its way in a process
-        (more rounds, a loss, a wait), or None; how many went to a process."""
+        self._unit0 = self._unit1 = None
+        """Per direction (up, down; made on the first message that way: memory per client),
+        the connection's ordering unit ``[last, tail, seq]``: when the latest message handed
+        over arrives in order; the latest one still on its way in a process (more rounds, a
+        loss, a wait), or None; how many went to a process."""
         self._qunits: dict | None = None
         """QUIC: the ordering units of its streams, by ``(direction, stream)``."""
-        self._listeners: tuple = ()
-        self._drop = (None if streams is None else
-                      Buffered(streams.stream(f"{name}.drop"), _random))
+        self._listeners = ()
+        """No listener (``()``), one, or a tuple of them (see
+        :func:`~simcomm.components.client.add_listener`)."""
+        self._drop = streams
+        """The drop stream ``{name}.drop``, made on its first draw (:meth:`dropper`; until
+        then the run's streams, or None: memory per client, and most connections never draw
+        from it)."""
+
+    @property
+    def name(self) -> str:
+        """The connection's name (its streams are named after it)."""
+        return f"conn.{self.owner}" if self._name is None else self._name
+
+    def dropper(self):
+        """The connection's drop draws (uniform on [0, 1)), made on first use; a connection
+        opened beside it (:meth:`~simcomm.components.path.Path.fresh`) shares them."""
+        d = self._drop
+        if d.__class__ is Streams:
+            d = self._drop = Buffered(d.stream(f"{self.name}.drop"), _random)
+        return d
 
     # -- exchanges and lifetime ----------------------------------------------------------------
     def begin(self) -> None:
@@ -175,7 +197,7 @@ class Connection:
 
     def on_drop(self, listener) -> None:
         """Call ``listener(connection)`` whenever the connection drops."""
-        self._listeners = (*self._listeners, listener)
+        self._listeners = add_listener(self._listeners, listener)
 
     def drop(self) -> None:
         """The connection drops (its client went offline, the server restarted): what is in
@@ -186,15 +208,19 @@ class Connection:
             self._held.add(-1)
             if self.outstanding:
                 self._active.add(-1)
-            self._units = None
+            self._unit0 = self._unit1 = None
             self._qunits = None
-            self._win = None  # the next connection starts over
+            self._win0 = self._win1 = None  # the next connection starts over
             self._gaps = None
             self.early = ()
             self.hpack = 0
             self.turns = None
-            for listener in self._listeners:
-                listener(self)
+            listeners = self._listeners
+            if listeners.__class__ is tuple:
+                for listener in listeners:
+                    listener(self)
+            else:
+                listeners(self)
 
     def reopen(self, counted: bool = True) -> None:
         """A new connection replaces the dropped one (counted in ``connections_opened``
@@ -232,7 +258,7 @@ class Connection:
         recorder row of the message (for re-tagging once its outcome is known). *stream*
         names the HTTP/3 stream it belongs to: on QUIC, messages of different streams do not
         wait for each other (None: the connection's own stream, in order with itself)."""
-        if drop and self._drop() < drop:
+        if drop and self.dropper()() < drop:
             self._rec.message(self.env._now, kind, tag, size, header, flow, direction,
                               math.nan, self.index)
             return None
@@ -241,12 +267,13 @@ class Connection:
         pipe = self.pipes[direction]
         tr = self.transport
         if stream is None or not tr.quic:
-            units = self._units
-            if units is None:
-                units = self._units = [None, None]
-            unit = units[direction]
+            unit = self._unit1 if direction else self._unit0
             if unit is None:  # made by the direction's first message (SSE: down only)
-                unit = units[direction] = [0.0, None, 0]
+                unit = [0.0, None, 0]
+                if direction:
+                    self._unit1 = unit
+                else:
+                    self._unit0 = unit
         else:
             unit = self._stream(direction, stream)
         mss = tr.mss
@@ -257,12 +284,13 @@ class Connection:
         start = free if free > now else now
         k = n
         if kind != HANDSHAKE:
-            wins = self._win
-            if wins is None:
-                wins = self._win = [None, None]
-            win = wins[direction]
+            win = self._win1 if direction else self._win0
             if win is None:  # a direction's window is made by its first data (SSE: down only)
-                win = wins[direction] = Window(tr.initial_window)
+                win = Window(tr.initial_window)
+                if direction:
+                    self._win1 = win
+                else:
+                    self._win0 = win
             if now < win.r_end and win.used + n <= win.cwnd:
                 win.used += n  # within the current round's window
             else:
@@ -388,7 +416,7 @@ class Connection:
             if gap in pending:
                 pending.remove(gap)
             timeout = not fast.triggered and not tr.tail_loss_probe
-        win = self._win[direction] if self._win is not None and kind != HANDSHAKE else None
+        win = None if kind == HANDSHAKE else self._win1 if direction else self._win0
         backoff = 2.0 if timeout else 1.0  # a timeout that fired already doubles the next
         while epoch == self.epoch:
             now = env._now

@@ -152,7 +152,7 @@ class Pipe:
 class Link:
     """A bidirectional link: ``up`` (client → server) and ``down`` (server → client)."""
 
-    __slots__ = ("down", "name", "up")
+    __slots__ = ("down", "name", "pipes", "up")
 
     def __init__(self, name: str, *, bandwidth: float, latency_dist, loss: float, rto: float,
                  streams, bursts: tuple[float, float, float] | None = None) -> None:
@@ -170,3 +170,5 @@ class Link:
             pipes.append(Pipe(direction, bandwidth, lat, loss, loss_draw, rto, bursts,
                               burst_draw))
         self.up, self.down = pipes
+        self.pipes = (self.up, self.down)
+        """``(up, down)``, indexed by direction (one tuple every connection over it shares)."""

@@ -186,10 +186,10 @@ class Path:
         self._next = 0
         server.on_restart(self._server_restarted)
 
-    def connect(self, link, name: str, owner: int = -1) -> Connection:
+    def connect(self, link, name: str | None, owner: int = -1) -> Connection:
         """A connection over *link*: established before the run when the path is warm, else
         opened (with its handshake) on first use. *owner*: the client it belongs to (−1:
-        none, such as a publisher's)."""
+        none, such as a publisher's). *name* None: ``conn.<owner>``, a client's own."""
         # per_request: the client's own connection is only the template of the ones it opens
         warm = self.warm and self.reuse == "keepalive"
         conn = Connection(self.env, link, self._rec, name=name, streams=self._streams,
@@ -248,7 +248,7 @@ class Path:
                           transport=self.transport)
         conn.parent = base
         conn.resumed = base.resumed
-        conn._drop = base._drop
+        conn._drop = base.dropper() if base._drop is not None else None
         self._protocol(conn)
         if keep:
             self.connections.append(conn)

@@ -81,13 +81,15 @@ class UpdateChain:
         self._topic = topic
         self._size = size
         self._emit = emit
-        self._rng = rng
         self._period = 1.0 / rate if arrival == "periodic" else None
+        # periodic: the stream, for its phase; poisson: its gaps (which take the stream over)
+        self._rng = rng if arrival == "periodic" else None
         self._gap = None if arrival == "periodic" else Buffered(rng, _exponential(1.0 / rate))
 
     def start(self) -> None:
         if self._period is not None:
             first = float(self._rng.uniform(0.0, self._period))
+            self._rng = None  # drawn from once
         else:
             first = self._gap()
         self._timers.after(first, self)

@@ -179,7 +179,7 @@ def test_fast_retransmit_costs_one_round_trip_and_halves_the_window():
     t, (tx, prop, retrans, hol) = log["a"]
     assert t == pytest.approx(RTT + D)
     assert (tx, prop, retrans, hol) == (0.0, D, pytest.approx(RTT), 0.0)
-    win = conn._win[UP]
+    win = conn._win0
     assert (win.cwnd, win.ssthresh) == (50.0, 50.0)
     assert list(rec.m_tag) == [Tag.USEFUL, Tag.RETRY] and rec.m_bytes[1] == MSS
 
@@ -198,7 +198,7 @@ def test_a_tail_loss_waits_for_the_timeout(quic, recovered):
     send(env, conn, log, "a", 2)
     env.run()
     assert log["a"][0] == pytest.approx(recovered)
-    assert conn._win[UP].cwnd == (5.0 if quic else 1.0)
+    assert conn._win0.cwnd == (5.0 if quic else 1.0)
 
 
 def test_a_tail_loss_probe_recovers_in_two_round_trips():
@@ -210,7 +210,7 @@ def test_a_tail_loss_probe_recovers_in_two_round_trips():
     send(env, conn, log, "a", 2)
     env.run()
     assert log["a"][0] == pytest.approx(2 * RTT + D)
-    assert conn._win[UP].cwnd == 5.0
+    assert conn._win0.cwnd == 5.0
     env = simpy.Environment()
     link = Link("l", bandwidth=math.inf, latency_dist=Constant(0.2), loss=0.5, rto=0.2,
                 streams=Streams(1))
@@ -273,7 +273,7 @@ def test_a_lost_retransmission_waits_for_the_timeout():
     assert log["a"][0] == pytest.approx(RTT + 0.2 + D)
     assert list(rec.m_tag) == [Tag.USEFUL, Tag.RETRY, Tag.RETRY]
     assert math.isnan(rec.m_arrive[1])
-    assert conn._win[UP].cwnd == 1.0  # the timeout collapses the window
+    assert conn._win0.cwnd == 1.0  # the timeout collapses the window
 
 
 def test_a_handshake_does_not_use_the_window():
@@ -284,9 +284,9 @@ def test_a_handshake_does_not_use_the_window():
                 streams=Streams(1))
     conn = Connection(env, link, rec, name="c", index=0)
     conn.send(UP, 4000, 4000, Kind.HANDSHAKE, Tag.CONTROL, -1)
-    assert conn._win is None
+    assert conn._win0 is None and conn._win1 is None
     conn.send(DOWN, 10 * MSS, 0, Kind.RESPONSE, Tag.USEFUL, 0)
-    assert conn._win[DOWN].used == 10 and conn._win[UP] is None  # (made by the first data up)
+    assert conn._win1.used == 10 and conn._win0 is None  # (made by the first data up)
 
 
 # -- loss, scenario level ----------------------------------------------------------------------
