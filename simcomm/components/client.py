@@ -87,7 +87,8 @@ class Client:
         """No listener (an empty tuple), one (itself: memory per client, one bound method
         serves every client), or a tuple of them."""
         self.inbox: Inbox | None = None
-        """Where arriving updates queue for processing (set up by the world)."""
+        """Where arriving updates queue for processing (set up by the update feed; None
+        without ``clients.capacity``: an update is processed as it arrives)."""
         self._cpu: Cpu | None = None
 
     @property

@@ -8,7 +8,8 @@ An :class:`UpdateFeed` owns the life of server-side updates outside of any patte
    handed to the pattern's ``copy(client, update)`` hook (after ``created(update)``, once per
    update), which decides how the copy travels (held for a poll, pushed, queued at a broker…);
 3. it **hands arrivals to the client's inbox** (:class:`~simcomm.components.client.Inbox`:
-   capacity and bounded buffer) with their latency decomposition — :meth:`carried` for updates
+   capacity and bounded buffer; without ``clients.capacity`` there is none, and an update is
+   processed as it arrives) with their latency decomposition — :meth:`carried` for updates
    that travelled together from the server's store, :meth:`deliver` for one copy whose parts
    the caller built — and records the delivery once the client has processed it, then calls
    the pattern's ``processed(client, update)`` hook (e.g. to acknowledge it). An update the
@@ -48,10 +49,11 @@ class UpdateFeed:
         self._created: Callable[[Update], None] = lambda u: None
         self._copy: Callable = lambda c, u: None
         self._processed: Callable = lambda c, u: None
-        done = self._done  # one bound method for every client: the inbox passes its owner
-        for c in clients:
-            c.inbox = Inbox(env, capacity=capacity, limit=buffer, done=done,
-                            recorder=recorder, owner=c)
+        if capacity is not None:  # (else an update is processed as it arrives: no inbox)
+            done = self._done  # one bound method for every client: the inbox passes its owner
+            for c in clients:
+                c.inbox = Inbox(env, capacity=capacity, limit=buffer, done=done,
+                                recorder=recorder, owner=c)
 
     def start(self, *, copy: Callable, created: Callable[[Update], None] | None = None,
               processed: Callable | None = None) -> None:
@@ -64,9 +66,10 @@ class UpdateFeed:
         up, g = self.cfg, self._streams.stream
         if up.arrival in ("poisson", "periodic"):  # chains of timeouts: no process per topic
             timers = self._timers or Timers(self.env)
+            emit = self._emit  # one bound method for every topic (memory per client)
             start_all(self.env, [UpdateChain(
                 timers, rate=up.rate, arrival=up.arrival, rng=g(f"updates.{topic}"),
-                size=up.size.sampler(g(f"updates.{topic}.size")), emit=self._emit,
+                size=up.size.sampler(g(f"updates.{topic}.size")), emit=emit,
                 topic=topic) for topic in range(len(self.subscribers))])
             return
         for topic in range(len(self.subscribers)):
@@ -96,14 +99,20 @@ class UpdateFeed:
         for u in updates:
             parts = shared.copy()
             parts[PENDING] = t_carried - u.t_created
-            if not inbox.offer((u, parts), now):
+            if inbox is None:
+                self._done(client, (u, parts), now)
+            elif not inbox.offer((u, parts), now):
                 self._rec.lose(u.t_created)
 
     def deliver(self, client, update: Update, parts: list[float]) -> bool:
         """One copy reaches *client* now with its decomposition *parts* (all but
         ``client_buffer``). False: the inbox was full and did not take it (the caller decides
         whether it is lost)."""
-        return client.inbox.offer((update, parts), self.env.now)
+        inbox = client.inbox
+        if inbox is None:  # no capacity limit: processed at once
+            self._done(client, (update, parts), self.env.now)
+            return True
+        return inbox.offer((update, parts), self.env.now)
 
     def _done(self, client, item, arrived: float) -> None:
         u, parts = item

@@ -76,12 +76,13 @@ class Push(UpdatePattern):
     def setup(self, world) -> None:
         n = len(world.clients)
         self._work = self.p.event_work.sampler(world.streams.generator("push.event_work"))
-        self.backlog: list[deque] = [deque() for _ in range(n)]
-        """Updates held by the server per client (offline, or waiting for a prefetch slot)."""
+        self.backlog: list[deque | tuple] = [()] * n
+        """Updates held by the server per client (offline, or waiting for a prefetch slot); an
+        empty tuple until the first (an empty deque is ~0.6 kB: memory per client)."""
         self.unacked = [0] * n
-        self._received_in: list[dict[int, int]] = [{} for _ in range(n)]
-        """Per client: epoch of the connection each update in its inbox arrived on (an ack
-        only counts on that connection)."""
+        self._received_in: dict[int, dict[int, int]] = {}
+        """Per client (with prefetch, made at its first update): epoch of the connection each
+        update in its inbox arrived on (an ack only counts on that connection)."""
 
     # -- server side -----------------------------------------------------------------------
     def _can_send(self, ci: int) -> bool:
@@ -94,6 +95,8 @@ class Push(UpdatePattern):
         if limit is not None and len(backlog) >= limit:
             self.rec.lose(update.t_created, offline=not client.online)
         else:
+            if backlog.__class__ is tuple:  # made at its first update held: memory per client
+                backlog = self.backlog[client.index] = deque()
             backlog.append(update)
 
     def on_update(self, client, update) -> None:
@@ -144,7 +147,10 @@ class Push(UpdatePattern):
             yield self.env.timeout(cp)
             trip.parts[PARSE] += cp
         if self.p.prefetch is not None:
-            self._received_in[ci][u.uid] = epoch
+            received = self._received_in.get(ci)
+            if received is None:
+                received = self._received_in[ci] = {}
+            received[u.uid] = epoch
         self.arrive(client, (u,), t_carried, trip.parts)
 
     # -- client side: acknowledgements ---------------------------------------------------------

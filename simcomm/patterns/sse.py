@@ -114,8 +114,10 @@ class ServerSentEvents(UpdatePattern):
         self.log: list[_ReplayLog | None] = [None] * topics
         """Per topic: its last ``replay_buffer`` events (None before the first: memory per
         client when every client has a topic)."""
-        self.created = [array("d") for _ in range(topics)]
-        """Per topic: creation time of every event, by seq (to count losses in the window)."""
+        self.created = [_NO_EVENTS] * topics
+        """Per topic: creation time of every event, by seq (to count losses in the window);
+        one shared empty array until the topic's first event (memory per client when every
+        client has a topic)."""
         self.streaming = [c.connection.is_open for c in world.clients]
         """Per client: its event stream is established (a connection may be open while the
         stream is not, between a refused reconnection and the next attempt)."""
@@ -157,7 +159,10 @@ class ServerSentEvents(UpdatePattern):
         if log is None:
             log = self.log[topic] = _ReplayLog(len(self.created[topic]))
         log.add(update, self.p.replay_buffer)
-        self.created[topic].append(update.t_created)
+        created = self.created[topic]
+        if created is _NO_EVENTS:
+            created = self.created[topic] = array("d")
+        created.append(update.t_created)
 
     def on_update(self, client, update) -> None:
         if self.streaming[client.index]:
@@ -367,6 +372,10 @@ class _ReplayLog:
         for i, (uid, size) in enumerate(zip(self.uids, self.sizes, strict=True)):
             seq = self.first + i
             yield seq, Update(uid, topic, created[seq], size)
+
+
+_NO_EVENTS = array("d")
+"""The creation times of a topic with no event yet (shared: never appended to)."""
 
 
 class _Heartbeats:
