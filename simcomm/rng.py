@@ -79,17 +79,17 @@ _M128 = (1 << 128) - 1
 
 class Parked:
     """A random stream kept as its PCG64 state (one integer) between blocks of draws; before
-    its first draw, only its name. See :meth:`Streams.stream`."""
+    its first draw, only its name's key. See :meth:`Streams.stream`."""
 
-    __slots__ = ("_key", "_state", "_streams")
+    __slots__ = ("_state", "_streams")
 
     def __init__(self, streams: Streams, name: str) -> None:
-        self._streams = streams
-        self._key: int | None = _name_key(name)
-        """The name's spawn key until the first draw (an int: half a name's bytes), then
-        None."""
-        self._state: int | None = None
-        """PCG64's state, increment, has_uint32 and uinteger packed in one integer."""
+        self._streams: Streams | ParkedBuffered = streams
+        """The run's streams; once a :class:`ParkedBuffered` has taken the stream over, it."""
+        self._state: int | None = _name_key(name)
+        """The name's spawn key until the first draw (< 2**64: half a name's bytes), then
+        PCG64's state, increment, has_uint32 and uinteger packed in one integer (>= 2**128:
+        the increment is odd and sits above bit 128); None once taken over."""
 
     def block(self, draw: Callable[[np.random.Generator, int], np.ndarray], n: int):
         """*draw*(generator, *n*) with this stream's generator, continuing where the last
@@ -98,11 +98,10 @@ class Parked:
 
     def use(self, fn: Callable[[np.random.Generator], Any]) -> Any:
         """*fn*(generator) with this stream's generator restored, its state kept after."""
-        if self._streams is None:
-            raise RuntimeError("this stream was taken over by a Buffered (draw from a stream "
-                               "directly only before buffering from it)")
-        out, self._state = _use(self._streams, self._key, self._state, fn)
-        self._key = None
+        owner = self._streams
+        if owner.__class__ is ParkedBuffered:
+            return owner.direct(fn)
+        out, self._state = _use(owner, self._state, fn)
         return out
 
     def __getattr__(self, name: str):
@@ -112,18 +111,22 @@ class Parked:
         return lambda *args, **kwargs: self.use(lambda g: method(g, *args, **kwargs))
 
 
-def _use(streams: Streams, key: int | None, state: int | None,
+_KEYS = 1 << 64
+"""A parked stream's state below this is its name's key: it has not been drawn from."""
+
+
+def _use(streams: Streams, state: int,
          fn: Callable[[np.random.Generator], Any]) -> tuple[Any, int]:
-    """*fn*(generator) with a parked stream's generator — its spawn *key* before its first
-    draw (*state* None), else its packed *state* — restored into the run's shared Generator.
-    Returns what *fn* returned and the stream's packed state after it."""
+    """*fn*(generator) with a parked stream's generator — from its spawn key before its first
+    draw (*state* < :data:`_KEYS`), else from its packed *state* — restored into the run's
+    shared Generator. Returns what *fn* returned and the stream's packed state after it."""
     g = streams._shared
     if g is None:
         g = streams._shared = np.random.Generator(np.random.PCG64(0))
     bits = g.bit_generator
-    if state is None:
+    if state < _KEYS:
         bits.state = np.random.PCG64(np.random.SeedSequence(
-            streams.seed, spawn_key=(key,))).state
+            streams.seed, spawn_key=(state,))).state
     else:  # unpack what the last block left (see below)
         bits.state = {"bit_generator": "PCG64",
                       "state": {"state": state & _M128, "inc": (state >> 128) & _M128},
@@ -186,23 +189,37 @@ class ParkedBuffered:
     """:class:`Buffered` draws from a :class:`Parked` stream (what ``Buffered(parked, draw)``
     gives): one small object per stream, for streams held per client.
 
-    Until its first block it refers to the parked stream (which may still be drawn from
-    directly, before buffering: a phase drawn once, first); at its first block it takes the
-    stream over — its key or state — and drops it. Between blocks it holds the packed state
-    (one integer) and what is left of the block, last draw first (so that a draw is a
-    ``pop()``), as 8-byte floats; nothing once the block is used up. Blocks start at
-    :data:`FIRST_PARKED` draws and double up to :data:`BLOCK`."""
+    It takes the parked stream over when it is made — its key, or its state if it was drawn
+    from — and the parked object, if anyone keeps it, hands its direct draws to it until the
+    first block (a phase drawn once, first); after that a direct draw is an error (the stream
+    stands past the blocks fetched, which depend on the block schedule). Between blocks it
+    holds the packed state (one integer) and what is left of the block, last draw first (so
+    that a draw is a ``pop()``), as 8-byte floats; nothing once the block is used up. Blocks
+    start at :data:`FIRST_PARKED` draws and double up to :data:`BLOCK`."""
 
-    __slots__ = ("_block", "_draw", "_n", "_src", "_state")
+    __slots__ = ("_block", "_draw", "_n", "_state", "_streams")
 
     def __init__(self, rng: Parked,
                  draw: Callable[[np.random.Generator, int], np.ndarray]) -> None:
-        self._src: Parked | Streams = rng
-        """The parked stream until the first block, then the run's streams."""
+        streams = rng._streams
+        if streams.__class__ is not Streams:
+            raise RuntimeError("a parked stream feeds one Buffered (ask Streams.stream for "
+                               "another name)")
+        self._streams = streams
+        self._state = rng._state
+        rng._streams, rng._state = self, None  # taken over
         self._draw = draw
         self._n = FIRST_PARKED
         self._block = None
-        self._state: int | None = None
+
+    def direct(self, fn: Callable[[np.random.Generator], Any]) -> Any:
+        """A direct draw from the parked stream this took over: allowed before the first
+        block only."""
+        if self._n != FIRST_PARKED:
+            raise RuntimeError("this stream was taken over by a Buffered (draw from a stream "
+                               "directly only before buffering from it)")
+        out, self._state = _use(self._streams, self._state, fn)
+        return out
 
     def __call__(self) -> float:
         b = self._block
@@ -217,16 +234,8 @@ class ParkedBuffered:
         n = self._n
         if n < BLOCK:
             self._n = n * 2
-        src = self._src
-        if src.__class__ is Parked:  # the first block: take the stream over where it stands
-            self._src = streams = src._streams
-            key, state = src._key, src._state
-            src._streams = src._key = src._state = None  # taken over: a direct draw from
-            # it now is an error, and it holds nothing
-        else:
-            streams, key, state = src, None, self._state
         draw = self._draw
-        drawn, self._state = _use(streams, key, state, lambda g: draw(g, n))
+        drawn, self._state = _use(self._streams, self._state, lambda g: draw(g, n))
         if n == 1:
             return drawn[0].item()
         if drawn.dtype == np.float64:

@@ -64,3 +64,37 @@ def test_timers_fire_at_the_times_and_in_the_order_of_a_process_per_chain():
         env2.process(reference(env2, n, ph, pe, want))
     env2.run(until=40)
     assert len(got) > 10_000 and got == want
+
+
+def test_a_wheel_fires_as_a_chain_per_member_would():
+    """A Wheel of 500 members with random phases (a few equal, so instants coincide) and one
+    period, beside other chains: the log of firings, times to the bit and order, equals that
+    of a process per member and per chain."""
+    from simcomm.components.chain import Wheel
+
+    rng = random.Random(5)
+    period = 0.7
+    phases = [rng.uniform(0, period) for _ in range(500)]
+    phases[10] = phases[20] = phases[30]  # ties: the lower number fires first
+    others = [(f"o{i}", rng.uniform(0, 3), rng.uniform(0.1, 2)) for i in range(50)]
+    env, got = simpy.Environment(), []
+    timers = Timers(env)
+    start_all(env, [Wheel(timers, len(phases), period, phases.__getitem__,
+                          lambda m: got.append((env.now, f"w{m}")))])
+    start_all(env, [Every(timers, n, ph, pe, got) for n, ph, pe in others])
+    env.run(until=30)
+    env2, want = simpy.Environment(), []
+    for m, ph in enumerate(phases):
+        env2.process(reference(env2, f"w{m}", ph, period, want))
+    for n, ph, pe in others:
+        env2.process(reference(env2, n, ph, pe, want))
+    env2.run(until=30)
+    assert len(got) > 20_000 and got == want
+
+
+def test_a_wheel_of_no_members_does_nothing():
+    from simcomm.components.chain import Wheel
+
+    env = simpy.Environment()
+    start_all(env, [Wheel(Timers(env), 0, 1.0, lambda m: 0.0, lambda m: None)])
+    env.run(until=5)

@@ -99,3 +99,20 @@ def test_a_parked_stream_holds_its_block_compactly():
     assert s._block is None
     with pytest.raises(RuntimeError, match="taken over"):
         parked.uniform(0.0, 1.0)
+
+
+def test_a_direct_draw_after_the_buffered_is_made_but_before_its_first_block_counts():
+    """short_polling makes its jitter Buffered, then draws its phase directly from the same
+    parked stream, then buffers: the draws are the generator's in that order."""
+    parked, ref = Streams(4).stream("j"), Streams(4).generator("j")
+    buffered = Buffered(parked, DRAWS["uniform"])
+    assert parked.uniform(0.0, 1.0) == ref.uniform(0.0, 1.0)
+    want = Buffered(ref, DRAWS["uniform"])
+    assert [buffered() for _ in range(40)] == [want() for _ in range(40)]
+
+
+def test_a_parked_stream_feeds_one_buffered():
+    parked = Streams(1).stream("x")
+    Buffered(parked, DRAWS["random"])
+    with pytest.raises(RuntimeError, match="feeds one Buffered"):
+        Buffered(parked, DRAWS["random"])

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections.abc import Generator, Iterable
 from typing import Protocol
 
-__all__ = ["Chain", "Timers", "exact_delay", "start_all"]
+__all__ = ["Chain", "Timers", "Wheel", "exact_delay", "start_all"]
 
 
 class Chain(Protocol):
@@ -78,7 +79,10 @@ class Timers:
 
     def after(self, delay: float, chain) -> None:
         """Call ``chain.fire()`` after *delay* seconds (at ``now + delay``, as a timeout)."""
-        t = self._env.now + delay
+        self.at(self._env._now + delay, chain)
+
+    def at(self, t: float, chain) -> None:
+        """Call ``chain.fire()`` at time *t* (not before now)."""
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, chain))
         if t < self._at and self._pending is not _WAKING:
@@ -127,3 +131,48 @@ def exact_delay(now: float, t: float) -> float:
         else:
             hi = mid
     return lo
+
+
+class Wheel:
+    """Many members (numbered ``0 … n−1``) that each act every *period* from a phase of its
+    own — one client's heartbeats, for every client — as one chain: ``act(member)`` at each
+    member's times ``t₀ = now + phase(member)``, ``t₁ = t₀ + period`` … computed as a chain
+    per member computes them (:meth:`Timers.after` at each step), and in the order those
+    chains would fire: every member has the same period, so the members keep the order of
+    their first times (ties: the lower number first, as it was scheduled first) cycle after
+    cycle. One entry in the timers and 16 bytes per member (its number and next time in two
+    arrays) instead of a chain object and a heap entry each (~180 bytes). Draws: *phase* is
+    called for every member at :meth:`start`, in member order."""
+
+    __slots__ = ("_act", "_members", "_n", "_period", "_phase", "_pos", "_times", "_timers")
+
+    def __init__(self, timers: Timers, n: int, period: float, phase, act) -> None:
+        self._timers = timers
+        self._n = n
+        self._period = period
+        self._phase = phase
+        self._act = act
+        self._members = array("q")
+        self._times = array("d")
+        self._pos = 0
+
+    def start(self) -> None:
+        now = self._timers.now
+        phase = self._phase
+        self._phase = None
+        times = [now + phase(m) for m in range(self._n)]
+        order = sorted(range(self._n), key=times.__getitem__)  # stable: ties by number
+        self._members = array("q", order)
+        self._times = array("d", [times[m] for m in order])
+        if self._n:
+            self._timers.at(self._times[0], self)
+
+    def fire(self) -> None:
+        pos, times = self._pos, self._times
+        self._act(self._members[pos])
+        times[pos] = times[pos] + self._period  # = now + period, as a chain's next step
+        pos += 1
+        if pos == self._n:
+            pos = 0
+        self._pos = pos
+        self._timers.at(times[pos], self)

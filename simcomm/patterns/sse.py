@@ -46,7 +46,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..components.chain import start_all
+from ..components.chain import Wheel, start_all
 from ..components.connection import DOWN
 from ..components.path import Trip
 from ..components.updates import Update
@@ -145,12 +145,25 @@ class ServerSentEvents(UpdatePattern):
             if not self.streaming[c.index]:  # connection.warm false: it connects as the run starts
                 self.reconnecting[c.index] = True
                 env.process(self._reconnect(c, first=True))
-        if self.p.heartbeat:
-            start_all(env, [_Heartbeats(self, c) for c in world.clients])
+        if self.p.heartbeat:  # a random phase in [0, heartbeat), then one every heartbeat
+            streams = world.streams
+            start_all(env, [Wheel(
+                world.timers, n, self.p.heartbeat,
+                lambda ci: float(streams.stream(f"sse.heartbeat.{ci}").uniform(
+                    0.0, self.p.heartbeat)),
+                self._heartbeat)])
         server = world.server
         server.on_restart(self._restarted)  # after the path has dropped every stream
         for t in sorted(self.p.restart_at):
             server.restart_at(t, self.p.restart_downtime)
+
+    def _heartbeat(self, ci: int) -> None:
+        """Client *ci*'s heartbeat is due: sent while its stream is up (fire and forget: it
+        carries nothing)."""
+        if self.streaming[ci]:
+            size = self.p.heartbeat_size
+            self.world.path.fire(self.world.clients[ci].connection, DOWN, size, size, HEARTBEAT,
+                                 T_HEARTBEAT)
 
     # -- events ------------------------------------------------------------------------------
     def on_created(self, update) -> None:
@@ -378,24 +391,3 @@ _NO_EVENTS = array("d")
 """The creation times of a topic with no event yet (shared: never appended to)."""
 
 
-class _Heartbeats:
-    """One client's heartbeats as a chain (:mod:`simcomm.components.chain`): a random phase in
-    [0, heartbeat), then one every heartbeat, sent while its stream is up."""
-
-    __slots__ = ("_client", "_sse")
-
-    def __init__(self, sse: ServerSentEvents, client) -> None:
-        self._sse = sse
-        self._client = client
-
-    def start(self) -> None:
-        sse, c = self._sse, self._client
-        phase = sse.world.streams.stream(f"sse.heartbeat.{c.index}").uniform(0.0, sse.p.heartbeat)
-        sse.world.timers.after(float(phase), self)
-
-    def fire(self) -> None:
-        sse, c = self._sse, self._client
-        if sse.streaming[c.index]:  # fire and forget: a heartbeat carries nothing
-            size = sse.p.heartbeat_size
-            sse.world.path.fire(c.connection, DOWN, size, size, HEARTBEAT, T_HEARTBEAT)
-        sse.world.timers.after(sse.p.heartbeat, self)
