@@ -60,20 +60,39 @@ few literals — about a tenth (the HTTP/2 RFC's examples and measurements of 85
 def _random(g, n: int):
     return g.random(n)  # one draw function for every connection's drop stream
 
+class ConnectionKind:
+    """What the connections of one path share: the environment, the recorder, the set-up a
+    new connection goes through and the transport (one object, not four slots a
+    connection: memory per client)."""
+
+    __slots__ = ("env", "rec", "setup", "transport")
+
+    def __init__(self, env, rec, setup, transport: Transport) -> None:
+        self.env = env
+        self.rec = rec
+        self.setup = setup
+        """The :class:`~simcomm.components.setup.Setup` a new connection goes through (None:
+        opening costs nothing)."""
+        self.transport = transport
+        """Segment size, initial window, TCP or QUIC (:mod:`simcomm.components.window`)."""
+
+
 class Connection:
     """One transport connection over *link*; ``send(UP | DOWN, …)`` carries one message."""
 
-    __slots__ = ("_active", "_drop", "_gaps", "_held", "_idle", "_listeners", "_name",
-                 "_qunits", "_rec", "_unit0", "_unit1", "_win0", "_win1", "compress", "early",
-                 "env", "epoch", "hpack", "idle_timeout", "index", "is_open", "link", "opening",
-                 "ordered",
-                 "outstanding", "owner", "parent", "pipes", "pool", "resumed", "setup", "transport",
-                 "turns")
+    __slots__ = ("_drop", "_gaps", "_idle", "_k", "_listeners", "_name", "_qunits", "_unit0",
+                 "_unit1", "_win0", "_win1", "compress", "early", "epoch", "hpack",
+                 "idle_timeout", "index", "is_open", "link", "opening", "ordered", "outstanding",
+                 "owner", "parent", "pipes", "pool", "resumed", "turns")
 
     def __init__(self, env, link, recorder, *, name: str | None, streams=None, index: int = -1,
                  setup=None, warm: bool = True, idle_timeout: float | None = None,
-                 transport: Transport = TCP) -> None:
-        self.env = env
+                 transport: Transport = TCP, kind: ConnectionKind | None = None) -> None:
+        if kind is None:
+            kind = ConnectionKind(env, recorder, setup, transport)
+        self._k = kind
+        """What every connection of its path shares (memory per client): *kind*, or made from
+        *env*, *recorder*, *setup* and *transport*."""
         self.index = index
         """Number of the connection in its path (the ``connection`` column of messages)."""
         self.owner = -1
@@ -83,20 +102,15 @@ class Connection:
         """Its name (None: ``conn.<owner>``, a client's own connection: memory per
         client)."""
         self.pipes = link.pipes
-        self._rec = recorder
-        self._held = recorder.conn_held
-        self._active = recorder.conn_active
         self.outstanding = 0
         """Exchanges in progress on this connection."""
         self.epoch = 0
         """Generation: bumped by every drop."""
-        self.setup = setup
-        """The :class:`~simcomm.components.setup.Setup` a new connection goes through (None:
-        opening costs nothing)."""
         self.is_open = warm
         """Open (held): established before the run when *warm*, else opened on first use."""
         if warm:
-            self._held.add(1)  # established before the run: not counted in connections_opened
+            kind.rec.conn_held.add(1)  # established before the run: not counted in
+            # connections_opened
         self.resumed = warm
         """The client has had a connection to this server before (it can resume: session
         tickets, 0-RTT); a warm connection counts as one."""
@@ -123,8 +137,6 @@ class Connection:
         self.turns: list | None = None
         """Pipelining: next request number, next response number, responses waiting their
         turn (number → event); None until the first pipelined request."""
-        self.transport = transport
-        """Segment size, initial window, TCP or QUIC (:mod:`simcomm.components.window`)."""
         self._win0 = self._win1 = None
         """Per direction (up, down): the congestion
         :class:`~simcomm.components.window.Window` (made on the first data sent that way: a
@@ -147,6 +159,21 @@ class Connection:
         from it)."""
 
     @property
+    def env(self):
+        return self._k.env
+
+    @property
+    def setup(self):
+        """The :class:`~simcomm.components.setup.Setup` a new connection goes through (None:
+        opening costs nothing)."""
+        return self._k.setup
+
+    @property
+    def transport(self) -> Transport:
+        """Segment size, initial window, TCP or QUIC (:mod:`simcomm.components.window`)."""
+        return self._k.transport
+
+    @property
     def name(self) -> str:
         """The connection's name (its streams are named after it)."""
         return f"conn.{self.owner}" if self._name is None else self._name
@@ -163,7 +190,7 @@ class Connection:
     def begin(self) -> None:
         """An exchange starts using the connection."""
         if self.outstanding == 0 and self.is_open:
-            self._active.add(1)
+            self._k.rec.conn_active.add(1)
         self.outstanding += 1
         self._idle += 1  # an idle timer armed earlier no longer applies
 
@@ -177,11 +204,11 @@ class Connection:
         no exchange for that long closes (the next request opens a new one)."""
         self.outstanding -= 1
         if self.outstanding == 0 and self.is_open:
-            self._active.add(-1)
+            self._k.rec.conn_active.add(-1)
             if self.idle_timeout is not None:
                 self._idle += 1
                 mark = self._idle
-                self.env.timeout(self.idle_timeout).callbacks.append(
+                self._k.env.timeout(self.idle_timeout).callbacks.append(
                     lambda _e: self._idle_check(mark))
 
     def _idle_check(self, mark: int) -> None:
@@ -205,9 +232,9 @@ class Connection:
         if self.is_open:
             self.is_open = False
             self.epoch += 1
-            self._held.add(-1)
+            self._k.rec.conn_held.add(-1)
             if self.outstanding:
-                self._active.add(-1)
+                self._k.rec.conn_active.add(-1)
             self._unit0 = self._unit1 = None
             self._qunits = None
             self._win0 = self._win1 = None  # the next connection starts over
@@ -227,11 +254,11 @@ class Connection:
         unless *counted* is False: the path counts it once its handshake succeeds)."""
         if not self.is_open:
             self.is_open = True
-            self._held.add(1)
+            self._k.rec.conn_held.add(1)
             if self.outstanding:
-                self._active.add(1)
+                self._k.rec.conn_active.add(1)
             if counted:
-                self._rec.event("connections_opened", self.env.now)
+                self._k.rec.event("connections_opened", self._k.env.now)
 
     def head(self, direction: int, size: float, header: float) -> tuple[float, float]:
         """The ``(size, header)`` an HTTP message of *size* bytes with *header* bytes of
@@ -258,14 +285,15 @@ class Connection:
         recorder row of the message (for re-tagging once its outcome is known). *stream*
         names the HTTP/3 stream it belongs to: on QUIC, messages of different streams do not
         wait for each other (None: the connection's own stream, in order with itself)."""
+        ck = self._k
         if drop and self.dropper()() < drop:
-            self._rec.message(self.env._now, kind, tag, size, header, flow, direction,
+            ck.rec.message(ck.env._now, kind, tag, size, header, flow, direction,
                               math.nan, self.index)
             return None
-        env = self.env
+        env = ck.env
         now = env._now
         pipe = self.pipes[direction]
-        tr = self.transport
+        tr = ck.transport
         if stream is None or not tr.quic:
             unit = self._unit1 if direction else self._unit0
             if unit is None:  # made by the direction's first message (SSE: down only)
@@ -309,8 +337,8 @@ class Connection:
                 recov = self._losses(direction, kind, flow, size, header, 0, k, start, prop)
         tail = unit[1]
         if k < n or recov or (tail is not None and not tail.triggered):
-            row = self._rec.message(now, kind, tag, size, header, flow, direction, math.nan,
-                                    self.index)
+            row = ck.rec.message(now, kind, tag, size, header, flow, direction, math.nan,
+                                 self.index)
             unit[2] += 1
             proc = unit[1] = env.process(self._rest(
                 direction, size, kind, flow, header, win, n, k, tx_end + prop, prop,
@@ -322,11 +350,11 @@ class Connection:
         if last > arrive:
             hol = last - arrive  # received, but held behind an earlier message
             arrive = last
-            self._rec.event("hol", now, hol)
+            ck.rec.event("hol", now, hol)
         else:
             unit[0] = arrive
-        row = self._rec.message(now, kind, tag, size, header, flow, direction, arrive,
-                                self.index)
+        row = ck.rec.message(now, kind, tag, size, header, flow, direction, arrive,
+                             self.index)
         delay = arrive - now
         if delay <= 0.0:
             return (0.0, 0.0, 0.0, 0.0, row)
@@ -341,7 +369,7 @@ class Connection:
         unit = units.get(key)
         if unit is None:
             if len(units) >= 64:  # forget streams with nothing left in flight
-                now = self.env._now
+                now = self._k.env._now
                 for old in [q for q, u in units.items()
                             if u[0] <= now and (u[1] is None or u[1].triggered)]:
                     del units[old]
@@ -353,7 +381,7 @@ class Connection:
         """Draw which of segments ``done … done+k-1`` (sent from *start*) are lost; start the
         recovery of each (see :mod:`simcomm.components.window`). Returns their processes."""
         pipe = self.pipes[direction]
-        tr = self.transport
+        tr = self._k.transport
         mss, bit = tr.mss, pipe.bit_time
         out = []
         for j in pipe.losses(k, start):
@@ -366,7 +394,7 @@ class Connection:
             lost_end = start + (lo - done * mss + seg) * bit
             # the segments right behind it in this flight acknowledge it (later flights,
             # and later messages, count as they are sent: see _dupacks)
-            out.append(self.env.process(self._recover(
+            out.append(self._k.env.process(self._recover(
                 direction, kind, flow, seg, hdr, start, lost_end, k - j - 1, prop)))
         return out
 
@@ -375,7 +403,7 @@ class Connection:
         """*k* segments sent from *start* follow the pending tail losses of this direction:
         each is acknowledged, and enough of them declare a pending loss (fast retransmit)."""
         pending = self._gaps[direction]
-        quic = self.transport.quic
+        quic = self._k.transport.quic
         for gap in list(pending):
             need = gap[0]
             if k < need:
@@ -390,13 +418,14 @@ class Connection:
                 def fire(_e, fast=fast):
                     if not fast.triggered:
                         fast.succeed(True)
-                self.env.timeout(max(t - self.env._now, 0.0)).callbacks.append(fire)
+                self._k.env.timeout(max(t - self._k.env._now, 0.0)).callbacks.append(fire)
 
     def _recover(self, direction: int, kind: int, flow: int, seg: float, hdr: float,
                  t_sent: float, lost_end: float, later: int, prop: float) -> Generator:
         """A process: one lost segment, from its loss to the arrival of a copy. Value: the
         arrival time (NaN if the connection dropped first)."""
-        env, rec, pipe, tr = self.env, self._rec, self.pipes[direction], self.transport
+        ck = self._k
+        env, rec, pipe, tr = ck.env, ck.rec, self.pipes[direction], ck.transport
         epoch = self.epoch
         rtt = prop + prop
         bit = pipe.bit_time
@@ -447,7 +476,8 @@ class Connection:
         of its segments as the window opens, the recovery of its lost segments, and the
         wait for data handed over *before* it (in order per connection, per stream on
         QUIC). Value: ``(transmission, propagation, retransmission, head_of_line, row)``."""
-        env, rec, pipe, tr = self.env, self._rec, self.pipes[direction], self.transport
+        ck = self._k
+        env, rec, pipe, tr = ck.env, ck.rec, self.pipes[direction], ck.transport
         epoch = self.epoch
         t_first = env._now
         mss, bit = tr.mss, pipe.bit_time

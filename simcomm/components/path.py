@@ -55,7 +55,7 @@ from collections.abc import Generator
 from simpy import Interrupt
 
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
-from .connection import DOWN, UP, Connection
+from .connection import DOWN, UP, Connection, ConnectionKind
 from .pool import Pool
 from .server import CRASHED
 from .window import TCP, Transport
@@ -184,7 +184,17 @@ class Path:
         self._live: set[Connection] = set()
         """Per-request connections open now."""
         self._next = 0
+        self._kind: ConnectionKind | None = None
+        """What its connections share (see :meth:`_conn_kind`)."""
         server.on_restart(self._server_restarted)
+
+    def _conn_kind(self) -> ConnectionKind:
+        """The :class:`~simcomm.components.connection.ConnectionKind` its connections share: the
+        environment, the recorder and the path's set-up and transport as they are now."""
+        k = self._kind
+        if k is None or k.setup is not self.setup or k.transport is not self.transport:
+            k = self._kind = ConnectionKind(self.env, self._rec, self.setup, self.transport)
+        return k
 
     def connect(self, link, name: str | None, owner: int = -1) -> Connection:
         """A connection over *link*: established before the run when the path is warm, else
@@ -193,8 +203,8 @@ class Path:
         # per_request: the client's own connection is only the template of the ones it opens
         warm = self.warm and self.reuse == "keepalive"
         conn = Connection(self.env, link, self._rec, name=name, streams=self._streams,
-                          index=self._index(owner), setup=self.setup, warm=warm,
-                          idle_timeout=self.idle_timeout, transport=self.transport)
+                          index=self._index(owner), warm=warm, idle_timeout=self.idle_timeout,
+                          kind=self._conn_kind())
         conn.owner = owner
         self._protocol(conn)
         self.connections.append(conn)
@@ -207,9 +217,12 @@ class Path:
     def _index(self, owner: int = -1) -> int:
         """The next connection number, recorded as *owner*'s (see
         :meth:`~simcomm.metrics.recorder.Recorder.connection`)."""
+        index = self._next
         self._next += 1
-        self._rec.connection(self._next - 1, owner)
-        return self._next - 1
+        if index == owner:
+            index = owner  # the same int object: a client's own is numbered as the client
+        self._rec.connection(index, owner)
+        return index
 
     def begin(self, client):
         """The connection one exchange of *client* uses, with the exchange begun on it — or,
@@ -242,10 +255,8 @@ class Path:
         """A new connection beside the client's own *base*, not open yet: a pool's further
         connection (*keep*: it stays until dropped or idle) or one for a single exchange."""
         conn = Connection(self.env, base.link, self._rec, name=base.name,
-                          index=self._index(self._rec.owner(base.index)),
-                          setup=self.setup, warm=False,
-                          idle_timeout=self.idle_timeout if keep else None,
-                          transport=self.transport)
+                          index=self._index(self._rec.owner(base.index)), warm=False,
+                          idle_timeout=self.idle_timeout if keep else None, kind=self._conn_kind())
         conn.parent = base
         conn.resumed = base.resumed
         conn._drop = base.dropper() if base._drop is not None else None
