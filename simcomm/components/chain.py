@@ -144,7 +144,7 @@ class Wheel:
     arrays) instead of a chain object and a heap entry each (~180 bytes). Draws: *phase* is
     called for every member at :meth:`start`, in member order."""
 
-    __slots__ = ("_act", "_members", "_n", "_period", "_phase", "_pos", "_times", "_timers")
+    __slots__ = ("_act", "_members", "_n", "_period", "_phase", "_pos", "_timers", "_times")
 
     def __init__(self, timers: Timers, n: int, period: float, phase, act) -> None:
         self._timers = timers
