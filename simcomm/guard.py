@@ -88,13 +88,15 @@ M/M/1 at ρ = 10 and 20 (peak memory / requests still waiting at the end).
   on the machine's load; 4 µs assumed;
 * set-up: 33–175 µs per client to build the world, 0–70 µs to install the pattern; 150 µs
   assumed;
-* bytes per client: 3.2 kB (request-response), 8.7–8.8 kB (push, polling, pub/sub; they have
-  an update source per topic and an inbox per client), 11.5 kB (SSE), 2.8 kB more per
-  client link; a buffered random stream holds its first blocks of draws as Python floats
-  (16, then doubling up to 4 096, ``simcomm.rng``): about 2 kB for a per-client stream drawn
-  from a few times, plus 1 kB for its generator (until this session every stream held 4 096
-  draws, 131 kB: 339 kB per SSE client with sessions, now 18.6 kB, by
-  ``benchmarks/bench_clients.py``);
+* bytes per client (tracemalloc, between 2 000 and 10 000 clients, 20 s, updates 0.01/s
+  periodic, a 64-worker server so that no queue builds up): request-response 0.63 kB, job
+  polling 1.06, short polling 2.8 (a process per client), long polling 6.2 (a poll held at
+  the server per client: its process, condition and timeout), push 0.76, SSE 1.16, pub/sub
+  1.74; 0.6 kB more per client link (``topology: per_client``); a per-client buffered random
+  stream drawn from a few times ~0.2 kB (a client's session, gap and update streams: 0.58
+  kB). The constants are these × ~1.25 (the allocator's ~10 % on top of traced memory, and
+  margin). They were 3–12 kB per client until the memory work of issue 10 (per-client
+  streams parked, lazy queues, chains instead of processes: ``benchmarks/README.md``);
 * rows: a message row 51 B of typed columns (55 B with the arrays' spare capacity), a delivery
   16 B (start, latency), 120 B at ``detail: full`` (flow, client and 11 latency parts); the
   frames built from them take about as much again;
@@ -150,25 +152,23 @@ SECONDS_PER_EVENT = 4e-6
 SETUP_SECONDS_PER_CLIENT = 150e-6
 """Wall seconds to build one client's part of the world and install the pattern on it."""
 CLIENT_BYTES = {
-    "request_response": 3_300.0,
-    "job_polling": 3_300.0,
-    "short_polling": 8_800.0,
-    "long_polling": 8_800.0,
-    "push": 8_700.0,
-    "sse": 11_600.0,
-    "pubsub": 9_800.0,
+    "request_response": 800.0,
+    "job_polling": 1_400.0,
+    "short_polling": 3_500.0,
+    "long_polling": 7_800.0,
+    "push": 1_000.0,
+    "sse": 1_500.0,
+    "pubsub": 2_200.0,
 }
 """Bytes held per client once the world is built and the pattern installed (shared link)."""
-DEFAULT_CLIENT_BYTES = 12_000.0
+DEFAULT_CLIENT_BYTES = 8_000.0
 """Bytes per client for a pattern not in :data:`CLIENT_BYTES`."""
-LINK_BYTES = 2_800.0
+LINK_BYTES = 800.0
 """Bytes of one more link (``topology: per_client``)."""
-BUFFER_BYTES = 64 * 32.0 + 1_000.0
-"""A buffered random stream once drawn from: its first blocks of draws as Python floats (16,
-then 32 … up to 4 096: a per-client stream is drawn from a few times, about 64 floats held),
-and its generator (:class:`simcomm.rng.Buffered`)."""
-GENERATOR_BYTES = 1_000.0
-"""A numpy generator made for a per-client stream."""
+BUFFER_BYTES = 64 * 8.0 + 300.0
+"""A per-client buffered random stream once drawn from (:class:`simcomm.rng.ParkedBuffered`):
+what is left of its block of draws as 8-byte floats (1, then 2 … up to 4 096: a per-client
+stream is drawn from a few times, about 64 held), its packed state and the object."""
 MESSAGE_ROW_BYTES = 55.0
 """One message row at ``detail: full`` (51 B of columns, and the arrays' spare capacity)."""
 FULL_DELIVERY_ROW_BYTES = 120.0
@@ -401,7 +401,6 @@ def estimate(sc, spec) -> Estimate:
 
     terms: list[Term] = []
     per_client_streams = 0.0   # buffered per-client streams, times clients reaching them
-    lazy_generators = 0.0
     backlog = 0.0
 
     if cycles:
@@ -433,7 +432,6 @@ def estimate(sc, spec) -> Estimate:
                      "workload.requests.trace") + " or duration"
         reached = _reached(n, count)
         per_client_streams += reached * (_buffered(w.request_size) + _buffered(w.response_size))
-        lazy_generators += 2 * reached
         if name == "request_response":
             client = getattr(p, "client", "sync")
             style_extra = client == "async" and getattr(p, "completion", "") != "callback"
@@ -555,7 +553,7 @@ def estimate(sc, spec) -> Estimate:
     if per_link:
         per_client_streams += n * 2 * (_buffered(net.latency) + (net.loss > 0))
     setup = (n * (CLIENT_BYTES.get(name, DEFAULT_CLIENT_BYTES) + LINK_BYTES * per_link)
-             + per_client_streams * BUFFER_BYTES + lazy_generators * GENERATOR_BYTES)
+             + per_client_streams * BUFFER_BYTES)
     return Estimate(label=spec.label, clients=n, detail=sc.detail, terms=tuple(terms),
                     setup_bytes=setup, backlog_bytes=backlog, links=n if per_link else 1,
                     duration=D, passes=2 if sc.warmup_rule == "mser5" else 1)

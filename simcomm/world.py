@@ -225,7 +225,7 @@ class World:
         use), so that adding a client shifts no other client's sizes."""
         got = self._sizes.get(ci)
         if got is None:
-            w, g = self.scenario.workload, self.streams.generator
+            w, g = self.scenario.workload, self.streams.stream
             got = self._sizes[ci] = tuple(
                 dist.sampler(g(f"workload.{name}.{ci}")) if dist else (lambda: 0.0)
                 for name, dist in (("request_size", w.request_size),
