@@ -145,19 +145,23 @@ class PubSub(UpdatePattern):
                              on_resend=self._resent)
         self.publisher = world.new_connection("pubsub.publish")
         self._per_copy = p.per_copy.sampler(world.streams.generator("pubsub.per_copy"))
-        self.seen: list[set[int]] = [set() for _ in range(n)]
+        self.seen: list[set[int] | frozenset] = (
+            [set() for _ in range(n)] if self.acks else [frozenset()] * n)
         """Per subscriber, at-least-once: messages taken into its buffer (to spot duplicates;
-        at-most-once sends each copy once and keeps none). Not pruned yet: a message could be
-        forgotten once the broker has its ack."""
-        self.flying: list[dict[int, int]] = [{} for _ in range(n)]
+        at-most-once sends each copy once and keeps none: one shared empty set). Not pruned
+        yet: a message could be forgotten once the broker has its ack."""
+        self._track = self.acks or p.retention is not None
+        """Copies in flight are tracked only where a message can be lost while one flies
+        (the broker drops it: retention) or sent again (acks)."""
+        self.flying: list[dict[int, int]] = [{} for _ in range(n)] if self._track else []
         """Per subscriber: message → copies sent (taken from the broker) and not yet
         resolved at the subscriber (arrived, or found the connection gone)."""
-        self.abandoned: list[set[int]] = [set() for _ in range(n)]
+        self.abandoned: list[set[int]] = [set() for _ in range(n)] if self._track else []
         """Per subscriber: messages the broker dropped (retention) while a copy was flying:
         lost if no flying copy gets through."""
         self.offline_mark = [-1.0] * n
         """Per subscriber: the last time it was offline (now, while it is)."""
-        self._hop: dict[int, tuple[list[float], float, int]] = {}
+        self._hop: dict[int, list] = {}
         """Per message: the parts of its trip to the broker, when it was queued, copies left."""
         if not self.push:
             for c in world.clients:
@@ -188,7 +192,7 @@ class PubSub(UpdatePattern):
         yield from path.work(trip, payload * self.parse_per_byte, ser, bounded=False,
                              work=route)
         subs = world.subscribers[u.topic]
-        self._hop[u.uid] = (trip.parts, env.now, len(subs))
+        self._hop[u.uid] = [trip.parts, env.now, len(subs)]
         for ci in subs:
             self.broker.publish(ci, u)
             if self.push:
@@ -196,14 +200,16 @@ class PubSub(UpdatePattern):
 
     def _settled(self, uid: int) -> None:
         """One copy of *uid* is delivered or lost for good: forget the hop when all are."""
-        parts, t_q, left = self._hop[uid]
-        if left <= 1:
+        hop = self._hop[uid]
+        if hop[2] <= 1:
             del self._hop[uid]
         else:
-            self._hop[uid] = (parts, t_q, left - 1)
+            hop[2] -= 1
 
     def _taken(self, ci: int, messages) -> None:
         """Copies of *messages* leave the broker for subscriber *ci*."""
+        if not self._track:
+            return
         flying = self.flying[ci]
         for u in messages:
             flying[u.uid] = flying.get(u.uid, 0) + 1
@@ -247,6 +253,8 @@ class PubSub(UpdatePattern):
             self._taken(ci, taken)
             for u in taken:
                 self.env.process(self._push_copy(client, u, client.connection.epoch))
+            if room is None:
+                return  # it took all there was (and sending queues nothing more)
 
     def _push_copy(self, client, u, epoch: int):
         """A copy goes down: I/O only (routed and serialised when its publish was served)."""
@@ -300,6 +308,8 @@ class PubSub(UpdatePattern):
     def _landed(self, ci: int, uid: int) -> bool:
         """A copy of *uid* is resolved at subscriber *ci*; True if it was the last one flying
         and the broker has given up on the message (so no copy can come any more)."""
+        if not self._track:
+            return False
         flying = self.flying[ci]
         left = flying[uid] - 1
         if left:
@@ -347,7 +357,8 @@ class PubSub(UpdatePattern):
             if feed.deliver(client, u, parts):
                 if self.acks:  # only at-least-once can send a copy again
                     seen.add(u.uid)
-                self.abandoned[ci].discard(u.uid)
+                if self._track:
+                    self.abandoned[ci].discard(u.uid)
             elif last or not self.acks:
                 self._lose(ci, u, False)
 
