@@ -39,10 +39,16 @@ class Broker:
         the ack timeout), *on_resend* when such a message is handed out again."""
         self.env = env
         self.queues = [Mailbox(env) for _ in range(subscribers)]
-        self.unacked: list[dict[int, tuple[Update, int]]] = [{} for _ in range(subscribers)]
-        """Per subscriber: delivery tag → (message, hand-out generation)."""
-        self.retries: list[set[int]] = [set() for _ in range(subscribers)]
-        """Per subscriber: queued messages that were handed out before (retries)."""
+        acks = ack_timeout is not None
+        self.unacked: list[dict[int, tuple[Update, int]]] = (
+            [{} for _ in range(subscribers)] if acks else [{}] * subscribers)
+        """Per subscriber: delivery tag → (message, hand-out generation). Without
+        acknowledgements nothing is ever unacked: every subscriber shares one empty dict
+        (memory per subscriber); it is only written to with acks."""
+        self.retries: list[set[int]] = (
+            [set() for _ in range(subscribers)] if acks else [set()] * subscribers)
+        """Per subscriber: queued messages that were handed out before (retries; only with
+        acknowledgements — without, one shared empty set, never added to)."""
         self.retention = retention
         self.ack_timeout = ack_timeout
         self._on_expired = on_expired
