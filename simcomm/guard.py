@@ -92,7 +92,7 @@ M/M/1 at ρ = 10 and 20 (peak memory / requests still waiting at the end).
   periodic, a 64-worker server so that no queue builds up): request-response 0.63 kB, job
   polling 1.06, short polling 2.8 (a process per client), long polling 6.2 (a poll held at
   the server per client: its process, condition and timeout), push 0.76, SSE 1.16, pub/sub
-  1.74; 0.6 kB more per client link (``topology: per_client``); a per-client buffered random
+  0.92; 0.6 kB more per client link (``topology: per_client``); a per-client buffered random
   stream drawn from a few times ~0.2 kB (a client's session, gap and update streams: 0.58
   kB). The constants are these × ~1.25 (the allocator's ~10 % on top of traced memory, and
   margin). They were 3–12 kB per client until the memory work of issue 10 (per-client
@@ -163,7 +163,7 @@ CLIENT_BYTES = {
     "long_polling": 7_800.0,
     "push": 1_000.0,
     "sse": 1_500.0,
-    "pubsub": 2_200.0,
+    "pubsub": 1_200.0,
 }
 """Bytes held per client once the world is built and the pattern installed (shared link)."""
 DEFAULT_CLIENT_BYTES = 8_000.0
