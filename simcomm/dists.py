@@ -55,6 +55,7 @@ __all__ = [
     "Uniform",
     "from_spec",
     "register_dist",
+    "zero",
 ]
 
 Z99 = 2.3263478740408408  # standard normal quantile at 0.99
@@ -179,6 +180,12 @@ def _q(spec: dict, key: str, parse: Parse, *, positive=True, allow_zero=False) -
 
 # ---------------------------------------------------------------------------------------------
 # The distributions
+
+
+def zero() -> float:
+    """A sampler that always gives 0.0: one function for every client that needs one (a
+    lambda made per client is memory per client)."""
+    return 0.0
 
 
 # One draw function per distinct parameters, shared by every sampler of them: a world has

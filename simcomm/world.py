@@ -37,6 +37,7 @@ from .components.resilience import Resilience
 from .components.server import Server
 from .components.sidecar import Sidecar
 from .components.state import Sessions
+from .dists import zero
 from .metrics.recorder import FullRecorder, Recorder, SketchRecorder
 from .rng import Buffered, Streams
 from .scenario import BalancerCfg, ConnectionCfg, Headers, Scenario, StateCfg
@@ -227,7 +228,7 @@ class World:
         if got is None:
             w, g = self.scenario.workload, self.streams.stream
             got = self._sizes[ci] = tuple(
-                dist.sampler(g(f"workload.{name}.{ci}")) if dist else (lambda: 0.0)
+                dist.sampler(g(f"workload.{name}.{ci}")) if dist else zero
                 for name, dist in (("request_size", w.request_size),
                                    ("response_size", w.response_size)))
         return got

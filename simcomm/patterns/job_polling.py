@@ -26,7 +26,7 @@ from pydantic import Field
 
 from ..components.path import Trip
 from ..components.workload import drive_requests
-from ..dists import Exponential
+from ..dists import Exponential, zero
 from ..fields import DurationDist, NonNegDuration, PosDuration, ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from ..rng import Buffered
@@ -81,7 +81,7 @@ class JobPolling(Pattern):
         streams, j = self.world.streams, self.p.jitter
         duration = self.p.job_duration.sampler(streams.stream(f"jobs.duration.{ci}"))
         jitter = (Buffered(streams.stream(f"jobs.jitter.{ci}"),
-                           lambda g, n: g.uniform(-j, j, n)) if j else (lambda: 0.0))
+                           lambda g, n: g.uniform(-j, j, n)) if j else zero)
         return duration, jitter
 
     def _serve(self, conn, poll, req_bytes: int, resp_bytes: int, empty: bool):

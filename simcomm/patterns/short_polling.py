@@ -33,6 +33,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..components.updates import Mailbox
+from ..dists import zero
 from ..fields import NonNegDuration, PosDuration, ScenarioError
 from ..rng import Buffered
 from .base import register
@@ -80,7 +81,7 @@ class ShortPolling(UpdatePattern):
         env, p = self.env, self.p
         rng = self.world.streams.stream(f"short_polling.{c.index}")
         j = p.jitter
-        jitter = Buffered(rng, lambda g, n: g.uniform(-j, j, n)) if j else (lambda: 0.0)
+        jitter = Buffered(rng, lambda g, n: g.uniform(-j, j, n)) if j else zero
         due = float(rng.uniform(0.0, p.interval))
         while True:
             if due > env.now:
