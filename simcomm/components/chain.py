@@ -10,6 +10,10 @@ timeout. :func:`start_all` starts many chains from one process, at the turn the 
 processes would have started, so that every step comes at the same time, in the same order,
 with the same draws as the processes' did (``tests/test_chain.py`` checks it against a process
 per chain; ``tests/test_pinned.py`` holds the bundled examples to it).
+
+Where many members do the same thing at the same period from phases of their own (every
+client's heartbeats), a :class:`Wheel` is one chain for all of them: one entry in the timers
+and two array slots per member instead of a chain object and a heap entry each.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from ..rng import Buffered, Streams
 from .client import add_listener
 from .window import DUPTHRESH, TCP, TIME_THRESHOLD, Transport, Window
 
-__all__ = ["DOWN", "UP", "Connection"]
+__all__ = ["DOWN", "UP", "Connection", "ConnectionKind"]
 
 UP, DOWN = 0, 1
 RETRY = int(Tag.RETRY)
@@ -59,6 +59,7 @@ few literals — about a tenth (the HTTP/2 RFC's examples and measurements of 85
 
 def _random(g, n: int):
     return g.random(n)  # one draw function for every connection's drop stream
+
 
 class ConnectionKind:
     """What the connections of one path share: the environment, the recorder, the set-up a
@@ -160,6 +161,7 @@ class Connection:
 
     @property
     def env(self):
+        """The SimPy environment."""
         return self._k.env
 
     @property
@@ -287,8 +289,8 @@ class Connection:
         wait for each other (None: the connection's own stream, in order with itself)."""
         ck = self._k
         if drop and self.dropper()() < drop:
-            ck.rec.message(ck.env._now, kind, tag, size, header, flow, direction,
-                              math.nan, self.index)
+            ck.rec.message(ck.env._now, kind, tag, size, header, flow, direction, math.nan,
+                           self.index)
             return None
         env = ck.env
         now = env._now
