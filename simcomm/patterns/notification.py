@@ -218,24 +218,26 @@ class UpdatePattern(Pattern):
         env, world, path = self.env, self.world, self.world.path
         trip = Trip(poll.flow)
         ser = self.ser_per_byte
-        snap = [items, t_snap]
         if read is None:
-            payload = sum(self.wire(u.size) for u in items)
+            # (most polls find nothing: no generator for an empty sum)
+            payload = sum(self.wire(u.size) for u in items) if items else 0.0
             w = work() if work is not None and items else 0.0
             ok = yield from path.work(trip, cpu, payload * ser, serve=serve, bounded=bounded,
                                       work=w)
         else:
+            snap = [items, t_snap]
+
             def then():
                 got = snap[0] = read()
                 snap[1] = env.now
                 w = work() if work is not None and got else 0.0
                 return w, sum(self.wire(u.size) for u in got) * ser
             ok = yield from path.work(trip, cpu, 0.0, serve=serve, bounded=bounded, then=then)
+            items, t_snap = snap
         if not ok:
             yield from self.refuse_poll(client, poll, trip)
             return None
-        items, t_snap = snap
-        payload = sum(self.wire(u.size) for u in items)
+        payload = sum(self.wire(u.size) for u in items) if items else 0.0
         if before is not None:
             trip.parts[SERVER_QUEUE] += before[0]
             trip.parts[SERVICE] += before[1]
