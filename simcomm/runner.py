@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from . import guard
+from . import _gc, guard
 from .guard import Limits
 from .loader import load, load_file
 from .metrics.summary import summarise
@@ -166,19 +166,21 @@ def _build_and_run(sc: Scenario, spec: PatternSpec, pattern, progress: Progress 
         def run_cb(f: float) -> None:
             report(share + (1 - share) * f)
 
-    world = World(sc, encoding=getattr(spec.params, "encoding", None), headers=spec.headers,
-                  connection=spec.connection, proxy=spec.proxy, balancer=spec.balancer,
-                  resilience=spec.resilience, sidecar=spec.sidecar, state=spec.state,
-                  progress=setup_cb)
-    if setup_cb is None:
-        pattern.install(world)
-    else:
-        _install_with_progress(pattern, world, sc.clients.count,
-                               lambda f: report(share * (
-                                   SETUP_WORLD_SHARE + (1 - SETUP_WORLD_SHARE) * f)))
-    if run_cb is not None:
-        run_cb(0.0)
-    world.run(run_cb)
+    with _gc.quiet():  # (the collector's settings during a run: see simcomm/_gc.py)
+        world = World(sc, encoding=getattr(spec.params, "encoding", None),
+                      headers=spec.headers, connection=spec.connection, proxy=spec.proxy,
+                      balancer=spec.balancer, resilience=spec.resilience,
+                      sidecar=spec.sidecar, state=spec.state, progress=setup_cb)
+        if setup_cb is None:
+            pattern.install(world)
+        else:
+            _install_with_progress(pattern, world, sc.clients.count,
+                                   lambda f: report(share * (
+                                       SETUP_WORLD_SHARE + (1 - SETUP_WORLD_SHARE) * f)))
+        if run_cb is not None:
+            run_cb(0.0)
+        _gc.settled()
+        world.run(run_cb)
     return world
 
 
