@@ -17,6 +17,8 @@ import math
 from collections import deque
 from collections.abc import Callable, Generator
 
+from .task import spawn
+
 __all__ = ["Client", "Cpu", "Inbox", "presence"]
 
 
@@ -117,7 +119,7 @@ class Client:
     def submit(self, job: Job, t_intended: float) -> None:
         """Run ``job(self, t_intended)`` now, or when a slot frees."""
         if self.limit == math.inf:  # nothing ever waits: no bookkeeping needed
-            self.env.process(job(self, t_intended))
+            spawn(self.env, job(self, t_intended))  # nobody waits for it
         elif self.running < self.limit:
             self._start(job, t_intended)
         else:

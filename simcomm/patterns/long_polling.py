@@ -37,6 +37,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..components.task import spawn
 from ..components.updates import Mailbox
 from ..fields import NonNegDuration, NonNegSize, PosDuration
 from .base import register
@@ -74,7 +75,7 @@ class LongPolling(UpdatePattern):
         """Per client: an event that fires if the client goes offline while its poll is parked
         (the connection is gone; the server stops holding the poll)."""
         for c in world.clients:
-            self.env.process(self._client(c))
+            spawn(self.env, self._client(c))
 
     def presence_changed(self, client, online: bool) -> None:
         gone = self._gone[client.index]

@@ -72,6 +72,7 @@ from pydantic import Field
 
 from ..components.broker import Broker
 from ..components.path import Trip
+from ..components.task import spawn
 from ..dists import Constant
 from ..fields import DurationDist, PosDuration, ScenarioError
 from ..metrics.definitions import Kind, Tag
@@ -165,7 +166,7 @@ class PubSub(UpdatePattern):
         """Per message: the parts of its trip to the broker, when it was queued, copies left."""
         if not self.push:
             for c in world.clients:
-                self.env.process(self._fetcher(c))
+                spawn(self.env, self._fetcher(c))
 
     # -- publisher → broker --------------------------------------------------------------------
     def on_created(self, update) -> None:
@@ -174,7 +175,7 @@ class PubSub(UpdatePattern):
         route = 0.0
         for _ in self.world.subscribers[update.topic]:
             route += draw()
-        self.env.process(self._publish(update, route))
+        spawn(self.env, self._publish(update, route))
 
     def on_update(self, client, update) -> None:
         """Copies are made by the broker when the publish arrives (see _publish)."""
@@ -252,7 +253,7 @@ class PubSub(UpdatePattern):
                 return
             self._taken(ci, taken)
             for u in taken:
-                self.env.process(self._push_copy(client, u, client.connection.epoch))
+                spawn(self.env, self._push_copy(client, u, client.connection.epoch))
             if room is None:
                 return  # it took all there was (and sending queues nothing more)
 
@@ -348,7 +349,7 @@ class PubSub(UpdatePattern):
             if u.uid in seen:
                 self.rec.duplicate(u.t_created)
                 if self.acks:
-                    self.env.process(self._ack(client, u))
+                    spawn(self.env, self._ack(client, u))
                 continue
             hop, t_queued, _ = self._hop[u.uid]
             parts = [a + b for a, b in zip(hop, shared, strict=True)]
@@ -365,7 +366,7 @@ class PubSub(UpdatePattern):
     def processed(self, client, update) -> None:
         self._settled(update.uid)
         if self.acks:
-            self.env.process(self._ack(client, update))
+            spawn(self.env, self._ack(client, update))
 
     def _ack(self, client, u):
         arrived = yield from self.world.path.ack(client.connection, u.uid,

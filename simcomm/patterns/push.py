@@ -30,6 +30,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..components.path import Trip
+from ..components.task import spawn
 from ..dists import Constant
 from ..fields import DurationDist, ScenarioError
 from ..metrics.definitions import Kind, Tag
@@ -127,7 +128,7 @@ class Push(UpdatePattern):
     def _send(self, client, update) -> None:
         if self.p.prefetch is not None:
             self.unacked[client.index] += 1
-        self.env.process(self._push(client, update))
+        spawn(self.env, self._push(client, update))
 
     def _push(self, client, u):
         ci = client.index
@@ -158,7 +159,7 @@ class Push(UpdatePattern):
         if self.p.prefetch is not None:
             epoch = self._received_in[client.index].pop(update.uid)
             if epoch == client.connection.epoch and client.online:
-                self.env.process(self._ack(client, update, epoch))
+                spawn(self.env, self._ack(client, update, epoch))
             # else: that connection is gone, and with it the server's count of unacked updates
 
     def _ack(self, client, u, epoch: int):

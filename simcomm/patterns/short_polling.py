@@ -32,6 +32,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..components.task import spawn
 from ..components.updates import Mailbox
 from ..dists import zero
 from ..fields import NonNegDuration, PosDuration, ScenarioError
@@ -72,7 +73,7 @@ class ShortPolling(UpdatePattern):
         self._work = self.p.answer_work.sampler(world.streams.generator(
             "short_polling.answer_work"))
         for c in world.clients:
-            self.env.process(self._client(c))
+            spawn(self.env, self._client(c))
 
     def on_update(self, client, update) -> None:
         self.mailboxes[client.index].put(update)

@@ -49,6 +49,7 @@ from pydantic import Field
 from ..components.chain import Wheel, start_all
 from ..components.connection import DOWN
 from ..components.path import Trip
+from ..components.task import spawn
 from ..components.updates import Update
 from ..dists import Constant
 from ..fields import DurationDist, NonNegDuration, NonNegSize, PosDuration, ScenarioError
@@ -192,7 +193,7 @@ class ServerSentEvents(UpdatePattern):
             self._sending[ci] = conn.epoch
             start = self.env.event()
             start.callbacks.append(lambda _e, c=self.world.clients[ci], epoch=conn.epoch:
-                                   self.env.process(self._sender(c, epoch)))
+                                   spawn(self.env, self._sender(c, epoch)))
             start.succeed()
 
     def _sender(self, c, epoch: int):
@@ -334,7 +335,7 @@ class ServerSentEvents(UpdatePattern):
         if first_kept - 1 > self.lost_upto[ci]:
             self.lost_upto[ci] = first_kept - 1
         self._sending[ci] = conn.epoch
-        env.process(self._sender(c, conn.epoch))
+        spawn(env, self._sender(c, conn.epoch))
         if log:
             for seq, u in log.events(topic, created):
                 if seq > self.last_seq[ci]:

@@ -1,0 +1,97 @@
+"""Fire-and-forget processes (simcomm.components.task): the same steps, at the same times and
+in the same order, as ``env.process`` — without the end event nobody waits for."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import simpy
+
+from simcomm.components.task import Task, spawn
+
+
+def _world(start, n: int = 300, seed: int = 4):
+    """*n* workers started by *start* (``env.process`` or ``spawn``) at random times, each
+    taking a shared resource-like token, waiting on timeouts (some zero, so instants
+    coincide), on events already processed and on failed events; the log of what each saw."""
+    env = simpy.Environment()
+    rng = random.Random(seed)
+    log = []
+    done = env.event()
+    done.succeed("early")
+    gate = [env.event()]
+
+    def worker(i: int, delays: list[float]):
+        log.append((env.now, i, "start", env.active_process is not None))
+        for k, d in enumerate(delays):
+            got = yield env.timeout(d, value=(i, k))
+            log.append((env.now, i, got))
+        got = yield done  # processed long ago: goes on at once, with its value
+        log.append((env.now, i, got))
+        if i % 7 == 0:
+            bad = env.event()
+            bad.fail(ValueError(f"no {i}"))
+            try:
+                yield bad
+            except ValueError as e:
+                log.append((env.now, i, str(e)))
+        if i % 11 == 0:
+            got = yield gate[0]
+            log.append((env.now, i, got))
+
+    def source():
+        for i in range(n):
+            yield env.timeout(rng.choice([0.0, 0.0, rng.random()]))
+            start(env, worker(i, [rng.choice([0.0, 0.5, rng.random()]) for _ in range(3)]))
+            if i % 50 == 49:
+                gate[0].succeed(i)
+                gate[0] = env.event()
+
+    env.process(source())
+    env.run(until=1000)
+    return log
+
+
+def test_a_task_takes_the_steps_of_a_process():
+    want = _world(lambda env, gen: env.process(gen))
+    got = _world(spawn)
+    assert len(got) > 1500 and got == want
+
+
+def test_a_task_can_be_interrupted_as_a_process_can():
+    env = simpy.Environment()
+    seen = []
+
+    def sleeper():
+        try:
+            yield env.timeout(10)
+        except simpy.Interrupt as i:
+            seen.append((env.now, i.cause, env.active_process is task))
+        yield env.timeout(1)
+        seen.append(("after", env.now))
+
+    task = spawn(env, sleeper())
+
+    def crash():
+        yield env.timeout(3)
+        task.interrupt("crash")
+
+    env.process(crash())
+    env.run(until=20)
+    assert seen == [(3, "crash", True), ("after", 4)]
+    assert not task.is_alive and isinstance(task, Task)
+    with pytest.raises(RuntimeError):
+        task.interrupt("again")  # finished: as a finished process, it cannot be
+
+
+def test_an_error_in_a_task_stops_the_run():
+    env = simpy.Environment()
+
+    def broken():
+        yield env.timeout(1)
+        raise KeyError("boom")
+
+    spawn(env, broken())
+    with pytest.raises(KeyError, match="boom"):
+        env.run(until=5)
