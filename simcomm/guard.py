@@ -90,7 +90,7 @@ M/M/1 at ρ = 10 and 20 (peak memory / requests still waiting at the end).
   assumed;
 * bytes per client (tracemalloc, between 2 000 and 10 000 clients, 20 s, updates 0.01/s
   periodic, a 64-worker server so that no queue builds up): request-response 0.63 kB, job
-  polling 1.06, short polling 2.8 (a process per client), long polling 6.2 (a poll held at
+  polling 1.06, short polling 2.5 (a poll loop per client), long polling 6.1 (a poll held at
   the server per client: its process, condition and timeout), push 0.76, SSE 1.16, pub/sub
   0.92; 0.6 kB more per client link (``topology: per_client``); a per-client buffered random
   stream drawn from a few times ~0.2 kB (a client's session, gap and update streams: 0.58
