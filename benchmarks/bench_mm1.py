@@ -66,8 +66,11 @@ LAMBDA = 0.5
 """Arrivals per simulated second."""
 MU = 1.0
 """Services per simulated second (mean service time 1 s)."""
-TARGET_RATIO = 0.5
-"""simcomm (detail: summary) must reach at least this fraction of the baseline's throughput."""
+TARGET_RATIO = 1.0
+"""simcomm (detail: summary) must reach at least this fraction of the baseline's throughput
+(issue 10; it was 0.5, this benchmark's first goal, until the issue's targets were adopted)."""
+TARGET_RATIO_FULL = 0.8
+"""The same at detail: full (issue 10)."""
 TARGET_BYTES = 64.0
 """simcomm (detail: summary) may use at most this many peak traced bytes per delivery."""
 
@@ -212,10 +215,14 @@ def measure(customers: int, repeat: int, seed: int = 1) -> dict[str, Any]:
     for name in ("simcomm_summary", "simcomm_full"):
         out[name]["ratio"] = out[name]["req_per_s"] / base_rate
     ratio = out["simcomm_summary"]["ratio"]
+    ratio_full = out["simcomm_full"]["ratio"]
     bpd = out["simcomm_summary"]["bytes_per_delivery"]
     out["targets"] = {
-        "ratio": {"value": ratio, "target": f">= {TARGET_RATIO}", "pass": ratio >= TARGET_RATIO},
-        "bytes_per_delivery": {"value": bpd, "target": f"<= {TARGET_BYTES:g}",
+        "ratio_summary": {"value": ratio, "target": f">= {TARGET_RATIO}",
+                          "pass": ratio >= TARGET_RATIO},
+        "ratio_full": {"value": ratio_full, "target": f">= {TARGET_RATIO_FULL}",
+                       "pass": ratio_full >= TARGET_RATIO_FULL},
+        "bytes_per_delivery": {"value": bpd, "target": f"<= {TARGET_BYTES:g} (detail: summary)",
                                "pass": bpd <= TARGET_BYTES},
     }
     out["pass"] = all(t["pass"] for t in out["targets"].values())
@@ -244,7 +251,7 @@ def report(r: dict[str, Any]) -> str:
     lines.append("")
     for name, t in r["targets"].items():
         verdict = "PASS" if t["pass"] else "FAIL"
-        lines.append(f"target {name} (detail: summary) {t['target']}: {t['value']:.3f}  {verdict}")
+        lines.append(f"target {name} {t['target']}: {t['value']:.3f}  {verdict}")
     return "\n".join(lines)
 
 
