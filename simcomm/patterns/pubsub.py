@@ -66,6 +66,7 @@ every publish makes k deliveries. With one worker, exponential service and Poiss
 
 from __future__ import annotations
 
+from operator import add
 from typing import Literal
 
 from pydantic import Field
@@ -352,7 +353,7 @@ class PubSub(UpdatePattern):
                     spawn(self.env, self._ack(client, u))
                 continue
             hop, t_queued, _ = self._hop[u.uid]
-            parts = [a + b for a, b in zip(hop, shared, strict=True)]
+            parts = list(map(add, hop, shared))  # (both a Trip's parts: one length)
             parts[PARSE] += cp
             parts[PENDING] = t_taken - t_queued  # queued at the broker → taken for this copy
             if feed.deliver(client, u, parts):
