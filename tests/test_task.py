@@ -95,3 +95,34 @@ def test_an_error_in_a_task_stops_the_run():
     spawn(env, broken())
     with pytest.raises(KeyError, match="boom"):
         env.run(until=5)
+
+
+@pytest.mark.parametrize("completion", ["callback", "thread_per_request"])
+def test_unlimited_requests_as_tasks_crash_and_retry_as_processes_do(completion):
+    """An async client without a concurrency limit runs its requests as Tasks; with a limit
+    it can never reach, as processes. Behind a balancer whose instance 0 crashes with work in
+    flight and a queue (each failed request retried), the two give the same summary, to the
+    bit: the crash finds the Tasks' work and interrupts it as it does a process's."""
+    import simcomm
+
+    def scenario(concurrency):
+        return {
+            "duration": 12.0, "seed": 5,
+            "network": {"latency": "2ms", "bandwidth": "unlimited"},
+            "server": {"service_time": {"dist": "exponential", "mean": "150ms"},
+                       "instances": 2, "workers": 1},
+            "clients": {"count": 3},
+            "workload": {"requests": {"rate": "12/s"}},
+            "faults": {"restarts": {"at": ["4.05s", "8.3s"], "downtime": "1s", "crash": True,
+                                    "instances": [0]}},
+            "resilience": {"retries": 1, "timeout": "10s", "backoff": "1ms", "jitter": False},
+            "pattern": {"name": "request_response", "client": "async",
+                        "completion": completion, "concurrency": concurrency},
+        }
+
+    tasks = simcomm.run(scenario(None)).metrics
+    procs = simcomm.run(scenario(10**6)).metrics
+    assert tasks["retries"] > 0 and tasks["delivered"] > 100
+    for k, v in tasks.items():
+        w = procs[k]
+        assert v == w or (v != v and w != w), (k, v, w)
