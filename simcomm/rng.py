@@ -91,11 +91,6 @@ class Parked:
         PCG64's state, increment, has_uint32 and uinteger packed in one integer (>= 2**128:
         the increment is odd and sits above bit 128); None once taken over."""
 
-    def block(self, draw: Callable[[np.random.Generator, int], np.ndarray], n: int):
-        """*draw*(generator, *n*) with this stream's generator, continuing where the last
-        block stopped."""
-        return self.use(lambda g: draw(g, n))
-
     def use(self, fn: Callable[[np.random.Generator], Any]) -> Any:
         """*fn*(generator) with this stream's generator restored, its state kept after."""
         owner = self._streams

@@ -184,17 +184,10 @@ class Path:
         self._live: set[Connection] = set()
         """Per-request connections open now."""
         self._next = 0
-        self._kind: ConnectionKind | None = None
-        """What its connections share (see :meth:`_conn_kind`)."""
+        self._kind = ConnectionKind(env, recorder, setup, transport)
+        """What its connections share: the environment, the recorder, the set-up and the
+        transport (memory per client)."""
         server.on_restart(self._server_restarted)
-
-    def _conn_kind(self) -> ConnectionKind:
-        """The :class:`~simcomm.components.connection.ConnectionKind` its connections share: the
-        environment, the recorder and the path's set-up and transport as they are now."""
-        k = self._kind
-        if k is None or k.setup is not self.setup or k.transport is not self.transport:
-            k = self._kind = ConnectionKind(self.env, self._rec, self.setup, self.transport)
-        return k
 
     def connect(self, link, name: str | None, owner: int = -1) -> Connection:
         """A connection over *link*: established before the run when the path is warm, else
@@ -204,7 +197,7 @@ class Path:
         warm = self.warm and self.reuse == "keepalive"
         conn = Connection(self.env, link, self._rec, name=name, streams=self._streams,
                           index=self._index(owner), warm=warm, idle_timeout=self.idle_timeout,
-                          kind=self._conn_kind())
+                          kind=self._kind)
         conn.owner = owner
         self._protocol(conn)
         self.connections.append(conn)
@@ -256,7 +249,7 @@ class Path:
         connection (*keep*: it stays until dropped or idle) or one for a single exchange."""
         conn = Connection(self.env, base.link, self._rec, name=base.name,
                           index=self._index(self._rec.owner(base.index)), warm=False,
-                          idle_timeout=self.idle_timeout if keep else None, kind=self._conn_kind())
+                          idle_timeout=self.idle_timeout if keep else None, kind=self._kind)
         conn.parent = base
         conn.resumed = base.resumed
         conn._drop = base.dropper() if base._drop is not None else None

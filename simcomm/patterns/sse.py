@@ -64,6 +64,10 @@ REQUEST, RESPONSE, UPDATE, HEARTBEAT = (int(Kind.REQUEST), int(Kind.RESPONSE), i
 USEFUL, CONTROL, T_HEARTBEAT = int(Tag.USEFUL), int(Tag.CONTROL), int(Tag.HEARTBEAT)
 
 
+_NO_EVENTS = array("d")
+"""The creation times of a topic with no event yet (shared: never appended to)."""
+
+
 class SSEParams(PatternParams):
     retry: PosDuration = Field(3.0, description="seconds before reconnecting (the SSE retry "
                                "field; browsers default to about 3 s)")
@@ -386,9 +390,3 @@ class _ReplayLog:
         for i, (uid, size) in enumerate(zip(self.uids, self.sizes, strict=True)):
             seq = self.first + i
             yield seq, Update(uid, topic, created[seq], size)
-
-
-_NO_EVENTS = array("d")
-"""The creation times of a topic with no event yet (shared: never appended to)."""
-
-
