@@ -34,7 +34,7 @@ need more rounds, lose a segment or queue behind one still on its way run a proc
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from typing import Any
 
 from ..metrics.definitions import Kind, Tag
 from ..rng import Buffered, Streams
@@ -98,11 +98,11 @@ class Connection:
         """Number of the connection in its path (the ``connection`` column of messages)."""
         self.owner = -1
         """The client it belongs to (−1: none); set by the path."""
-        self.link = link
+        self.link: Any = link
         self._name = name
         """Its name (None: ``conn.<owner>``, a client's own connection: memory per
         client)."""
-        self.pipes = link.pipes
+        self.pipes: Any = link.pipes
         self.outstanding = 0
         """Exchanges in progress on this connection."""
         self.epoch = 0
@@ -115,7 +115,7 @@ class Connection:
         self.resumed = warm
         """The client has had a connection to this server before (it can resume: session
         tickets, 0-RTT); a warm connection counts as one."""
-        self.opening = None
+        self.opening: Any = None
         """While a handshake is under way: an event that fires when it ends."""
         self.early: tuple = ()
         """0-RTT flights still to send just ahead of the first request and response."""
@@ -132,40 +132,42 @@ class Connection:
         fields). An int, not a list: memory per client."""
         self.ordered = False
         """HTTP/1.1 pipelining: responses go back in request order."""
-        self.pool = None
+        self.pool: Any = None
         """The :class:`~simcomm.components.pool.Pool` of a client's own connection (made on
         its first exchange)."""
         self.turns: list | None = None
         """Pipelining: next request number, next response number, responses waiting their
         turn (number → event); None until the first pipelined request."""
-        self._win0 = self._win1 = None
+        self._win0: Window | None = None
+        self._win1: Window | None = None
         """Per direction (up, down): the congestion
         :class:`~simcomm.components.window.Window` (made on the first data sent that way: a
         new connection starts over). Two slots, not a list: memory per client."""
-        self._gaps: tuple | None = None
+        self._gaps: Any = None
         """Per direction: tail losses waiting for later segments to be acknowledged."""
-        self._unit0 = self._unit1 = None
+        self._unit0: Any = None
+        self._unit1: Any = None
         """Per direction (up, down; made on the first message that way: memory per client),
         the connection's ordering unit ``[last, tail, seq]``: when the latest message handed
         over arrives in order; the latest one still on its way in a process (more rounds, a
         loss, a wait), or None; how many went to a process."""
         self._qunits: dict | None = None
         """QUIC: the ordering units of its streams, by ``(direction, stream)``."""
-        self._listeners = ()
+        self._listeners: Any = ()
         """No listener (``()``), one, or a tuple of them (see
         :func:`~simcomm.components.client.add_listener`)."""
-        self._drop = streams
+        self._drop: Any = streams
         """The drop stream ``{name}.drop``, made on its first draw (:meth:`dropper`; until
         then the run's streams, or None: memory per client, and most connections never draw
         from it)."""
 
     @property
-    def env(self):
+    def env(self) -> Any:
         """The SimPy environment."""
         return self._k.env
 
     @property
-    def setup(self):
+    def setup(self) -> Any:
         """The :class:`~simcomm.components.setup.Setup` a new connection goes through (None:
         opening costs nothing)."""
         return self._k.setup
@@ -297,7 +299,7 @@ class Connection:
         pipe = self.pipes[direction]
         tr = ck.transport
         if stream is None or not tr.quic:
-            unit = self._unit1 if direction else self._unit0
+            unit: Any = self._unit1 if direction else self._unit0
             if unit is None:  # made by the direction's first message (SSE: down only)
                 unit = [0.0, None, 0]
                 if direction:
@@ -423,7 +425,7 @@ class Connection:
                 self._k.env.timeout(max(t - self._k.env._now, 0.0)).callbacks.append(fire)
 
     def _recover(self, direction: int, kind: int, flow: int, seg: float, hdr: float,
-                 t_sent: float, lost_end: float, later: int, prop: float) -> Generator:
+                 t_sent: float, lost_end: float, later: int, prop: float) -> Any:
         """A process: one lost segment, from its loss to the arrival of a copy. Value: the
         arrival time (NaN if the connection dropped first)."""
         ck = self._k
@@ -473,7 +475,7 @@ class Connection:
 
     def _rest(self, direction: int, size: float, kind: int, flow: int, header: float,
               win, n: int, done: int, nominal: float, prop: float, recov,
-              before, unit: list, seq: int, row: int) -> Generator:
+              before, unit: list, seq: int, row: int) -> Any:
         """A process: the rest of a message that did not arrive in one go — further rounds
         of its segments as the window opens, the recovery of its lost segments, and the
         wait for data handed over *before* it (in order per connection, per stream on
@@ -504,7 +506,7 @@ class Connection:
                                       prop)
             done += k
             nominal = end + prop
-        own = nominal
+        own: Any = nominal
         for ev in recov:
             t = ev.value if ev.processed else (yield ev)
             if t > own:

@@ -19,6 +19,7 @@ for does.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 from simpy.core import URGENT
 from simpy.events import PENDING, Event, Interruption
@@ -41,7 +42,7 @@ class Task:
         start._value = None
         start.callbacks.append(self._resume)
         env.schedule(start, URGENT)
-        self._target = start
+        self._target: Any = start
         """The event it waits for."""
 
     @property
@@ -50,7 +51,7 @@ class Task:
 
     def interrupt(self, cause=None) -> None:
         """Throw :class:`simpy.Interrupt` (*cause*) into it, as ``Process.interrupt``."""
-        Interruption(self, cause)
+        Interruption(self, cause)  # type: ignore[arg-type]  (it takes a Task as a Process)
 
     def _resume(self, event) -> None:
         env = self.env

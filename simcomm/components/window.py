@@ -155,9 +155,9 @@ class Window:
                 else:  # congestion avoidance: about one segment per round trip
                     cwnd += used / cwnd
                 if seg_time > 0.0:
-                    limit = math.ceil(rtt / seg_time) + 1.0  # keeps the transmitter busy
+                    limit = float(math.ceil(rtt / seg_time)) + 1.0  # keeps the transmitter busy
                     if limit < transport.initial_window:
-                        limit = transport.initial_window
+                        limit = float(transport.initial_window)
                     if cwnd > limit:
                         cwnd = limit
                 self.cwnd = cwnd

@@ -141,7 +141,7 @@ class Recorder:
         (summary detail; full detail keeps each delivery's parts instead)."""
 
     # -- hot path ------------------------------------------------------------------------------
-    def message(self, t: float, kind: int, tag: int, size: int, header: int,
+    def message(self, t: float, kind: int, tag: int, size: float, header: float,
                 flow: int, direction: int, t_arrive: float, conn: int = -1) -> int:
         """A message handed to connection *conn* at *t*, reaching the far end at *t_arrive*
         (NaN: lost). Returns its row (-1 when rows are not kept)."""
@@ -164,8 +164,8 @@ class Recorder:
         """The message of *row* reached the far end at *t* (known only once a loss before
         it was recovered)."""
 
-    def retag(self, row: int, t: float, kind: int, old: int, new: int, size: int,
-              header: int) -> None:
+    def retag(self, row: int, t: float, kind: int, old: int, new: int, size: float,
+              header: float) -> None:
         """Change the tag of a message already recorded (its outcome became known later)."""
         if t >= self.warmup:
             i, j = kind * NT + old, kind * NT + new
@@ -317,7 +317,8 @@ class FullRecorder(Recorder):
         self.d_client = array("q")
         self.d_parts = [array("d") for _ in range(NPARTS)]
 
-    def message(self, t, kind, tag, size, header, flow, direction, t_arrive, conn=-1):
+    def message(self, t: float, kind: int, tag: int, size: float, header: float,
+                flow: int, direction: int, t_arrive: float, conn: int = -1) -> int:
         Recorder.message(self, t, kind, tag, size, header, flow, direction, t_arrive)
         self.m_t.append(t)
         self.m_arrive.append(t_arrive)
@@ -337,16 +338,17 @@ class FullRecorder(Recorder):
     def owner(self, index):
         return self.owners.get(index, -1)
 
-    def arrived(self, row, t):
+    def arrived(self, row: int, t: float) -> None:
         if row >= 0:
             self.m_arrive[row] = t
 
-    def retag(self, row, t, kind, old, new, size, header):
+    def retag(self, row: int, t: float, kind: int, old: int, new: int, size: float,
+              header: float) -> None:
         Recorder.retag(self, row, t, kind, old, new, size, header)
         if row >= 0:
             self.m_tag[row] = new
 
-    def delivery(self, t0, t_end, flow, client, parts):
+    def delivery(self, t0: float, t_end: float, flow: int, client: int, parts) -> None:
         self.d_t0.append(t0)
         self.d_latency.append(t_end - t0)
         self.d_flow.append(flow)
