@@ -100,7 +100,7 @@ class _Group(TyperGroup):
                 hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
                 _say_error(e.format_message() + hint)
             code = e.exit_code
-        except click_exceptions.Abort:
+        except typer.Abort:  # (typer vendors click: its Abort is typer.Abort)
             err.print("aborted")
             code = 1
         if not standalone_mode:
@@ -109,6 +109,13 @@ class _Group(TyperGroup):
 
     def get_help_option(self, ctx):
         return _no_type(super().get_help_option(ctx))
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if param.name == "version":  # a flag: no <bool> beside it
+                _no_type(param)
+        return params
 
 
 class _Command(TyperCommand):
@@ -133,6 +140,21 @@ def _no_type(option):
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_Group,
                   help="Simulate backend communication patterns and compare them.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__, _native
+
+        typer.echo(f"simcomm {__version__}, {_native.STATE}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, show_default=False,
+        help="Print the version and whether the hot modules run compiled, then exit.")) -> None:
+    """Simulate backend communication patterns and compare them."""
 
 
 def _load(file: Path, overrides: list[str] | None, seed: int | None):

@@ -280,3 +280,24 @@ def test_subprocess_bad_input_is_one_line_and_exit_2(tmp_path):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: workload.requests.rate: ")
     assert not out.exists()
+
+
+def test_version_says_whether_the_hot_modules_run_compiled():
+    """``--version``: the version and the build simcomm runs (simcomm/_native.py)."""
+    result = invoke("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"simcomm {simcomm.__version__}, {simcomm._native.STATE}\n"
+
+
+def test_subprocess_help_into_a_closed_pipe_has_no_traceback():
+    """``simcomm --help | head -1``: the reader goes away mid-help; the command stops without a
+    traceback (it once raised AttributeError looking for click's Abort, which typer's vendored
+    click does not have)."""
+    proc = subprocess.Popen([sys.executable, "-m", "simcomm.cli", "--help"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": "80"})
+    with proc:
+        proc.stdout.read(10)
+        proc.stdout.close()  # as head does after its line
+        err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "AttributeError" not in err, err
