@@ -42,10 +42,11 @@ def setup(extra: str) -> None:
         venv.create(VENV, with_pip=True)
         say("installing simcomm and its dependencies into it"
             + (f" with the {extra!r} extras" if extra else "")
-            + " (first run: a minute or so, quiet while pip works)")
+            + " (first run: a few minutes, quiet while pip works)")
     else:
         say(f"checking that simcomm is installed in {VENV}"
-            + (f" with the {extra!r} extras" if extra else ""))
+            + (f" with the {extra!r} extras" if extra else "")
+            + " (and compiling its hot modules with mypyc: a minute or two)")
     sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e",
        f".[{extra}]" if extra else ".")
 
@@ -69,6 +70,9 @@ def experiments() -> None:
 
 
 def test() -> None:
+    # the tests must run the compiled hot modules (setup.py): a failed compilation is an error
+    # here, not a silently slower pure-Python install (SIMCOMM_COMPILE=optional allows one)
+    os.environ.setdefault("SIMCOMM_COMPILE", "require")
     setup("dev")
     os.environ.setdefault("MPLBACKEND", "Agg")
     say("running the tests (pytest, the notebook included)")

@@ -200,6 +200,7 @@ def measure(customers: int, repeat: int, seed: int = 1) -> dict[str, Any]:
         "python": platform.python_version(),
         "simpy": simpy.__version__,
         "simcomm": simcomm.__version__,
+        "build": simcomm._native.STATE,
         "machine": f"{platform.machine()}, {_cpu_count()} cores",
     }
     for name in models:
@@ -240,7 +241,8 @@ def report(r: dict[str, Any]) -> str:
     b, s, f = r["baseline"], r["simcomm_summary"], r["simcomm_full"]
     lines = [
         f"M/M/1 (λ={r['lambda']:g}/s, μ={r['mu']:g}/s), {r['customers']} customers, best of "
-        f"{r['repeat']}; Python {r['python']}, SimPy {r['simpy']}, {r['machine']}",
+        f"{r['repeat']}; Python {r['python']}, SimPy {r['simpy']}, {r['machine']}; simcomm "
+        f"{r['build']}",
         "",
         f"{'model':<22}{'deliveries':>11}{'best s':>9}{'req/s':>11}{'ratio':>8}{'B/delivery':>12}",
     ]

@@ -393,6 +393,7 @@ def measure(models: list[str], durations: dict[str, float], repeat: int,
         "python": platform.python_version(),
         "simpy": simpy.__version__,
         "simcomm": simcomm.__version__,
+        "build": simcomm._native.STATE,
         "machine": f"{platform.machine()}, {_cpu_count()} cores",
         "models": {},
     }
@@ -405,7 +406,7 @@ def measure(models: list[str], durations: dict[str, float], repeat: int,
 def report(r: dict[str, Any]) -> str:
     """The figures as human-readable lines."""
     lines = [f"best of {r['repeat']}; Python {r['python']}, SimPy {r['simpy']}, "
-             f"simcomm {r['simcomm']}, {r['machine']}"]
+             f"simcomm {r['simcomm']} ({r['build']}), {r['machine']}"]
     for name, m in r["models"].items():
         lines += [
             "",

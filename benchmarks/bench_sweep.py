@@ -346,6 +346,7 @@ def measure(runs: int, duration: float, repeat: int, tiny_runs: int, dask: bool,
     out: dict[str, Any] = {
         "python": platform.python_version(),
         "simcomm": simcomm.__version__,
+        "build": simcomm._native.STATE,
         "machine": f"{platform.machine()}, {_cpu_count()} cores",
         "example": str(EXAMPLE.relative_to(ROOT)),
         "load_before": list(os.getloadavg()),
@@ -382,7 +383,7 @@ def report(r: dict[str, Any]) -> str:
     lines = [
         f"Sweep of {e['runs']} runs of {r['example']} at {e['duration_s']:g} simulated s "
         f"(one run {e['run_seconds']:.3f} s in process), best of {e['repeat']}; Python "
-        f"{r['python']}, simcomm {r['simcomm']}, {r['machine']}, {load}",
+        f"{r['python']}, simcomm {r['simcomm']} ({r['build']}), {r['machine']}, {load}",
         "",
         f"{'executor':<26}{'best s':>9}{'each s':>24}{'first run s':>13}{'tail s':>9}",
         f"{'in process (workers=1)':<26}{s['best_seconds']:>9.3f}"

@@ -5,6 +5,7 @@
 >>> results.summary[["pattern", "latency_p99", "messages_per_delivery"]]   # doctest: +SKIP
 """
 
+from . import _native  # noqa: F401  (first: it decides where the compiled modules come from)
 from .fields import ScenarioError
 from .guard import GuardError
 from .loader import load, load_file
