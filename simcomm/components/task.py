@@ -51,7 +51,7 @@ class Task:
 
     def interrupt(self, cause=None) -> None:
         """Throw :class:`simpy.Interrupt` (*cause*) into it, as ``Process.interrupt``."""
-        Interruption(self, cause)  # type: ignore[arg-type]  (it takes a Task as a Process)
+        Interruption(self, cause)  # type: ignore[arg-type]  # a Task, as a Process
 
     def _resume(self, event) -> None:
         env = self.env
