@@ -31,6 +31,9 @@ __all__ = ["COMPILED", "STATE", "compiled"]
 COMPILED = (
     "simcomm.components.window",
     "simcomm.components.connection",
+    "simcomm.components.pool",
+    "simcomm.components.server",
+    "simcomm.components.path",
     "simcomm.components.task",
     "simcomm.metrics.recorder",
 )

@@ -51,11 +51,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Generator
+from typing import Any
 
 from simpy import Interrupt
 
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from .connection import DOWN, UP, Connection, ConnectionKind
+from .hop import Hop
 from .pool import Pool
 from .server import CRASHED
 from .window import TCP, Transport
@@ -63,12 +65,12 @@ from .window import TCP, Transport
 __all__ = ["Hop", "Path", "Trip", "add_wire"]
 
 NPARTS = len(PART_NAMES)
-TRANSMISSION, PROPAGATION = int(Part.TRANSMISSION), int(Part.PROPAGATION)
-RETRANSMISSION, SERVER_QUEUE = int(Part.RETRANSMISSION), int(Part.SERVER_QUEUE)
-HEAD_OF_LINE = int(Part.HEAD_OF_LINE)
-SERVICE, PARSE = int(Part.SERVICE), int(Part.PARSE)
+TRANSMISSION, PROPAGATION = int(Part["TRANSMISSION"]), int(Part["PROPAGATION"])
+RETRANSMISSION, SERVER_QUEUE = int(Part["RETRANSMISSION"]), int(Part["SERVER_QUEUE"])
+HEAD_OF_LINE = int(Part["HEAD_OF_LINE"])
+SERVICE, PARSE = int(Part["SERVICE"]), int(Part["PARSE"])
 REQUEST, RESPONSE, ACK = int(Kind.REQUEST), int(Kind.RESPONSE), int(Kind.ACK)
-HANDSHAKE_KIND, HANDSHAKE = int(Kind.HANDSHAKE), int(Part.HANDSHAKE)
+HANDSHAKE_KIND, HANDSHAKE = int(Kind.HANDSHAKE), int(Part["HANDSHAKE"])
 RESET = 40.0
 """A TCP RST (20 B IP + 20 B TCP): the answer to a SYN nobody listens for."""
 USEFUL, EMPTY, CONTROL = int(Tag.USEFUL), int(Tag.EMPTY), int(Tag.CONTROL)
@@ -100,8 +102,8 @@ class Trip:
     def __init__(self, flow: int, log: list | None = None) -> None:
         self.flow = flow
         self.parts = [0.0] * NPARTS
-        self.request: tuple | None = None
-        self.conn: Connection | None = None
+        self.request: Any = None
+        self.conn: Any = None
         """The connection the last request went up on (its answer comes back on it)."""
         self.reached = -1.0
         """When the last request — or, refused while opening, the connection's first
@@ -109,35 +111,16 @@ class Trip:
         self.t_work = 0.0
         self.busy = 0.0
         self.service = 0.0
-        self.log = log
-        self.server = None
+        self.log: Any = log
+        self.server: Any = None
         """The server instance its work runs on (set by a balancer; None: the path's)."""
-        self.session = None
+        self.session: Any = None
         """The :class:`~simcomm.components.state.Session` its request carries, if any (a
         sticky balancer routes by it)."""
         self.failed: bool | str = False
         """Why its request got no answer, when it got none: False — turned away by the
         server; True — failed after the server's work (``faults.failure``); ``"timeout"`` —
         no answer in time; ``"open"`` — failed at once by an open circuit breaker."""
-
-
-class Hop:
-    """A component a message passes through between a client's connection and the server.
-
-    Subclasses implement :meth:`carry`; it runs for every message in both directions and adds
-    its time to ``trip.parts``. :meth:`attach` is called once, when the hop is plugged into a
-    path (a hop that opens connections of its own uses the path's :meth:`Path.open`)."""
-
-    def attach(self, path: Path) -> None:
-        """The hop is plugged into *path*."""
-
-    def carry(self, trip: Trip, direction: int, size: float, header: float = 0.0,
-              kind: int = REQUEST, tag: int = USEFUL) -> Generator:
-        """``yield from``: the message (*size* bytes, *header* of them headers, of *kind* and
-        *tag*) going *direction* (UP or DOWN)."""
-        raise NotImplementedError
-        yield  # pragma: no cover
-
 
 
 def _turns(conn: Connection) -> list:
@@ -160,14 +143,19 @@ class Path:
         self._rec = recorder
         self._streams = streams
         self.hops: list[Hop] = []
-        self.router = None
-        self.resilience = None
-        """The policy around exchanges (see :meth:`guard`), or None."""
+        self.router: Any = None
         """A hop that picks the server instance of each trip (a load balancer; see
         :mod:`simcomm.components.balancer`), or None: every trip works on :attr:`server`."""
+        self.resilience: Any = None
+        """The policy around exchanges (see :meth:`guard`), or None."""
+        self.exchange: Any = self._exchange_once
+        """``yield from path.exchange(conn, trip, …)``: request up, the server's work, response
+        down (:meth:`_exchange_once`), or the same through the resilience policy once
+        :meth:`guard` has put one around it. An attribute, not a method, so that the policy
+        replaces it without a test on every exchange."""
         self.connections: list[Connection] = []
         """The clients' (and publishers') connections, in the order they were made."""
-        self.setup = setup
+        self.setup: Any = setup
         """What opening a connection costs (:class:`~simcomm.components.setup.Setup`)."""
         self.warm = warm
         self.reuse = reuse
@@ -232,7 +220,7 @@ class Path:
                 per_request=self.reuse == "per_request")
         return pool.acquire()
 
-    def acquire(self, client) -> Generator:
+    def acquire(self, client) -> Generator[Any, Any, Connection]:
         """``yield from``: :meth:`begin`, waiting for a connection if need be."""
         conn = self.begin(client)
         if conn.__class__ is not Connection:
@@ -269,7 +257,6 @@ class Path:
         retries, a circuit breaker, a cache) around every :meth:`exchange`: from now on
         ``exchange`` goes through it, and each of its tries is a plain exchange."""
         self.resilience = resilience
-        self._exchange_once = self.exchange
         self.exchange = functools.partial(resilience.exchange, self)
 
     def add_hop(self, hop: Hop) -> None:
@@ -284,7 +271,7 @@ class Path:
             conn.drop()
 
     # -- opening a connection ------------------------------------------------------------------
-    def open(self, conn: Connection, trip: Trip | None = None) -> Generator:
+    def open(self, conn: Connection, trip: Trip | None = None) -> Generator[Any, Any, bool]:
         """``yield from``: make *conn* ready, going through its handshake if it is not open
         (waiting for one under way). The time spent is the trip's ``handshake`` part. Returns
         False if it could not be opened: the server was down (its end refused the first
@@ -301,7 +288,7 @@ class Path:
             trip.parts[HANDSHAKE] += env._now - t0
         return ok
 
-    def _handshake(self, conn: Connection, trip: Trip | None) -> Generator:
+    def _handshake(self, conn: Connection, trip: Trip | None) -> Generator[Any, Any, bool]:
         ev = conn.opening = self.env.event()
         t0 = self.env._now
         conn.reopen(counted=False)  # held from its first flight on
@@ -337,7 +324,7 @@ class Path:
 
     # -- primitives ----------------------------------------------------------------------------
     def up(self, conn: Connection, trip: Trip, size: float, header: float, kind: int = REQUEST,
-           tag: int = USEFUL) -> Generator:
+           tag: int = USEFUL) -> Generator[Any, Any, bool]:
         """``yield from``: one message from the client end to the server end, opening the
         connection first if it is not open (see :meth:`open`). Returns False if it could not
         be opened (the message was not sent)."""
@@ -376,7 +363,7 @@ class Path:
         return size, header
 
     def down(self, conn: Connection, trip: Trip, size: float, header: float,
-             kind: int = RESPONSE, tag: int = USEFUL, sent=None) -> Generator:
+             kind: int = RESPONSE, tag: int = USEFUL, sent=None) -> Generator[Any, Any, bool]:
         """``yield from``: one message from the server end to the client end. Returns True if
         it was delivered, False if its connection dropped before it arrived. *sent*, if
         given, is called the moment the message is handed to the connection."""
@@ -400,7 +387,7 @@ class Path:
 
     def work(self, trip: Trip, cpu_before: float = 0.0, cpu_after: float = 0.0, *,
              serve: bool = True, bounded: bool = True, work: float = 0.0,
-             then=None) -> Generator:
+             then=None) -> Generator[Any, Any, bool]:
         """``yield from``: wait for a server worker, then spend *cpu_before* + a service time
         (when *serve*) + *work* seconds of business logic + *cpu_after* on it. Returns False,
         at once, when the server refuses (its bounded queue is full, or it is down; *bounded*
@@ -465,7 +452,7 @@ class Path:
         trip.busy = busy
         return True
 
-    def _crashable(self, server, busy: float) -> Generator:
+    def _crashable(self, server, busy: float) -> Generator[Any, Any, bool]:
         """``yield from``: *busy* seconds on a worker of *server*, which may crash meanwhile.
         Returns False if it did (the worker is gone: nothing to release)."""
         server.serve_begin(busy)
@@ -476,7 +463,7 @@ class Path:
         server.serve_end()
         return True
 
-    def refuse(self, conn: Connection, trip: Trip, header: float) -> Generator:
+    def refuse(self, conn: Connection, trip: Trip, header: float) -> Generator[Any, Any, None]:
         """``yield from``: the server turned the trip's request away: re-tag it ``control`` and
         answer with an error (*header* bytes, tagged ``control``)."""
         self.settle(trip, CONTROL)
@@ -491,10 +478,10 @@ class Path:
         if r.__class__ is not tuple:
             yield r
 
-    def exchange(self, conn: Connection, trip: Trip, req_size: float, req_header: float,
+    def _exchange_once(self, conn: Connection, trip: Trip, req_size: float, req_header: float,
                  resp_size: float, resp_header: float, cpu_before: float = 0.0,
                  cpu_after: float = 0.0, *, bounded: bool = True, tag: int = USEFUL
-                 ) -> Generator:
+                 ) -> Generator[Any, Any, bool]:
         """``yield from``: request up, the server's work (parse *cpu_before*, a service time,
         serialise *cpu_after*), response down tagged *tag*. Returns False if the server
         refused the request (answered with an error, see :meth:`refuse`).
@@ -576,7 +563,7 @@ class Path:
         trip.service = service
         return True
 
-    def _turn(self, conn: Connection, turn: int) -> Generator:
+    def _turn(self, conn: Connection, turn: int) -> Generator[Any, Any, None]:
         """``yield from``: wait until the responses to every earlier request pipelined on
         *conn* have been sent (HTTP/1.1 answers in request order, RFC 9112 §9.3.2)."""
         turns = _turns(conn)
@@ -594,7 +581,7 @@ class Path:
 
     def push(self, conn: Connection, trip: Trip, size: float, header: float, kind: int, *,
              cpu_before: float = 0.0, cpu_after: float = 0.0, serve: bool = False,
-             work: float = 0.0, tag: int = USEFUL) -> Generator:
+             work: float = 0.0, tag: int = USEFUL) -> Generator[Any, Any, bool]:
         """``yield from``: a worker (never refused) spends its CPU and *work* seconds of
         business logic, then a message goes down. Returns True if it was delivered (see
         :meth:`down`)."""
@@ -602,7 +589,8 @@ class Path:
                              work=work)
         return (yield from self.down(conn, trip, size, header, kind, tag))
 
-    def ack(self, conn: Connection, flow: int, header: float, drop: float = 0.0) -> Generator:
+    def ack(self, conn: Connection, flow: int, header: float, drop: float = 0.0
+            ) -> Generator[Any, Any, bool]:
         """``yield from``: an acknowledgement (*header* bytes, tagged ``control``) goes up.
         With *drop* it is lost for good with that probability. Returns True if it arrived."""
         r = conn.send(UP, header, header, ACK, CONTROL, flow, drop)
@@ -623,7 +611,7 @@ class Path:
         the trip; *delivered* is False if its connection dropped meanwhile. No process runs
         for it unless hops or a loss need one."""
         if self.hops:
-            def via_hops() -> Generator:
+            def via_hops() -> Generator[Any, Any, None]:
                 ok = yield from self.down(conn, trip, size, header, kind, tag)
                 then(trip, ok)
             self.env.process(via_hops())

@@ -24,6 +24,7 @@ Waiting for a connection or a stream counts in the exchange's ``client_wait``.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from simpy.events import Event
 
@@ -52,7 +53,7 @@ class Pool:
         self.per_request = per_request
         self.live = 0
         """Per-request connections open now."""
-        self._waiting: deque[Event] | tuple = ()
+        self._waiting: Any = ()
         """Exchanges waiting for a connection or stream (an empty tuple until the first
         waits: an empty deque is ~0.6 kB, and a pool is made per client)."""
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Generator
+from typing import Any
 
 from simpy.events import Event
 
@@ -91,7 +92,7 @@ class Server:
         multiplied by factor — the largest, where episodes overlap (see :meth:`work`)."""
         self.failure = 0.0
         """Probability that a request fails after its work (see :meth:`failed`)."""
-        self._fail: Callable[[], float] | None = None
+        self._fail: Any = None
         self.may_crash = False
         """Crashes are scheduled: work in progress runs where a crash can reach it."""
         self.crashes = 0
@@ -216,7 +217,8 @@ class Server:
         yield self.env.timeout(busy)
         self.release(req)
 
-    def serve(self, cpu_before: float, cpu_after: float) -> Generator:
+    def serve(self, cpu_before: float, cpu_after: float
+              ) -> Generator[Any, Any, tuple[float, float] | None]:
         """``yield from`` it: the three steps in one. Returns ``(queue_wait, service)``, or
         ``None`` if rejected."""
         env = self.env
