@@ -39,6 +39,7 @@ from typing import Any
 from ..metrics.definitions import Kind, Tag
 from ..rng import Buffered, Streams
 from .client import add_listener
+from .task import timeout
 from .window import DUPTHRESH, TCP, TIME_THRESHOLD, Transport, Window
 
 __all__ = ["DOWN", "UP", "Connection", "ConnectionKind"]
@@ -362,7 +363,7 @@ class Connection:
         delay = arrive - now
         if delay <= 0.0:
             return (0.0, 0.0, 0.0, 0.0, row)
-        return env.timeout(delay, (delay - prop - hol, prop, 0.0, hol, row))
+        return timeout(env, delay, (delay - prop - hol, prop, 0.0, hol, row))
 
     def _stream(self, direction: int, stream) -> list:
         """The ordering unit ``[last arrival, tail, seq]`` of a QUIC stream."""

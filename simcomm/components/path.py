@@ -60,6 +60,7 @@ from .connection import DOWN, UP, Connection, ConnectionKind
 from .hop import Hop
 from .pool import Pool
 from .server import CRASHED
+from .task import timeout
 from .window import TCP, Transport
 
 __all__ = ["Hop", "Path", "Trip", "add_wire"]
@@ -420,7 +421,7 @@ class Path:
                 self._rec.waste(t_work, env._now)  # the work done is lost
                 return False
         else:
-            yield env.timeout(busy)
+            yield timeout(env, busy)
         parts = trip.parts
         trip.service = service
         # an error once its work is done (an HTTP 500): before anything is read for it
@@ -443,7 +444,7 @@ class Path:
                         trip.failed = True
                         return False
                 else:
-                    yield env.timeout(more)
+                    yield timeout(env, more)
                 busy += more
                 parts[SERVICE] += more_service
                 parts[PARSE] += more - more_service
@@ -457,7 +458,7 @@ class Path:
         Returns False if it did (the worker is gone: nothing to release)."""
         server.serve_begin(busy)
         try:
-            yield self.env.timeout(busy)
+            yield timeout(self.env, busy)
         except Interrupt:
             return False
         server.serve_end()
@@ -534,7 +535,7 @@ class Path:
             yield req
         t_work = env._now
         service, busy = server.work(cpu_before, cpu_after)
-        yield env.timeout(busy)
+        yield timeout(env, busy)
         server.release(req)
         if server.failure and server.failed():  # an error once its work is done
             trip.failed = True

@@ -43,6 +43,8 @@ from typing import Any
 
 from simpy.events import Event
 
+from .task import timeout
+
 __all__ = ["CRASHED", "OwnBooks", "Server"]
 
 CRASHED = object()
@@ -214,7 +216,7 @@ class Server:
         if req is not True:
             yield req
         _, busy = self.work(0.0, 0.0)
-        yield self.env.timeout(busy)
+        yield timeout(self.env, busy)
         self.release(req)
 
     def serve(self, cpu_before: float, cpu_after: float
@@ -230,6 +232,6 @@ class Server:
             yield req
         waited = env.now - t0
         service, busy = self.work(cpu_before, cpu_after)
-        yield env.timeout(busy)
+        yield timeout(env, busy)
         self.release(req)
         return (waited, service)
