@@ -119,10 +119,10 @@ class LongPolling(UpdatePattern):
             # the updates waited on the server while the poll was checked
             yield from self.answer(c, poll, early, t_arrived, serve=False, work=self._work,
                                    before=(span[0] - t_arrived, span[1] - span[0]),
-                                   waste=(span,))
+                                   waste=(span,), put_back=mb.put_back)
         else:
             yield from self.answer(c, poll, mb.take(), env.now, serve=False, work=self._work,
-                                   waste=(span,))
+                                   waste=(span,), put_back=mb.put_back)
         self.world.path.end(poll.conn)
 
     def _parked(self, c):

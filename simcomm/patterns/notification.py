@@ -208,7 +208,7 @@ class UpdatePattern(Pattern):
 
     def answer(self, client, poll, items=None, t_snap: float = 0.0, *, serve: bool,
                bounded: bool = False, cpu: float = 0.0, work=None, read=None, before=None,
-               waste=()):
+               waste=(), put_back=None):
         """``yield from``: answer a poll with the updates it finds.
 
         Either *items* (the snapshot taken at *t_snap*) are given, or *read* is: a callable
@@ -220,7 +220,13 @@ class UpdatePattern(Pattern):
         parses it. An empty answer is tagged ``empty`` (its poll too) and its worker time, with
         the earlier intervals in *waste*, is wasted. *before* = ``(queue, service)``: what the
         updates already waited on the server between *t_snap* and this answer (a long poll's
-        check). Returns the answer's :class:`Trip`."""
+        check). Returns the answer's :class:`Trip`.
+
+        *put_back*: a callable that returns updates to the store they were taken from. When
+        the answer is not sent — the poll refused, or the worker's instance crashed while it
+        prepared the answer — the updates it took (given, or read on the worker) are handed to
+        it: they stay pending, and the next poll carries them (without it they would be
+        neither delivered nor lost)."""
         env, world, path = self.env, self.world, self.world.path
         trip = Trip(poll.flow)
         ser = self.ser_per_byte
@@ -241,6 +247,8 @@ class UpdatePattern(Pattern):
             ok = yield from path.work(trip, cpu, 0.0, serve=serve, bounded=bounded, then=then)
             items, t_snap = snap
         if not ok:
+            if put_back is not None and items:
+                put_back(items)  # never sent: they stay pending
             yield from self.refuse_poll(client, poll, trip)
             return None
         payload = sum(self.wire(u.size) for u in items) if items else 0.0

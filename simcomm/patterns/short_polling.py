@@ -100,11 +100,9 @@ class ShortPolling(UpdatePattern):
         mb = self.mailboxes[c.index]
         if self.p.snapshot == "arrival":
             items = mb.take()   # the pending set, read as the poll arrives
-            ans = yield from self.answer(c, poll, items, self.env.now, serve=True,
-                                         bounded=True, work=self._work)
-            if ans is None:     # refused: the updates stay pending
-                mb.put_back(items)
+            yield from self.answer(c, poll, items, self.env.now, serve=True, bounded=True,
+                                   work=self._work, put_back=mb.put_back)
         else:                   # read on the worker, after the poll's service time
             yield from self.answer(c, poll, serve=True, bounded=True, work=self._work,
-                                   read=mb.take)
+                                   read=mb.take, put_back=mb.put_back)
         self.world.path.end(poll.conn)
