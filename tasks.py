@@ -12,6 +12,7 @@ after the target go to pytest (``test``) or to ``experiments/run_all.py`` (``exp
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -43,12 +44,42 @@ def setup(extra: str) -> None:
         say("installing simcomm and its dependencies into it"
             + (f" with the {extra!r} extras" if extra else "")
             + " (first run: a few minutes, quiet while pip works)")
+    elif _up_to_date(extra):
+        say(f"simcomm is installed in {VENV}" + (f" with the {extra!r} extras" if extra else "")
+            + ", its compiled modules up to date (nothing to do)")
+        return
     else:
-        say(f"checking that simcomm is installed in {VENV}"
-            + (f" with the {extra!r} extras" if extra else "")
+        say(f"installing simcomm in {VENV}" + (f" with the {extra!r} extras" if extra else "")
             + " (and compiling its hot modules with mypyc: a minute or two)")
     sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e",
        f".[{extra}]" if extra else ".")
+    STAMP.write_text(_stamp(extra))
+
+
+STAMP = VENV / ".simcomm-installed"
+"""What the last install was made from (see :func:`_stamp`)."""
+
+
+def _stamp(extra: str) -> str:
+    """The inputs of an install: the extras, the build settings and the files that decide what
+    is installed and compiled. Any change to them, and the install runs again."""
+    h = hashlib.sha256(extra.encode())
+    for key in ("SIMCOMM_PURE", "SIMCOMM_COMPILE"):
+        h.update(f"{key}={os.environ.get(key, '')};".encode())
+    for name in ("pyproject.toml", "setup.py", "simcomm/_native.py"):
+        h.update((ROOT / name).read_bytes())
+    return h.hexdigest()
+
+
+def _up_to_date(extra: str) -> bool:
+    """The last install was made from the same inputs, and its compiled modules are all there
+    and newer than their sources (simcomm/_native.py decides; an edited compiled module makes
+    it False, and the install compiles it again). A pure-Python install is redone each time."""
+    if not STAMP.exists() or STAMP.read_text() != _stamp(extra):
+        return False
+    check = "import sys, simcomm._native as n; sys.exit(0 if n.compiled else 1)"
+    return subprocess.run([str(PY), "-c", check], cwd=ROOT, env={**os.environ,
+                          "SIMCOMM_PURE": ""}, capture_output=True).returncode == 0
 
 
 def demo() -> None:

@@ -480,3 +480,23 @@ def test_tasks_say_what_they_do(monkeypatch, capsys, tmp_path):
     assert "installing simcomm" in out and "'dev' extras" in out
     assert "running the tests" in out
     assert ran[0] == "venv" and len(ran) == 3
+
+
+def test_tasks_install_again_only_when_its_inputs_change(monkeypatch, tmp_path):
+    """tasks.py skips the (compiling) install when the last one was made from the same
+    extras, build settings and files, and its compiled modules are current; a change to any
+    of them, or no stamp, installs again."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tasks", ROOT / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    env = {k: v for k, v in os.environ.items() if k not in ("SIMCOMM_PURE", "SIMCOMM_COMPILE")}
+    monkeypatch.setattr(tasks.os, "environ", env)
+    base = tasks._stamp("dev")
+    assert tasks._stamp("dev") == base
+    assert tasks._stamp("") != base
+    env["SIMCOMM_COMPILE"] = "require"
+    assert tasks._stamp("dev") != base
+    monkeypatch.setattr(tasks, "STAMP", tmp_path / "stamp")
+    assert not tasks._up_to_date("dev")  # no stamp yet
