@@ -1,9 +1,11 @@
 """Build simcomm, compiling its hot modules with mypyc when it can (pyproject.toml has the rest).
 
-The modules listed in ``simcomm/_native.py`` (a message's way over a connection, congestion
-windows, the recorder, fire-and-forget processes) are compiled to C extensions by mypyc: the
-same source, type-checked, run without the interpreter's per-operation overhead (see
-benchmarks/README.md for what it gains). Everything else stays Python.
+The modules listed in ``simcomm/_native.py`` (the path, connections, pools, congestion
+windows, the server's workers, the recorder, fire-and-forget processes) are compiled to C
+extensions by mypyc: the same source, type-checked, run without the interpreter's
+per-operation overhead (see benchmarks/README.md for what it gains). Everything else stays
+Python. Beside them the build writes ``_compiled_from.txt``, the SHA-256 of each source it
+compiled: simcomm uses them only while the sources still match.
 
 * ``SIMCOMM_PURE=1`` at install time: compile nothing (a pure-Python install).
 * No C compiler, or the compilation fails: a warning, and a pure-Python install, unless
@@ -19,6 +21,7 @@ multiply and an add into one rounding, which some processors would otherwise do)
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -38,6 +41,10 @@ def _compiled() -> tuple[str, ...]:
 
 
 COMPILED = _compiled()
+ROOT = Path(__file__).resolve().parent
+RECORD = "_compiled_from.txt"
+"""Written beside the compiled modules: each one's name and the SHA-256 of the source it was
+compiled from (simcomm/_native.py uses them only while their sources still match)."""
 
 REQUIRED = os.environ.get("SIMCOMM_COMPILE", "") == "require"
 
@@ -58,7 +65,20 @@ class OptionalBuildExt(build_ext):
                 raise
             _warn(f"could not compile ({e})")
             # (a part built before the failure is harmless: simcomm uses its compiled modules
-            # only when every one is there and newer than its source, see simcomm/_native.py)
+            # only when every one is there and recorded as built from its source as it is)
+            return
+        if self.extensions:
+            # where the compiled modules went (the source tree for an editable install, the
+            # build folder for a wheel): the record goes to the package folder there
+            package = Path(self.get_ext_fullpath("simcomm._record")).parent
+            package.mkdir(parents=True, exist_ok=True)
+            (package / RECORD).write_text("".join(f"{name} {_digest(name)}\n"
+                                                  for name in COMPILED))
+
+
+def _digest(name: str) -> str:
+    """SHA-256 of module *name*'s source (as simcomm/_native.py computes it)."""
+    return hashlib.sha256((ROOT / (name.replace(".", "/") + ".py")).read_bytes()).hexdigest()
 
 
 def ext_modules() -> list:

@@ -3,12 +3,14 @@
 The modules in :data:`COMPILED` are on every message's path (a connection carrying it, its
 congestion window, the recorder counting it, the process waiting for it). An install compiles
 them with mypyc when it can (``setup.py``): the same source, as C extensions beside it, about
-15–20 % faster for request and polling patterns (``benchmarks/README.md``). Results are the
+25 % faster for request and polling patterns (``benchmarks/README.md``). Results are the
 same to the bit compiled or not (``tests/test_native.py``).
 
-simcomm uses the compiled modules only when **every** one of them is there and **newer than
-its source**. Otherwise — a pure-Python install, a part missing, a source file edited since
-the build (``pip install -e .`` again rebuilds), or ``SIMCOMM_PURE=1`` in the environment —
+simcomm uses the compiled modules only when **every** one of them is there and was
+**compiled from its source as it is now** (the build records each source's SHA-256 in
+``_compiled_from.txt`` beside them; content, not file times, which installs and checkouts
+change). Otherwise — a pure-Python install, a part missing, a source file edited since the
+build (``pip install -e .`` again rebuilds), or ``SIMCOMM_PURE=1`` in the environment —
 every one of them is imported from its ``.py`` file: compiled code calls compiled classes
 directly, so the two kinds cannot be mixed, and code that no longer matches its source must
 never run. :data:`STATE` says which it is and why; ``simcomm --version`` and the benchmarks
@@ -20,6 +22,8 @@ This module is imported by ``simcomm/__init__.py`` before any other submodule, a
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -55,20 +59,32 @@ def _extension(name: str) -> str | None:
     return None
 
 
+RECORD = "_compiled_from.txt"
+"""Beside the compiled modules: ``name sha256`` of each source they were compiled from."""
+
+
+def _digest(name: str) -> str:
+    with open(_source(name), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def _state() -> str:
     if os.environ.get("SIMCOMM_PURE"):
         return "pure Python (SIMCOMM_PURE is set)"
-    missing, stale = [], []
-    for name in COMPILED:
-        ext = _extension(name)
-        if ext is None:
-            missing.append(name)
-        elif os.path.getmtime(ext) < os.path.getmtime(_source(name)):
-            stale.append(name)
+    missing = [name for name in COMPILED if _extension(name) is None]
     if len(missing) == len(COMPILED):
         return "pure Python (not compiled at install)"
+    # mypyc's shared library of the group sits beside the package
+    if not glob.glob(os.path.join(os.path.dirname(_ROOT), "simcomm__mypyc.*")):
+        missing.append("simcomm__mypyc")
     if missing:
         return f"pure Python (partly compiled: {', '.join(missing)} missing; reinstall)"
+    try:
+        with open(os.path.join(_ROOT, RECORD), encoding="utf-8") as f:
+            built = dict(line.split() for line in f if line.strip())
+    except (OSError, ValueError):
+        return f"pure Python (no record of what was compiled: {RECORD}; reinstall)"
+    stale = [name for name in COMPILED if built.get(name) != _digest(name)]
     if stale:
         return (f"pure Python ({', '.join(stale)} edited since compiled; `pip install -e .` "
                 "rebuilds)")

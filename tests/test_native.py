@@ -131,8 +131,10 @@ def _state_of(dest: Path, **env: str) -> tuple[str, str]:
 
 @pytest.mark.skipif(not _native.compiled, reason="the install did not compile simcomm")
 def test_edited_source_is_never_shadowed(tmp_path):
-    """A source file edited after the build (newer than its compiled file) makes every
-    compiled module come from its source: what runs is what the file says."""
+    """A source file edited after the build makes every compiled module come from its
+    source: what runs is what the file says. A file only touched (a checkout, an install
+    writing the sources after the extensions) keeps the compiled modules: their record holds
+    the sources' contents, not their times."""
     pkg = _copy_package(tmp_path)
     state, where = _state_of(tmp_path)
     assert state == "compiled (mypyc)" and not where.endswith(".py")
@@ -140,16 +142,24 @@ def test_edited_source_is_never_shadowed(tmp_path):
     later = max(p.stat().st_mtime for p in pkg.rglob("*.so")) + 10
     os.utime(src, (later, later))
     state, where = _state_of(tmp_path)
+    assert state == "compiled (mypyc)" and not where.endswith(".py")
+    src.write_text(src.read_text() + "# edited\n")
+    state, where = _state_of(tmp_path)
     assert "simcomm.components.connection edited since compiled" in state
     assert where == str(pkg / "components" / "window.py")  # all of them, not only the one
 
 
 @pytest.mark.skipif(not _native.compiled, reason="the install did not compile simcomm")
 def test_partial_build_and_the_switch_use_the_source(tmp_path):
-    """One compiled module missing, or ``SIMCOMM_PURE`` set: every module from its source."""
+    """One compiled module or the build's record missing, or ``SIMCOMM_PURE`` set: every
+    module from its source."""
     pkg = _copy_package(tmp_path)
     state, where = _state_of(tmp_path, SIMCOMM_PURE="1")
     assert state == "pure Python (SIMCOMM_PURE is set)" and where.endswith(".py")
+    (pkg / _native.RECORD).rename(tmp_path / "record")
+    state, where = _state_of(tmp_path)
+    assert "no record of what was compiled" in state and where.endswith(".py")
+    (tmp_path / "record").rename(pkg / _native.RECORD)
     for so in (pkg / "metrics").glob("recorder*.so"):
         so.unlink()
     state, where = _state_of(tmp_path)

@@ -34,6 +34,7 @@ need more rounds, lose a segment or queue behind one still on its way run a proc
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from typing import Any
 
 from ..metrics.definitions import Kind, Tag
@@ -426,7 +427,8 @@ class Connection:
                 self._k.env.timeout(max(t - self._k.env._now, 0.0)).callbacks.append(fire)
 
     def _recover(self, direction: int, kind: int, flow: int, seg: float, hdr: float,
-                 t_sent: float, lost_end: float, later: int, prop: float) -> Any:
+                 t_sent: float, lost_end: float, later: int, prop: float
+                 ) -> Generator[Any, Any, float]:
         """A process: one lost segment, from its loss to the arrival of a copy. Value: the
         arrival time (NaN if the connection dropped first)."""
         ck = self._k
@@ -476,7 +478,7 @@ class Connection:
 
     def _rest(self, direction: int, size: float, kind: int, flow: int, header: float,
               win, n: int, done: int, nominal: float, prop: float, recov,
-              before, unit: list, seq: int, row: int) -> Any:
+              before, unit: list, seq: int, row: int) -> Generator[Any, Any, tuple]:
         """A process: the rest of a message that did not arrive in one go — further rounds
         of its segments as the window opens, the recovery of its lost segments, and the
         wait for data handed over *before* it (in order per connection, per stream on
