@@ -73,8 +73,9 @@ def _stamp(extra: str) -> str:
 
 def _up_to_date(extra: str) -> bool:
     """The last install was made from the same inputs, and its compiled modules are all there
-    and newer than their sources (simcomm/_native.py decides; an edited compiled module makes
-    it False, and the install compiles it again). A pure-Python install is redone each time."""
+    and built from their sources as they are (simcomm/_native.py decides; an edited compiled
+    module makes it False, and the install compiles it again). A pure-Python install is redone
+    each time."""
     if not STAMP.exists() or STAMP.read_text() != _stamp(extra):
         return False
     check = "import sys, simcomm._native as n; sys.exit(0 if n.compiled else 1)"
