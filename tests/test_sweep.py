@@ -526,6 +526,50 @@ def test_interrupted_sweep_resumes_to_the_same_rows(tmp_path, how):
     assert not resumed.runs.duplicated(["point", "pattern", "replication"]).any()
 
 
+def test_library_sweep_interrupted_stops_its_workers_and_keeps_whole_runs(tmp_path):
+    """``simcomm.sweep`` called from a script (not the CLI), with local workers: Ctrl-C
+    reaches the script's process group; the call raises KeyboardInterrupt, no process of the
+    sweep is left behind (workers, fork server), every run file kept is whole, and a resume
+    ends with the rows of an uninterrupted sweep."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    f = _slow_sweep(tmp_path)
+    out = tmp_path / "store"
+    script = (f"import simcomm, sys\n"
+              f"try:\n"
+              f"    simcomm.sweep({str(f)!r}, {str(out)!r}, workers=2)\n"
+              f"except KeyboardInterrupt:\n"
+              f"    print('interrupted', flush=True)\n"
+              f"    sys.exit(130)\n"
+              f"print('finished')\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        _wait_for_runs(proc, out, 2)
+        os.killpg(proc.pid, signal.SIGINT)   # a terminal's Ctrl-C reaches the whole group
+        text = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "interrupted" in text, text
+    deadline = time.monotonic() + 10
+    while _group_pids(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _group_pids(proc.pid) == []                # nothing of the sweep is left running
+    kept = files(out)
+    assert kept and all(n.startswith("p") for n in kept)   # no torn temporary file left
+    for name in kept:
+        pd.read_parquet(out / "runs" / name)          # every kept file is whole
+    resumed = simcomm.sweep(f, out, workers=1, resume=True)
+    assert resumed.skipped == len(kept) and resumed.ran == 12 - len(kept)
+    whole = simcomm.sweep(f, tmp_path / "whole", workers=1)
+    pd.testing.assert_frame_equal(resumed.runs, whole.runs)
+
+
 # -- on a Dask cluster ---------------------------------------------------------------------------
 
 def _group_pids(pgid: int) -> list[int]:
