@@ -69,6 +69,15 @@ def add_listener(listeners, listener):
     return (listeners, listener)
 
 
+def notify(listeners, *args) -> None:
+    """Call every listener of *listeners* (as :func:`add_listener` keeps them) with *args*."""
+    if listeners.__class__ is tuple:
+        for listener in listeners:
+            listener(*args)
+    else:
+        listeners(*args)
+
+
 class Client:
     __slots__ = ("_cpu", "_listeners", "_waiting", "connection", "env", "inbox", "index",
                  "limit", "online", "running")
@@ -109,12 +118,7 @@ class Client:
     def set_online(self, online: bool) -> None:
         if online != self.online:
             self.online = online
-            listeners = self._listeners
-            if listeners.__class__ is tuple:
-                for listener in listeners:
-                    listener(self, online)
-            else:
-                listeners(self, online)
+            notify(self._listeners, self, online)
 
     def submit(self, job: Job, t_intended: float) -> None:
         """Run ``job(self, t_intended)`` now, or when a slot frees."""

@@ -39,7 +39,7 @@ from typing import Any
 
 from ..metrics.definitions import Kind, Tag
 from ..rng import Buffered, Streams
-from .client import add_listener
+from .client import add_listener, notify
 from .task import timeout
 from .window import DUPTHRESH, TCP, TIME_THRESHOLD, Transport, Window
 
@@ -248,12 +248,7 @@ class Connection:
             self.early = ()
             self.hpack = 0
             self.turns = None
-            listeners = self._listeners
-            if listeners.__class__ is tuple:
-                for listener in listeners:
-                    listener(self)
-            else:
-                listeners(self)
+            notify(self._listeners, self)
 
     def reopen(self, counted: bool = True) -> None:
         """A new connection replaces the dropped one (counted in ``connections_opened``

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..components.connection import Connection
 from ..components.path import Trip
 from ..components.updates import Update
 from ..dists import Constant
@@ -160,14 +159,10 @@ class UpdatePattern(Pattern):
         ``world.path.end``), or None if the connection could not be opened (given back
         already)."""
         path = self.world.path
-        conn = path.begin(client)  # (path.acquire written out: one generator less per poll)
-        if conn.__class__ is not Connection:
-            conn = yield conn
-        h = self.world.request_header  # (poll_up written out, likewise)
-        poll = Trip(next(self.world.flow_ids))
-        if not (yield from path.up(conn, poll, h, h)):
-            path.end(conn)
-            return None  # the connection could not be opened (it dropped while opening)
+        conn = yield from path.acquire(client)
+        poll = yield from self.poll_up(conn, next(self.world.flow_ids))
+        if poll is None:
+            path.end(conn)  # the connection could not be opened (it dropped while opening)
         return poll
 
     def refuse_poll(self, client, poll, work):
