@@ -618,6 +618,8 @@ class Path:
             self.env.process(via_hops())
             return
         epoch = conn.epoch
+        if conn.early or conn.compress:
+            size, header = self._prepare(conn, DOWN, size, header, kind == RESPONSE)
         r = conn.send(DOWN, size, header, kind, tag, trip.flow, 0.0,
                       trip.flow if kind == RESPONSE else None)
         if r.__class__ is tuple:

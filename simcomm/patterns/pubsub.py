@@ -66,6 +66,7 @@ every publish makes k deliveries. With one worker, exponential service and Poiss
 
 from __future__ import annotations
 
+from functools import partial
 from operator import add
 from typing import Literal
 
@@ -73,7 +74,7 @@ from pydantic import Field
 
 from ..components.broker import Broker
 from ..components.path import Trip
-from ..components.task import spawn
+from ..components.task import spawn, timeout
 from ..dists import Constant
 from ..fields import DurationDist, PosDuration, ScenarioError
 from ..metrics.definitions import Kind, Tag
@@ -253,19 +254,29 @@ class PubSub(UpdatePattern):
             if not taken:
                 return
             self._taken(ci, taken)
+            conn = client.connection
             for u in taken:
-                spawn(self.env, self._push_copy(client, u, client.connection.epoch))
+                self._push_copy(client, conn, u)
             if room is None:
                 return  # it took all there was (and sending queues nothing more)
 
-    def _push_copy(self, client, u, epoch: int):
-        """A copy goes down: I/O only (routed and serialised when its publish was served)."""
-        t_taken = self.env.now
+    def _push_copy(self, client, conn, u) -> None:
+        """A copy goes down: I/O only (routed and serialised when its publish was served).
+        No process runs for it: it is handed to the connection, and :meth:`_copy_arrived`
+        is called when it lands."""
         h = self.world.update_header
-        payload = self.wire(u.size)
-        trip = Trip(u.uid)
-        yield from self.world.path.down(client.connection, trip, h + payload, h, UPDATE)
-        yield from self._received(client, (u,), epoch, t_taken, trip.parts)
+        self.world.path.post(conn, Trip(u.uid), h + self.wire(u.size), h, UPDATE, USEFUL,
+                             partial(self._copy_arrived, client, u, conn.epoch, self.env.now))
+
+    def _copy_arrived(self, client, u, epoch: int, t_taken: float, trip: Trip, _ok) -> None:
+        cp = self._arrived(client, (u,), epoch)
+        if cp is None:
+            return
+        if cp:  # parsed before it is processed
+            timeout(self.env, cp).callbacks.append(
+                lambda _ev: self._accept(client, (u,), t_taken, trip.parts, cp))
+        else:
+            self._accept(client, (u,), t_taken, trip.parts, cp)
 
     # -- broker → subscriber: pull (long-poll fetch) ----------------------------------------------
     def _fetcher(self, client):
@@ -325,25 +336,42 @@ class PubSub(UpdatePattern):
         return False
 
     def _received(self, client, messages, epoch: int, t_taken: float, shared: list[float],
-                  conn=None):
-        """``yield from``: copies reach the subscriber (on *conn*, by default its connection,
-        as it was in *epoch*); parse, dedupe, queue for processing.
+                  conn):
+        """``yield from``: the copies of a fetch answer reach the subscriber on *conn* (as it
+        was in *epoch*): :meth:`_arrived`, parsing, :meth:`_accept`."""
+        cp = self._arrived(client, messages, epoch, conn)
+        if cp is None:
+            return
+        if cp:
+            yield timeout(self.env, cp)
+        self._accept(client, messages, t_taken, shared, cp)
 
-        A copy that cannot be processed (connection gone, buffer full) makes its message lost
-        when no other copy can come: at-most-once (never sent again), or at-least-once when
-        the broker has dropped the message and this was the last copy flying."""
-        ci = client.index
-        seen = self.seen[ci]
+    def _arrived(self, client, messages, epoch: int, conn=None) -> float | None:
+        """Copies reach the subscriber (on *conn*, by default its connection, as it was in
+        *epoch*). Returns their parsing time, or None if they cannot be processed.
+
+        A copy that cannot be processed (connection gone, subscriber offline) makes its
+        message lost when no other copy can come: at-most-once (never sent again), or
+        at-least-once when the broker has dropped the message and this was the last copy
+        flying."""
         if (conn or client.connection).epoch != epoch or not client.online:
+            ci = client.index
+            seen = self.seen[ci]
             for u in messages:
                 last = self._landed(ci, u.uid)
                 if u.uid not in seen and (last or not self.acks):
                     self._lose(ci, u, True)
-            return
-        payload = sum(self.wire(u.size) for u in messages)
-        cp = payload * self.parse_per_byte
-        if cp:
-            yield self.env.timeout(cp)
+            return None
+        if len(messages) == 1:
+            return self.wire(messages[0].size) * self.parse_per_byte
+        return sum(self.wire(u.size) for u in messages) * self.parse_per_byte
+
+    def _accept(self, client, messages, t_taken: float, shared: list[float],
+                cp: float) -> None:
+        """Parsed copies are deduplicated and queued for processing (a copy the buffer
+        cannot take is lost when no other copy can come)."""
+        ci = client.index
+        seen = self.seen[ci]
         feed = self.world.feed
         for u in messages:
             last = self._landed(ci, u.uid)
