@@ -65,10 +65,13 @@ class Broker:
         acknowledgements on, each becomes unacked and its redelivery timer starts now; each
         retry handed out is reported to ``on_resend``."""
         q = self.queues[subscriber]
+        retries = self.retries[subscriber]
+        if limit is None and self.retention is None and not retries and \
+                self.ack_timeout is None:
+            return q.take()  # (all of it, as the loop below would hand it out)
         out: list[Update] = []
         now = self.env.now
         keep: list[Update] = []
-        retries = self.retries[subscriber]
         for m in q.take():
             if limit is not None and len(out) >= limit:
                 keep.append(m)

@@ -265,13 +265,16 @@ class PubSub(UpdatePattern):
         No process runs for it: it is handed to the connection, and :meth:`_copy_arrived`
         is called when it lands."""
         h = self.world.update_header
-        self.world.path.post(conn, Trip(u.uid), h + self.wire(u.size), h, UPDATE, USEFUL,
-                             partial(self._copy_arrived, client, u, conn.epoch, self.env.now))
+        self.world.path.post(conn, Trip(u.uid), h + u.size * self.size_factor, h, UPDATE,
+                             USEFUL, partial(self._copy_arrived, client, u, conn.epoch,
+                                             self.env._now))
 
     def _copy_arrived(self, client, u, epoch: int, t_taken: float, trip: Trip, _ok) -> None:
-        cp = self._arrived(client, (u,), epoch)
-        if cp is None:
+        """A pushed copy lands (:meth:`_arrived` and :meth:`_accept` for one copy)."""
+        if client.connection.epoch != epoch or not client.online:
+            self._gone(client.index, (u,))
             return
+        cp = u.size * self.size_factor * self.parse_per_byte
         if cp:  # parsed before it is processed
             timeout(self.env, cp).callbacks.append(
                 lambda _ev: self._accept(client, (u,), t_taken, trip.parts, cp))
@@ -355,16 +358,19 @@ class PubSub(UpdatePattern):
         at-least-once when the broker has dropped the message and this was the last copy
         flying."""
         if (conn or client.connection).epoch != epoch or not client.online:
-            ci = client.index
-            seen = self.seen[ci]
-            for u in messages:
-                last = self._landed(ci, u.uid)
-                if u.uid not in seen and (last or not self.acks):
-                    self._lose(ci, u, True)
+            self._gone(client.index, messages)
             return None
         if len(messages) == 1:
             return self.wire(messages[0].size) * self.parse_per_byte
         return sum(self.wire(u.size) for u in messages) * self.parse_per_byte
+
+    def _gone(self, ci: int, messages) -> None:
+        """Copies reached subscriber *ci* that cannot process them (see :meth:`_arrived`)."""
+        seen = self.seen[ci]
+        for u in messages:
+            last = self._landed(ci, u.uid)
+            if u.uid not in seen and (last or not self.acks):
+                self._lose(ci, u, True)
 
     def _accept(self, client, messages, t_taken: float, shared: list[float],
                 cp: float) -> None:
@@ -373,8 +379,9 @@ class PubSub(UpdatePattern):
         ci = client.index
         seen = self.seen[ci]
         feed = self.world.feed
+        track = self._track
         for u in messages:
-            last = self._landed(ci, u.uid)
+            last = track and self._landed(ci, u.uid)
             if u.uid in seen:
                 self.rec.duplicate(u.t_created)
                 if self.acks:
@@ -387,7 +394,7 @@ class PubSub(UpdatePattern):
             if feed.deliver(client, u, parts):
                 if self.acks:  # only at-least-once can send a copy again
                     seen.add(u.uid)
-                if self._track:
+                if track:
                     self.abandoned[ci].discard(u.uid)
             elif last or not self.acks:
                 self._lose(ci, u, False)
