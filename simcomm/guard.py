@@ -671,7 +671,7 @@ def measure(sc, spec, *, memory: bool = True) -> dict:
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
     rec = world.recorder
-    return {"events": steps[0], "messages": len(rec.m_t), "deliveries": len(rec.d_t0),
+    return {"events": steps[0], "messages": rec.n_messages, "deliveries": len(rec.d_t0),
             "memory": peak, "seconds": seconds}
 
 

@@ -8,7 +8,8 @@ intervals and levels as they are recorded, so that ``detail="summary"`` keeps O(
 apart from the latency sample. There are four kinds of record:
 
 * **messages** — counted into small per-(kind, tag) counters when they fall in the window, and,
-  with ``detail="full"``, appended to typed columns for the ``messages`` frame;
+  with ``detail="full"``, appended as a row (typed, row-major arrays: see
+  :class:`FullRecorder`) for the ``messages`` frame;
 * **deliveries** — start time and latency always (16 bytes each: the percentiles need them),
   plus, with ``detail="full"``, flow id, client and the latency decomposition; with
   ``detail="summary"`` the decomposition is summed over the window's deliveries instead
@@ -34,6 +35,13 @@ __all__ = ["FullRecorder", "Level", "PeakLevel", "Recorder", "SketchRecorder"]
 NK = len(Kind)
 NT = len(Tag)
 NPARTS = len(PART_NAMES)
+MSG_FLOATS = 4
+"""Floats per message row of a :class:`FullRecorder`: send time, arrival time, bytes,
+header bytes."""
+MSG_INTS = 2
+"""64-bit integers per message row: flow, connection."""
+MSG_CODES = 3
+"""Small codes per message row (one byte each): kind, tag, direction."""
 
 
 class Level:
@@ -299,40 +307,83 @@ class SketchRecorder(Recorder):
 
 
 class FullRecorder(Recorder):
-    """``detail="full"``: also keeps one row per message and per delivery for the frames."""
+    """``detail="full"``: also keeps one row per message and per delivery for the frames.
+
+    Rows are stored row-major, a few values per ``extend`` (one call per row instead of one
+    ``append`` per column): a message is :data:`MSG_FLOATS` floats (send and arrival time,
+    bytes, header bytes) in :attr:`m_floats`, :data:`MSG_INTS` integers (flow, connection) in
+    :attr:`m_ints` and :data:`MSG_CODES` one-byte codes (kind, tag, direction) in
+    :attr:`m_codes`; a delivery's decomposition is
+    :data:`NPARTS` floats in :attr:`d_parts_rows`. The per-column views (``m_t``,
+    ``d_parts``…) are copies, for tests and small runs; :mod:`simcomm.metrics.summary` reads
+    the rows as NumPy views."""
 
     full = True
 
     def __init__(self, env, warmup: float, duration: float) -> None:
         super().__init__(env, warmup, duration)
-        self.m_t = array("d")
-        self.m_arrive = array("d")
-        self.m_kind = array("b")
-        self.m_tag = array("b")
-        self.m_bytes = array("d")
-        self.m_header = array("d")
-        self.m_flow = array("q")
-        self.m_dir = array("b")
-        self.m_conn = array("l")
+        self.m_floats = array("d")
+        self.m_ints = array("q")
+        self.m_codes = array("b")
         self.owners: dict[int, int] = {}
         """Connection index → its client (see :meth:`Recorder.connection`)."""
         self.d_flow = array("q")
         self.d_client = array("q")
-        self.d_parts = [array("d") for _ in range(NPARTS)]
+        self.d_parts_rows = array("d")
 
     def message(self, t: float, kind: int, tag: int, size: float, header: float,
                 flow: int, direction: int, t_arrive: float, conn: int = -1) -> int:
         Recorder.message(self, t, kind, tag, size, header, flow, direction, t_arrive)
-        self.m_t.append(t)
-        self.m_arrive.append(t_arrive)
-        self.m_kind.append(kind)
-        self.m_tag.append(tag)
-        self.m_bytes.append(size)
-        self.m_header.append(header)
-        self.m_flow.append(flow)
-        self.m_dir.append(direction)
-        self.m_conn.append(conn)
-        return len(self.m_t) - 1
+        row = len(self.m_ints) // MSG_INTS
+        self.m_floats.extend((t, t_arrive, size, header))
+        self.m_ints.extend((flow, conn))
+        self.m_codes.extend((kind, tag, direction))
+        return row
+
+    @property
+    def n_messages(self) -> int:
+        return len(self.m_ints) // MSG_INTS
+
+    @property
+    def m_t(self) -> array:
+        return self.m_floats[0::MSG_FLOATS]
+
+    @property
+    def m_arrive(self) -> array:
+        return self.m_floats[1::MSG_FLOATS]
+
+    @property
+    def m_bytes(self) -> array:
+        return self.m_floats[2::MSG_FLOATS]
+
+    @property
+    def m_header(self) -> array:
+        return self.m_floats[3::MSG_FLOATS]
+
+    @property
+    def m_kind(self) -> array:
+        return self.m_codes[0::MSG_CODES]
+
+    @property
+    def m_tag(self) -> array:
+        return self.m_codes[1::MSG_CODES]
+
+    @property
+    def m_flow(self) -> array:
+        return self.m_ints[0::MSG_INTS]
+
+    @property
+    def m_dir(self) -> array:
+        return self.m_codes[2::MSG_CODES]
+
+    @property
+    def m_conn(self) -> array:
+        return self.m_ints[1::MSG_INTS]
+
+    @property
+    def d_parts(self) -> list[array]:
+        rows = self.d_parts_rows
+        return [rows[i::NPARTS] for i in range(NPARTS)]
 
     def connection(self, index, owner):
         if owner != -1:
@@ -343,18 +394,19 @@ class FullRecorder(Recorder):
 
     def arrived(self, row: int, t: float) -> None:
         if row >= 0:
-            self.m_arrive[row] = t
+            self.m_floats[row * MSG_FLOATS + 1] = t
 
     def retag(self, row: int, t: float, kind: int, old: int, new: int, size: float,
               header: float) -> None:
         Recorder.retag(self, row, t, kind, old, new, size, header)
         if row >= 0:
-            self.m_tag[row] = new
+            self.m_codes[row * MSG_CODES + 1] = new
 
     def delivery(self, t0: float, t_end: float, flow: int, client: int, parts) -> None:
+        if len(parts) != NPARTS:
+            raise ValueError(f"a delivery has {NPARTS} latency parts, not {len(parts)}")
         self.d_t0.append(t0)
         self.d_latency.append(t_end - t0)
         self.d_flow.append(flow)
         self.d_client.append(client)
-        for col, v in zip(self.d_parts, parts, strict=True):
-            col.append(v)
+        self.d_parts_rows.extend(parts)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .definitions import METRICS, PART_NAMES, Kind, Tag
-from .recorder import NT, Recorder
+from .recorder import MSG_CODES, MSG_FLOATS, MSG_INTS, NPARTS, NT, Recorder
 
 __all__ = ["QUANTILES", "Tally", "frames", "latency_parts", "latency_quantiles", "summarise"]
 
@@ -139,7 +139,8 @@ def latency_parts(rec: Recorder) -> dict[str, float]:
     sk = getattr(rec, "sketch", None)
     n = sk.count if sk is not None else int(keep.sum())
     if rec.full:
-        means = [float(_col(c, float)[keep].mean()) if n else math.nan for c in rec.d_parts]
+        rows = _rows(rec.d_parts_rows, float, NPARTS)[keep]
+        means = [float(rows[:, i].mean()) if n else math.nan for i in range(NPARTS)]
     else:
         means = [s / n if n else math.nan for s in rec.part_sum]
     return {f"{name}_s": v for name, v in zip(PART_NAMES, means, strict=True)}
@@ -147,6 +148,11 @@ def latency_parts(rec: Recorder) -> dict[str, float]:
 
 def _col(a, dtype) -> np.ndarray:
     return np.frombuffer(a, dtype=dtype) if len(a) else np.empty(0, dtype=dtype)
+
+
+def _rows(a, dtype, width: int) -> np.ndarray:
+    """A row-major array of *width* values per row (see :class:`FullRecorder`), as rows."""
+    return _col(a, dtype).reshape(-1, width)
 
 
 def _owners(rec, conns: np.ndarray) -> np.ndarray:
@@ -167,25 +173,29 @@ def frames(rec: Recorder, workers: int = 0) -> dict[str, pd.DataFrame]:
     if not rec.full:
         raise ValueError("frames need detail='full'; this run recorded detail='summary'")
     w = rec.warmup
-    m_t = _col(rec.m_t, float)
-    keep = m_t >= w
+    mf = _rows(rec.m_floats, float, MSG_FLOATS)
+    mi = _rows(rec.m_ints, np.int64, MSG_INTS)
+    mc = _rows(rec.m_codes, np.int8, MSG_CODES)
+    keep = mf[:, 0] >= w
+    mf, mi, mc = mf[keep], mi[keep], mc[keep]
     kinds = [k.name.lower() for k in Kind]
     tags = [t.name.lower() for t in Tag]
-    m_bytes = _col(rec.m_bytes, float)[keep]
-    m_header = _col(rec.m_header, float)[keep]
+    m_bytes = mf[:, 2]
+    m_header = mf[:, 3]
+    conns = mi[:, 1].copy()
     messages = pd.DataFrame({
-        "t_send": m_t[keep],
-        "t_arrive": _col(rec.m_arrive, float)[keep],
-        "kind": pd.Categorical.from_codes(_col(rec.m_kind, np.int8)[keep], categories=kinds),
-        "tag": pd.Categorical.from_codes(_col(rec.m_tag, np.int8)[keep], categories=tags),
-        "bytes": m_bytes,
-        "header_bytes": m_header,
+        "t_send": mf[:, 0].copy(),
+        "t_arrive": mf[:, 1].copy(),
+        "kind": pd.Categorical.from_codes(mc[:, 0].copy(), categories=kinds),
+        "tag": pd.Categorical.from_codes(mc[:, 1].copy(), categories=tags),
+        "bytes": m_bytes.copy(),
+        "header_bytes": m_header.copy(),
         "payload_bytes": m_bytes - m_header,
-        "flow": _col(rec.m_flow, np.int64)[keep],
-        "direction": pd.Categorical.from_codes(_col(rec.m_dir, np.int8)[keep],
+        "flow": mi[:, 0].copy(),
+        "direction": pd.Categorical.from_codes(mc[:, 2].copy(),
                                                categories=["up", "down"]),
-        "connection": _col(rec.m_conn, np.int64)[keep],
-        "client": _owners(rec, _col(rec.m_conn, np.int64)[keep]),
+        "connection": conns,
+        "client": _owners(rec, conns),
     })
     d_t0 = _col(rec.d_t0, float)
     dkeep = d_t0 >= w
@@ -198,8 +208,9 @@ def frames(rec: Recorder, workers: int = 0) -> dict[str, pd.DataFrame]:
         "t_end": (d_t0 + lat)[dkeep],
         "latency": lat[dkeep],
     })
-    for name, col in zip(PART_NAMES, rec.d_parts, strict=True):
-        deliveries[f"{name}_s"] = _col(col, float)[dkeep]
+    rows = _rows(rec.d_parts_rows, float, NPARTS)[dkeep]
+    for i, name in enumerate(PART_NAMES):
+        deliveries[f"{name}_s"] = rows[:, i].copy()
     busy = np.asarray(rec.instance_busy_s, dtype=float)
     per_instance = workers / len(busy) if workers else math.nan
     instances = pd.DataFrame({
