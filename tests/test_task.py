@@ -126,3 +126,57 @@ def test_unlimited_requests_as_tasks_crash_and_retry_as_processes_do(completion)
     for k, v in tasks.items():
         w = procs[k]
         assert v == w or (v != v and w != w), (k, v, w)
+
+
+def _timeouts(make):
+    """Processes and tasks wait on timeouts made by *make* (``env.timeout`` or
+    :func:`~simcomm.components.task.timeout`) — alone, in ``|`` and ``&`` with other events,
+    with values, interrupted while waiting, and read later — and log what they see."""
+    env = simpy.Environment()
+    rng = random.Random(7)
+    log = []
+
+    def waiter(i: int):
+        try:
+            got = yield make(env, rng.choice([0.0, 0.25, rng.random()]), (i, "v"))
+            log.append((env.now, i, got))
+            ev = make(env, rng.random(), i)
+            other = env.timeout(rng.random(), "other")
+            got = yield ev | other
+            log.append((env.now, i, sorted(map(repr, got.values()))))
+            got = yield make(env, rng.random(), 1) & env.timeout(rng.random(), 2)
+            log.append((env.now, i, sorted(got.values())))
+            log.append((ev.value, ev.triggered, ev.ok, ev.processed))
+            yield make(env, 5.0)
+        except simpy.Interrupt as e:
+            log.append((env.now, i, "interrupted", e.cause))
+
+    def source():
+        for i in range(200):
+            yield env.timeout(rng.choice([0.0, rng.random()]))
+            (env.process if i % 2 else lambda g: spawn(env, g))(waiter(i))
+            w = env.process(waiter(1000 + i))
+            if i % 3 == 0:
+                def stop(w=w):
+                    yield env.timeout(1.0 + rng.random())
+                    if w.is_alive:
+                        w.interrupt("stop")
+                env.process(stop())
+
+    env.process(source())
+    env.run(until=500)
+    return log
+
+
+def test_a_tick_is_what_a_timeout_is_to_simpy():
+    """:func:`~simcomm.components.task.timeout` (a :class:`Tick`, native when compiled) is
+    used as ``env.timeout`` is: the same log, at the same times, in the same order."""
+    from simcomm.components.task import Tick, timeout
+
+    want = _timeouts(lambda env, d, v=None: env.timeout(d, v))
+    got = _timeouts(timeout)
+    assert len(got) > 1000 and got == want
+    env = simpy.Environment()
+    assert isinstance(timeout(env, 1.0), Tick)
+    with pytest.raises(ValueError, match="Negative delay"):
+        timeout(env, -1.0)

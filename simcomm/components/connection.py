@@ -38,6 +38,7 @@ from collections.abc import Generator
 from typing import Any
 
 from ..metrics.definitions import Kind, Tag
+from ..metrics.recorder import Recorder
 from ..rng import Buffered, Streams
 from .client import add_listener, notify
 from .task import timeout
@@ -70,7 +71,7 @@ class ConnectionKind:
 
     __slots__ = ("env", "rec", "setup", "transport")
 
-    def __init__(self, env, rec, setup, transport: Transport) -> None:
+    def __init__(self, env, rec: Recorder, setup, transport: Transport) -> None:
         self.env = env
         self.rec = rec
         self.setup = setup

@@ -56,6 +56,7 @@ from typing import Any
 from simpy import Interrupt
 
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
+from ..metrics.recorder import Recorder
 from .connection import DOWN, UP, Connection, ConnectionKind
 from .hop import Hop
 from .pool import Pool
@@ -135,7 +136,7 @@ def _turns(conn: Connection) -> list:
 class Path:
     """How messages get between the clients and the server, and the server's work on them."""
 
-    def __init__(self, env, server, recorder, streams, *, setup=None, warm: bool = True,
+    def __init__(self, env, server, recorder: Recorder, streams, *, setup=None, warm: bool = True,
                  reuse: str = "keepalive", idle_timeout: float | None = None,
                  protocol: str = "h1", pool: int = 6, max_streams: int = 100,
                  pipelining: bool = False, transport: Transport = TCP) -> None:
