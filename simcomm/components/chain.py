@@ -24,6 +24,8 @@ from array import array
 from collections.abc import Generator, Iterable
 from typing import Protocol
 
+from .task import timeout
+
 __all__ = ["Chain", "Timers", "Wheel", "exact_delay", "start_all"]
 
 
@@ -94,7 +96,7 @@ class Timers:
 
     def _arm(self, t: float) -> None:
         env = self._env
-        ev = env.timeout(exact_delay(env.now, t))  # at t, or just before it (see there)
+        ev = timeout(env, exact_delay(env._now, t))  # at t, or just before it (see there)
         ev.callbacks.append(self._wake)
         self._pending = ev
         self._at = t

@@ -31,6 +31,7 @@ from functools import partial
 import numpy as np
 
 from ..rng import Buffered
+from .task import timeout
 
 __all__ = ["batches", "closed_loop", "drive_requests", "open_loop", "replay"]
 
@@ -41,15 +42,14 @@ def open_loop(env, *, rate: float, arrival: str, count: int, streams,
     if arrival == "poisson":
         scale = 1.0 / rate
         gap = Buffered(streams.generator("arrivals"), lambda g, n: g.exponential(scale, n))
-        timeout = env.timeout
         if count == 1:
             while True:
-                yield timeout(gap())
+                yield timeout(env, gap())
                 fire(0, env._now)
         pick = Buffered(streams.generator("arrivals.client"),
                         lambda g, n: g.integers(0, count, n))
         while True:
-            yield timeout(gap())
+            yield timeout(env, gap())
             fire(pick(), env._now)
     elif arrival == "periodic":
         period = count / rate

@@ -32,7 +32,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..components.task import spawn
+from ..components.task import spawn, timeout
 from ..components.updates import Mailbox
 from ..dists import zero
 from ..fields import NonNegDuration, PosDuration, ScenarioError
@@ -86,7 +86,7 @@ class ShortPolling(UpdatePattern):
         due = float(rng.uniform(0.0, p.interval))
         while True:
             if due > env.now:
-                yield env.timeout(due - env.now)
+                yield timeout(env, due - env._now)
             if c.online:
                 yield from self._poll(c)
             due += p.interval + jitter()
