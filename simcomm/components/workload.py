@@ -31,7 +31,7 @@ from functools import partial
 import numpy as np
 
 from ..rng import Buffered
-from .task import timeout
+from .task import spawn, timeout
 
 __all__ = ["batches", "closed_loop", "drive_requests", "open_loop", "replay"]
 
@@ -169,6 +169,6 @@ def drive_requests(world, job: Callable[..., Generator], *, callers_per_client: 
         issue(t)
         clients[i].submit(job, t)
 
-    env.process(open_loop(env, rate=rate, arrival=req.arrival, count=n, streams=world.streams,
-                          fire=fire))
+    spawn(env, open_loop(env, rate=rate, arrival=req.arrival, count=n, streams=world.streams,
+                         fire=fire))
 
