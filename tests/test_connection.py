@@ -267,3 +267,35 @@ def test_a_hop_plugs_into_the_path_without_touching_the_pattern(pattern):
     assert np.allclose(np.minimum(extra, 1 - extra), 0, atol=1e-6)
     # every delivery ends with a message down, through the hop: 5 ms + 2 ms at least
     assert (d.propagation_s >= 0.007 - 1e-9).all()
+
+
+@pytest.mark.parametrize("protocol, later", [("h2", 30.0), ("h1", 300.0)])
+def test_a_posted_message_is_prepared_as_one_sent_down(protocol, later):
+    """``path.post`` (a stream's events, pub/sub's pushed copies) hands a message over as
+    ``path.down`` does: on HTTP/2 a response's headers after the connection's first are
+    HPACK-compressed (10 %) whichever of the two sends it; on HTTP/1.1 neither compresses."""
+    got = {}
+    for how in ("down", "post"):
+        env = simpy.Environment()
+        rec = FullRecorder(env, 0.0, 10.0)
+        server = Server(env, workers=1, service=lambda: 0.0, queue_limit=None, recorder=rec)
+        path = Path(env, server, rec, Streams(1), protocol=protocol)
+        link = Link("l", bandwidth=math.inf, latency_dist=from_spec(
+            "5ms", parse_duration, allow_zero=True), loss=0.0, rto=0.2, streams=Streams(1))
+        conn = path.connect(link, "c")
+        landed = []
+
+        def send(how=how, path=path, conn=conn, env=env, landed=landed):
+            for flow in (1, 2):
+                if how == "down":
+                    landed.append((yield from path.down(conn, Trip(flow), 500.0, 300.0,
+                                                        int(Kind.RESPONSE))))
+                else:
+                    path.post(conn, Trip(flow), 500.0, 300.0, int(Kind.RESPONSE),
+                              int(Tag.USEFUL), lambda _trip, ok: landed.append(ok))
+                    yield env.timeout(0.01)
+        env.process(send())
+        env.run()
+        assert landed == [True, True]
+        got[how] = (list(rec.m_header), list(rec.m_bytes))
+    assert got["post"] == got["down"] == ([300.0, later], [500.0, 200.0 + later])
