@@ -270,7 +270,8 @@ class PubSub(UpdatePattern):
                                              self.env._now))
 
     def _copy_arrived(self, client, u, epoch: int, t_taken: float, trip: Trip, _ok) -> None:
-        """A pushed copy lands (:meth:`_arrived` and :meth:`_accept` for one copy)."""
+        """A pushed copy lands on its subscriber's connection (:meth:`_arrived` and
+        :meth:`_accept`, for one copy and without a generator)."""
         if client.connection.epoch != epoch or not client.online:
             self._gone(client.index, (u,))
             return
@@ -349,19 +350,17 @@ class PubSub(UpdatePattern):
             yield timeout(self.env, cp)
         self._accept(client, messages, t_taken, shared, cp)
 
-    def _arrived(self, client, messages, epoch: int, conn=None) -> float | None:
-        """Copies reach the subscriber (on *conn*, by default its connection, as it was in
-        *epoch*). Returns their parsing time, or None if they cannot be processed.
+    def _arrived(self, client, messages, epoch: int, conn) -> float | None:
+        """Copies reach the subscriber on *conn* (as it was in *epoch*). Returns their
+        parsing time, or None if they cannot be processed.
 
         A copy that cannot be processed (connection gone, subscriber offline) makes its
         message lost when no other copy can come: at-most-once (never sent again), or
         at-least-once when the broker has dropped the message and this was the last copy
         flying."""
-        if (conn or client.connection).epoch != epoch or not client.online:
+        if conn.epoch != epoch or not client.online:
             self._gone(client.index, messages)
             return None
-        if len(messages) == 1:
-            return self.wire(messages[0].size) * self.parse_per_byte
         return sum(self.wire(u.size) for u in messages) * self.parse_per_byte
 
     def _gone(self, ci: int, messages) -> None:
