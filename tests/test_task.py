@@ -8,10 +8,10 @@ import random
 import pytest
 import simpy
 
-from simcomm.components.task import Task, spawn
+from simcomm.components.task import Task, spawn, start
 
 
-def _world(start, n: int = 300, seed: int = 4):
+def _world(start, n: int = 300, seed: int = 4, ties: bool = True):
     """*n* workers started by *start* (``env.process`` or ``spawn``) at random times, each
     taking a shared resource-like token, waiting on timeouts (some zero, so instants
     coincide), on events already processed and on failed events; the log of what each saw."""
@@ -42,8 +42,9 @@ def _world(start, n: int = 300, seed: int = 4):
 
     def source():
         for i in range(n):
-            yield env.timeout(rng.choice([0.0, 0.0, rng.random()]))
-            start(env, worker(i, [rng.choice([0.0, 0.5, rng.random()]) for _ in range(3)]))
+            yield env.timeout(rng.choice([0.0, 0.0, rng.random()]) if ties else rng.random())
+            start(env, worker(i, [rng.choice([0.0, 0.5, rng.random()]) if ties
+                                  else rng.random() for _ in range(3)]))
             if i % 50 == 49:
                 gate[0].succeed(i)
                 gate[0] = env.event()
@@ -57,6 +58,31 @@ def test_a_task_takes_the_steps_of_a_process():
     want = _world(lambda env, gen: env.process(gen))
     got = _world(spawn)
     assert len(got) > 1500 and got == want
+
+
+def test_a_task_started_now_takes_the_steps_of_a_process_but_ties_may_turn():
+    """:func:`~simcomm.components.task.start` runs the first step in the caller's step. Where
+    no two things happen at one instant the log is a process's, in the same order; where
+    they do (zero delays), the same things happen at the same instants, and only their
+    order within an instant may differ: what the first step schedules comes before what the
+    caller schedules after starting it. The caller is the active process again after the
+    first step."""
+    outer = []
+
+    def start_checked(env, gen):
+        task = start(env, gen)
+        outer.append(env.active_process)
+        return task
+    want = _world(lambda env, gen: env.process(gen), ties=False)
+    got = _world(start_checked, ties=False)
+    assert len(got) > 1500 and got == want
+    assert outer and all(p is not None for p in outer)  # (the source, a process)
+
+    def per_instant(log):  # (every entry begins with its time)
+        return sorted(log, key=lambda entry: (entry[0], repr(entry)))
+    want = _world(lambda env, gen: env.process(gen))
+    got = _world(start)
+    assert len(got) > 1500 and got != want and per_instant(got) == per_instant(want)
 
 
 def test_a_task_can_be_interrupted_as_a_process_can():

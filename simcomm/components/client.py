@@ -17,7 +17,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Generator
 
-from .task import spawn
+from .task import start
 
 __all__ = ["Client", "Cpu", "Inbox", "presence"]
 
@@ -123,7 +123,7 @@ class Client:
     def submit(self, job: Job, t_intended: float) -> None:
         """Run ``job(self, t_intended)`` now, or when a slot frees."""
         if self.limit == math.inf:  # nothing ever waits: no bookkeeping needed
-            spawn(self.env, job(self, t_intended))  # nobody waits for it
+            start(self.env, job(self, t_intended))  # nobody waits for it; begun now
         elif self.running < self.limit:
             self._start(job, t_intended)
         else:
