@@ -207,12 +207,12 @@ class Path:
         self._rec.connection(index, owner)
         return index
 
-    def begin(self, client):
+    def begin(self, client) -> Any:
         """The connection one exchange of *client* uses, with the exchange begun on it — or,
         when the client's pool has none free (HTTP/1.1 connections all busy, HTTP/2 streams
         all taken), an event whose value is that connection once one frees (see
         :mod:`simcomm.components.pool`). Patterns that can wait use :meth:`acquire`."""
-        base = client.connection
+        base: Connection = client.connection
         pool = base.pool
         if pool is None:
             pool = base.pool = Pool(

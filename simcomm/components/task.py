@@ -73,17 +73,28 @@ class Task:
         gen = self._gen
         while True:
             try:
-                if event._ok:
-                    event = gen.send(event._value)
+                if isinstance(event, Tick):  # (compiled: its fields read in place)
+                    value = event._value
+                elif event._ok:
+                    value = event._value
                 else:
                     event._defused = True  # handed to the generator, as SimPy does
                     event = gen.throw(event._value)
+                    value = PENDING
+                if value is None:  # (next() is send(None) without looking up "send")
+                    event = next(gen)
+                elif value is not PENDING:
+                    event = gen.send(value)
             except StopIteration:
                 self._value = None
                 self._target = None
                 break
-            if event.callbacks is not None:
-                event.callbacks.append(self._resume)
+            if isinstance(event, Tick):
+                callbacks = event.callbacks
+            else:
+                callbacks = event.callbacks
+            if callbacks is not None:
+                callbacks.append(self._resume)
                 self._target = event
                 break
             # (an event already processed: go on with its value at once, as SimPy does)
