@@ -73,7 +73,8 @@ class Task:
         gen = self._gen
         while True:
             try:
-                if isinstance(event, Tick):  # (compiled: its fields read in place)
+                # (two branches on purpose: compiled, a Tick's fields are read in place)
+                if isinstance(event, Tick):  # noqa: SIM114
                     value = event._value
                 elif event._ok:
                     value = event._value
@@ -89,10 +90,7 @@ class Task:
                 self._value = None
                 self._target = None
                 break
-            if isinstance(event, Tick):
-                callbacks = event.callbacks
-            else:
-                callbacks = event.callbacks
+            callbacks = event.callbacks if isinstance(event, Tick) else event.callbacks  # noqa: RUF034 (native read)
             if callbacks is not None:
                 callbacks.append(self._resume)
                 self._target = event
