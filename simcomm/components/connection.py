@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Final
 
 from ..metrics.definitions import Kind, Tag
 from ..metrics.recorder import Recorder
@@ -46,13 +46,15 @@ from .window import DUPTHRESH, TCP, TIME_THRESHOLD, Transport, Window
 
 __all__ = ["DOWN", "UP", "Connection", "ConnectionKind"]
 
-UP, DOWN = 0, 1
-RETRY = int(Tag.RETRY)
-HANDSHAKE = int(Kind.HANDSHAKE)
-MAX_BACKOFF = 64.0
+# (Final: compiled, each is a C static, not a lookup in the module's dict at every use)
+UP: Final = 0
+DOWN: Final = 1
+RETRY: Final = int(Tag.RETRY)
+HANDSHAKE: Final = int(Kind.HANDSHAKE)
+MAX_BACKOFF: Final = 64.0
 """The timeout doubles with every copy of a segment lost in a row, up to 64 times its first
 value (RFC 6298 §5.5: back off; at least 60 s at most, so with a 200 ms RTO about 13 s)."""
-HPACK = 0.1
+HPACK: Final = 0.1
 """Share of a header block's bytes that a repeated block costs under HPACK/QPACK: an API
 request's ~400 B of headers (method, path, authority, cookies, tokens, content headers) repeat
 but for the path, so later requests send one-to-two-byte table indexes for most fields and a

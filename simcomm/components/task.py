@@ -27,14 +27,21 @@ time of ``Connection.send`` (measured with ``perf``). A :class:`Task`'s start ev
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Generator
-from heapq import heappush
-from typing import Any
+from typing import Any, Final
 
-from simpy.core import NORMAL, URGENT
-from simpy.events import PENDING, AllOf, AnyOf, Interruption
+import simpy.core
+import simpy.events
+from simpy.events import AllOf, AnyOf, Interruption
 
 __all__ = ["Task", "Tick", "spawn", "start", "timeout"]
+
+# (Final: compiled, each is a C static, not a lookup in the module's dict at every use)
+heappush: Final = heapq.heappush
+NORMAL: Final = simpy.core.NORMAL
+URGENT: Final = simpy.core.URGENT
+PENDING: Final = simpy.events.PENDING
 
 
 class Task:

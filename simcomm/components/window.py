@@ -60,16 +60,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
 __all__ = ["TCP", "Transport", "Window"]
 
-DUPTHRESH = 3
+DUPTHRESH: Final = 3
 """Duplicate acknowledgements (TCP) or later acknowledged packets (QUIC) that declare a
 segment lost (RFC 5681 §3.2, RFC 9002 §6.1.1)."""
-TIME_THRESHOLD = 9 / 8
+TIME_THRESHOLD: Final = 9 / 8
 """QUIC's time threshold: a packet sent this many round trips before a later acknowledged
 packet is lost (RFC 9002 §6.1.2)."""
-GRANULARITY = 0.001
+GRANULARITY: Final = 0.001
 """QUIC's timer granularity ``kGranularity`` (RFC 9002 §6.1.2)."""
 
 

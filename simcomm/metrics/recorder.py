@@ -27,21 +27,21 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Any
+from typing import Any, Final
 
 from .definitions import PART_NAMES, Kind, Tag
 
 __all__ = ["FullRecorder", "Level", "PeakLevel", "Recorder", "SketchRecorder"]
 
-NK = len(Kind)
-NT = len(Tag)
-NPARTS = len(PART_NAMES)
-MSG_FLOATS = 4
+NK: Final = len(Kind)
+NT: Final = len(Tag)
+NPARTS: Final = len(PART_NAMES)
+MSG_FLOATS: Final = 4
 """Floats per message row of a :class:`FullRecorder`: send time, arrival time, bytes,
 header bytes."""
-MSG_INTS = 2
+MSG_INTS: Final = 2
 """64-bit integers per message row: flow, connection."""
-MSG_CODES = 3
+MSG_CODES: Final = 3
 """Small codes per message row (one byte each): kind, tag, direction."""
 
 
