@@ -34,6 +34,7 @@ __all__ = ["COMPILED", "STATE", "compiled"]
 
 COMPILED = (
     "simcomm.components.window",
+    "simcomm.components.link",
     "simcomm.components.connection",
     "simcomm.components.pool",
     "simcomm.components.server",

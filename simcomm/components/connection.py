@@ -41,6 +41,7 @@ from ..metrics.definitions import Kind, Tag
 from ..metrics.recorder import Recorder
 from ..rng import Buffered, Streams
 from .client import add_listener, notify
+from .link import Pipe
 from .task import timeout
 from .window import DUPTHRESH, TCP, TIME_THRESHOLD, Transport, Window
 
@@ -296,7 +297,7 @@ class Connection:
             return None
         env = ck.env
         now = env._now
-        pipe = self.pipes[direction]
+        pipe: Pipe = self.pipes[direction]
         tr = ck.transport
         if stream is None or not tr.quic:
             unit: Any = self._unit1 if direction else self._unit0
@@ -384,7 +385,7 @@ class Connection:
                 done: int, k: int, start: float, prop: float) -> list:
         """Draw which of segments ``done … done+k-1`` (sent from *start*) are lost; start the
         recovery of each (see :mod:`simcomm.components.window`). Returns their processes."""
-        pipe = self.pipes[direction]
+        pipe: Pipe = self.pipes[direction]
         tr = self._k.transport
         mss, bit = tr.mss, pipe.bit_time
         out = []
@@ -430,7 +431,8 @@ class Connection:
         """A process: one lost segment, from its loss to the arrival of a copy. Value: the
         arrival time (NaN if the connection dropped first)."""
         ck = self._k
-        env, rec, pipe, tr = ck.env, ck.rec, self.pipes[direction], ck.transport
+        env, rec, tr = ck.env, ck.rec, ck.transport
+        pipe: Pipe = self.pipes[direction]
         epoch = self.epoch
         rtt = prop + prop
         bit = pipe.bit_time
@@ -482,7 +484,8 @@ class Connection:
         wait for data handed over *before* it (in order per connection, per stream on
         QUIC). Value: ``(transmission, propagation, retransmission, head_of_line, row)``."""
         ck = self._k
-        env, rec, pipe, tr = ck.env, ck.rec, self.pipes[direction], ck.transport
+        env, rec, tr = ck.env, ck.rec, ck.transport
+        pipe: Pipe = self.pipes[direction]
         epoch = self.epoch
         t_first = env._now
         mss, bit = tr.mss, pipe.bit_time

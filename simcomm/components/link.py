@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any, Final
 
 from ..rng import Buffered
 
 __all__ = ["Link", "Pipe"]
 
-UP, DOWN = 0, 1
+UP: Final = 0
+DOWN: Final = 1
 
 
 class Pipe:
@@ -67,12 +69,12 @@ class Pipe:
         """Zero-argument callable drawing one propagation latency (seconds)."""
         self.loss = loss
         """Probability that a copy of a segment is lost (independently; the good state's)."""
-        self._lossdraw = loss_draw
-        self.bursts = bursts
+        self._lossdraw: Any = loss_draw
+        self.bursts: Any = bursts
         """Gilbert–Elliott ``(enter, leave, loss_bad)``: per segment the pipe goes from its
         good state to its bad one with probability *enter*, back with *leave*; in the bad
         state a segment is lost with *loss_bad* (None: independent loss only)."""
-        self._burstdraw = burst_draw
+        self._burstdraw: Any = burst_draw
         self.bad = False
         """In the Gilbert–Elliott bad state now."""
         self.cuts: list[tuple[float, float]] = []
@@ -157,10 +159,11 @@ class Link:
     def __init__(self, name: str, *, bandwidth: float, latency_dist, loss: float, rto: float,
                  streams, bursts: tuple[float, float, float] | None = None) -> None:
         self.name = name
-        pipes = []
+        pipes: list[Pipe] = []
         for direction, label in ((UP, "up"), (DOWN, "down")):
             lat = latency_dist.sampler(streams.stream(f"{name}.{label}.latency"))
-            loss_draw = burst_draw = None
+            loss_draw: Any = None
+            burst_draw: Any = None
             if loss or bursts is not None:
                 g = streams.stream(f"{name}.{label}.loss")
                 loss_draw = Buffered(g, lambda gen, n: gen.random(n))
