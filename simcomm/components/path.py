@@ -60,7 +60,7 @@ from ..metrics.recorder import Recorder
 from .connection import DOWN, UP, Connection, ConnectionKind
 from .hop import Hop
 from .pool import Pool
-from .server import CRASHED
+from .server import CRASHED, Server
 from .task import timeout
 from .window import TCP, Transport
 
@@ -222,7 +222,7 @@ class Path:
         all taken), an event whose value is that connection once one frees (see
         :mod:`simcomm.components.pool`). Patterns that can wait use :meth:`acquire`."""
         base: Connection = client.connection
-        pool = base.pool
+        pool: Pool | None = base.pool
         if pool is None:
             pool = base.pool = Pool(
                 self, base, multiplexed=self.multiplexed,
@@ -241,7 +241,8 @@ class Path:
     def end(self, conn: Connection) -> None:
         """The exchange begun with :meth:`begin` is over: the connection goes back to its
         client's pool (a per-request connection closes)."""
-        (conn.parent or conn).pool.release(conn)
+        pool: Pool = (conn.parent or conn).pool
+        pool.release(conn)
 
     def fresh(self, base: Connection, keep: bool = False) -> Connection:
         """A new connection beside the client's own *base*, not open yet: a pool's further
@@ -410,9 +411,8 @@ class Path:
         the trip's parts count only what follows it (the earlier work is the request's, not
         the answer's); ``trip.t_work`` and ``trip.busy`` still span the whole visit."""
         env = self.env
-        server = trip.server
-        if server is None:
-            server = self.server if self.router is None else self.router.route(trip)
+        server: Server = trip.server if trip.server is not None else (
+            self.server if self.router is None else self.router.route(trip))
         t_arr = env._now
         req = server.admit(bounded)
         if req is None:
@@ -521,7 +521,8 @@ class Path:
                                  sent=None if turn is None
                                  else (lambda: self._next_turn(conn, turn)))
             return True
-        env, server = self.env, self.server
+        env = self.env
+        server: Server = self.server
         parts = trip.parts
         if conn.compress:  # h2/h3: repeated header blocks cost less (Connection.head)
             req_size, req_header = conn.head(UP, req_size, req_header)

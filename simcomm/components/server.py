@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, Final
 
 from simpy.events import Event
 
@@ -47,7 +47,7 @@ from .task import timeout
 
 __all__ = ["CRASHED", "OwnBooks", "Server"]
 
-CRASHED = object()
+CRASHED: Final = object()
 """What a request waiting for a worker gets when its instance crashes."""
 
 

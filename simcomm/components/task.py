@@ -42,6 +42,8 @@ heappush: Final = heapq.heappush
 NORMAL: Final = simpy.core.NORMAL
 URGENT: Final = simpy.core.URGENT
 PENDING: Final = simpy.events.PENDING
+next_: Final = next
+"""(builtins.next, not looked up in the builtins module at every call)"""
 
 
 class Task:
@@ -62,7 +64,7 @@ class Task:
             return
         start = Tick(env, 0.0, None)  # as SimPy's Initialize: ok, urgent, now
         start.callbacks = [self._resume]
-        heappush(env._queue, (env._now, URGENT, next(env._eid), start))  # env.schedule
+        heappush(env._queue, (env._now, URGENT, next_(env._eid), start))  # env.schedule
         self._target = start
         """The event it waits for."""
 
@@ -90,7 +92,7 @@ class Task:
                     event = gen.throw(event._value)
                     value = PENDING
                 if value is None:  # (next() is send(None) without looking up "send")
-                    event = next(gen)
+                    event = next_(gen)
                 elif value is not PENDING:
                     event = gen.send(value)
             except StopIteration:
@@ -179,9 +181,9 @@ def timeout(env: Any, delay: float, value: Any = None) -> Any:
     if delay < 0:
         raise ValueError(f"Negative delay {delay}")
     ev = Tick(env, delay, value)
-    heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), ev))
+    heappush(env._queue, (env._now + delay, NORMAL, next_(env._eid), ev))
     return ev
 
 
-_GO = Tick(None, 0.0, None)
+_GO: Final = Tick(None, 0.0, None)
 """The (ok, valueless) event a task started by :func:`start` resumes on first."""
