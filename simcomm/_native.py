@@ -1,10 +1,18 @@
 """Which of simcomm's modules run compiled, and the switch back to their Python source.
 
 The modules in :data:`COMPILED` are on every message's path (a connection carrying it, its
-congestion window, the recorder counting it, the process waiting for it). An install compiles
-them with mypyc when it can (``setup.py``): the same source, as C extensions beside it, about
-25 % faster for request and polling patterns (``benchmarks/README.md``). Results are the
-same to the bit compiled or not (``tests/test_native.py``).
+link and congestion window, the recorder counting it, the process waiting for it). An install
+compiles them with mypyc when it can (``setup.py``): the same source, as C extensions beside
+it, about 1.6× as fast as pure Python for request and polling patterns
+(``benchmarks/README.md``). Results are the same to the bit compiled or not
+(``tests/test_native.py``).
+
+Writing them, for speed: mypyc calls native classes and functions of this group directly,
+but anything typed ``Any`` (or untyped) goes through a lookup by name — an attribute, a
+method, a module global that is not ``Final``, a builtin such as ``next``. The build writes
+its intermediate code to ``build/ops.txt``: ``CPyDict_GetItem``, ``CPyObject_GetAttr`` and
+``PyObject_VectorcallMethod`` there are those lookups (``benchmarks/README.md`` says what
+removing them gave).
 
 simcomm uses the compiled modules only when **every** one of them is there and was
 **compiled from its source as it is now** (the build records each source's SHA-256 in
