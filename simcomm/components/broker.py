@@ -60,6 +60,14 @@ class Broker:
         """Queue a copy of *message* for *subscriber*."""
         self.queues[subscriber].put(message)
 
+    def passes(self, subscriber: int) -> bool:
+        """Whether a copy for *subscriber* that a consumer takes as soon as it is queued
+        would pass straight through: nothing queued before it, no retention, no
+        acknowledgements (so :meth:`publish` then :meth:`take` would hand out just it, and
+        keep nothing). The caller then sends it without queueing it."""
+        return not self.queues[subscriber].items and self.retention is None and \
+            self.ack_timeout is None
+
     def take(self, subscriber: int, limit: int | None = None) -> list[Update]:
         """Hand out up to *limit* queued messages (oldest first), dropping expired ones. With
         acknowledgements on, each becomes unacked and its redelivery timer starts now; each

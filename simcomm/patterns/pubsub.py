@@ -196,10 +196,20 @@ class PubSub(UpdatePattern):
                              work=route)
         subs = world.subscribers[u.topic]
         self._hop[u.uid] = [trip.parts, env.now, len(subs)]
+        broker, clients = self.broker, world.clients
+        if not self.push:
+            for ci in subs:
+                broker.publish(ci, u)
+            return
+        direct = self.p.prefetch is None and not self._track  # (nothing to hold back)
         for ci in subs:
-            self.broker.publish(ci, u)
-            if self.push:
-                self._dispatch(world.clients[ci])
+            client = clients[ci]
+            if direct and client.online and client.connection.ready and \
+                    broker.passes(ci):  # queued and taken at once: sent without the queue
+                self._push_copy(client, client.connection, u)
+            else:
+                broker.publish(ci, u)
+                self._dispatch(client)
 
     def _settled(self, uid: int) -> None:
         """One copy of *uid* is delivered or lost for good: forget the hop when all are."""
