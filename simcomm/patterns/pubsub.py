@@ -289,8 +289,14 @@ class PubSub(UpdatePattern):
         if cp:  # parsed before it is processed
             timeout(self.env, cp).callbacks.append(
                 lambda _ev: self._accept(client, (u,), t_taken, trip.parts, cp))
-        else:
+        elif self._track or self.acks:
             self._accept(client, (u,), t_taken, trip.parts, cp)
+        else:  # (_accept for one copy that cannot be a duplicate or tracked, written out)
+            hop, t_queued, _ = self._hop[u.uid]
+            parts = list(map(add, hop, trip.parts))
+            parts[PENDING] = t_taken - t_queued
+            if not self.world.feed.deliver(client, u, parts):
+                self._lose(client.index, u, False)
 
     # -- broker → subscriber: pull (long-poll fetch) ----------------------------------------------
     def _fetcher(self, client):
