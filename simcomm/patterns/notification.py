@@ -256,8 +256,9 @@ class UpdatePattern(Pattern):
                                          USEFUL if items else EMPTY)
         if not items:
             path.settle(poll, EMPTY)
-            for a, b in (*waste, (trip.t_work, trip.t_work + trip.busy)):
+            for a, b in waste:
                 path.waste(a, b)
+            path.waste(trip.t_work, trip.t_work + trip.busy)
             return trip
         if not delivered or not client.online:
             # the client went offline while the answer travelled: it never reads it, and the
