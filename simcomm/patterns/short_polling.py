@@ -104,6 +104,8 @@ class ShortPolling(UpdatePattern):
                                                work=self._work, read=mb.take,
                                                put_back=mb.put_back)
                     path.end(poll.conn)
+                    # (not held until the next poll: a frame per client would keep them)
+                    poll = items = None
             due += p.interval + jitter()
             if due < env._now:
                 due = env._now
