@@ -125,7 +125,7 @@ def test_estimate_is_within_a_factor_of_the_run(name, overrides):
     for spec, r in zip(sc.variants, simcomm.compare(sc), strict=True):
         est = guard.estimate(sc, spec)
         rec = r.recorder
-        for what, estimated, actual in (("messages", est.messages, len(rec.m_t)),
+        for what, estimated, actual in (("messages", est.messages, rec.n_messages),
                                         ("deliveries", est.deliveries, len(rec.d_t0))):
             assert actual > 0
             assert 1 / FACTOR <= estimated / actual <= FACTOR, (spec.label, what, estimated,

@@ -55,6 +55,9 @@ class Broker:
         self._on_redeliver = on_redeliver
         self._on_resend = on_resend
         self._gen = 0
+        self._holds = retention is not None or acks
+        """Whether a queued message can be held back or dropped (retention, acks): if not, a
+        queue is handed out whole, as it is."""
 
     def publish(self, subscriber: int, message: Update) -> None:
         """Queue a copy of *message* for *subscriber*."""
@@ -65,18 +68,16 @@ class Broker:
         would pass straight through: nothing queued before it, no retention, no
         acknowledgements (so :meth:`publish` then :meth:`take` would hand out just it, and
         keep nothing). The caller then sends it without queueing it."""
-        return not self.queues[subscriber].items and self.retention is None and \
-            self.ack_timeout is None
+        return not self._holds and not self.queues[subscriber].items
 
     def take(self, subscriber: int, limit: int | None = None) -> list[Update]:
         """Hand out up to *limit* queued messages (oldest first), dropping expired ones. With
         acknowledgements on, each becomes unacked and its redelivery timer starts now; each
         retry handed out is reported to ``on_resend``."""
         q = self.queues[subscriber]
-        retries = self.retries[subscriber]
-        if limit is None and self.retention is None and not retries and \
-                self.ack_timeout is None:
+        if limit is None and not self._holds:
             return q.take()  # (all of it, as the loop below would hand it out)
+        retries = self.retries[subscriber]
         out: list[Update] = []
         now = self.env.now
         keep: list[Update] = []

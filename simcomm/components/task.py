@@ -82,19 +82,14 @@ class Task:
         gen = self._gen
         while True:
             try:
-                # (two branches on purpose: compiled, a Tick's fields are read in place)
-                if isinstance(event, Tick):  # noqa: SIM114
-                    value = event._value
-                elif event._ok:
-                    value = event._value
-                else:
+                if not isinstance(event, Tick) and not event._ok:  # (a Tick never fails)
                     event._defused = True  # handed to the generator, as SimPy does
                     event = gen.throw(event._value)
-                    value = PENDING
-                if value is None:  # (next() is send(None) without looking up "send")
-                    event = next_(gen)
-                elif value is not PENDING:
-                    event = gen.send(value)
+                else:
+                    # (the same read twice on purpose: compiled, a Tick's is in place)
+                    value = event._value if isinstance(event, Tick) else event._value  # noqa: RUF034
+                    # (next() is send(None) without looking "send" up by name)
+                    event = next_(gen) if value is None else gen.send(value)
             except StopIteration:
                 self._value = None
                 self._target = None

@@ -323,7 +323,7 @@ class FullRecorder(Recorder):
     :attr:`m_ints` and :data:`MSG_CODES` one-byte codes (kind, tag, direction) in
     :attr:`m_codes`; a delivery's decomposition is
     :data:`NPARTS` floats in :attr:`d_parts_rows`. The per-column views (``m_t``,
-    ``d_parts``…) are copies, for tests and small runs; :mod:`simcomm.metrics.summary` reads
+    ``m_tag``…) are copies, for tests and small runs; :mod:`simcomm.metrics.summary` reads
     the rows as NumPy views."""
 
     full = True
@@ -387,11 +387,6 @@ class FullRecorder(Recorder):
     @property
     def m_conn(self) -> array:
         return self.m_ints[1::MSG_INTS]
-
-    @property
-    def d_parts(self) -> list[array]:
-        rows = self.d_parts_rows
-        return [rows[i::NPARTS] for i in range(NPARTS)]
 
     def connection(self, index, owner):
         if owner != -1:
