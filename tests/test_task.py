@@ -206,3 +206,85 @@ def test_a_tick_is_what_a_timeout_is_to_simpy():
     assert isinstance(timeout(env, 1.0), Tick)
     with pytest.raises(ValueError, match="Negative delay"):
         timeout(env, -1.0)
+
+
+def _landings(schedule, seed: int = 8):
+    """Fan-outs of callbacks at random moments: each a few copies due at one instant (the
+    same delay, one call after the other), some fan-outs interleaved with timeouts and
+    processes due at the same instants; the log of (time, who) in the order they ran, and
+    the environment."""
+    env = simpy.Environment()
+    rng = random.Random(seed)
+    log = []
+
+    def note(who):
+        return lambda _ev: log.append((env.now, who))
+
+    def waiter(who, d):
+        yield env.timeout(d)
+        log.append((env.now, who))
+
+    def source():
+        for i in range(400):
+            yield env.timeout(rng.choice([0.0, 0.25, 0.5]))
+            d = rng.choice([0.25, 0.5, 0.75])
+            for k in range(rng.randint(1, 6)):
+                schedule(env, d, note((i, k)))
+                if rng.random() < 0.2:  # something else due then, scheduled in between
+                    env.timeout(d).callbacks.append(note((i, k, "timeout")))
+                if rng.random() < 0.1:
+                    env.process(waiter((i, k, "process"), d))
+    env.process(source())
+    env.run()
+    return log, env
+
+
+def test_later_runs_callbacks_when_and_in_the_order_an_event_each_would():
+    """:func:`~simcomm.components.task.later` runs every callback at the time, and in the
+    order, that a timeout each would; consecutive calls for one instant share one event, and
+    every call still takes its event id (later events keep theirs)."""
+    from simcomm.components.task import later
+
+    want, env_a = _landings(lambda env, d, fn: env.timeout(d).callbacks.append(fn))
+    got, env_b = _landings(later)
+    assert len(got) > 1200 and got == want
+    assert next(env_a._eid) == next(env_b._eid)  # the same ids taken
+
+    env = simpy.Environment()
+    seen = []
+    for k in range(100):
+        later(env, 0.005, lambda _ev, k=k: seen.append((env.now, k)))
+    assert len(env._queue) == 1  # one event for the hundred
+    env.timeout(0.005)  # scheduled in between: the next call cannot join the first event
+    later(env, 0.005, lambda _ev: seen.append((env.now, "after")))
+    later(env, 0.006, lambda _ev: seen.append((env.now, "then")))  # another instant
+    assert len(env._queue) == 4
+    env.run()
+    assert seen == [(0.005, k) for k in range(100)] + [(0.005, "after"), (0.006, "then")]
+
+
+def test_later_may_turn_a_tie_with_an_urgent_event_a_callback_schedules():
+    """The documented exception: a process started by one callback (its start is urgent)
+    ran before the next landing's callback with an event each; with one shared event it runs
+    after the last."""
+    from simcomm.components.task import later
+
+    def run(schedule):
+        env = simpy.Environment()
+        log = []
+
+        def started():
+            log.append("process")
+            yield env.timeout(0)
+
+        def first(_ev):
+            log.append("first")
+            env.process(started())
+        schedule(env, 1.0, first)
+        schedule(env, 1.0, lambda _ev: log.append("second"))
+        env.run()
+        return log
+
+    assert run(lambda env, d, fn: env.timeout(d).callbacks.append(fn)) == [
+        "first", "process", "second"]
+    assert run(later) == ["first", "second", "process"]

@@ -42,7 +42,7 @@ from ..metrics.recorder import Recorder
 from ..rng import Buffered, Streams
 from .client import add_listener, notify
 from .link import Pipe
-from .task import timeout
+from .task import later, timeout
 from .window import DUPTHRESH, TCP, TIME_THRESHOLD, Transport, Window
 
 __all__ = ["DOWN", "UP", "Connection", "ConnectionKind"]
@@ -281,7 +281,7 @@ class Connection:
 
     # -- carrying one message ------------------------------------------------------------------
     def send(self, direction: int, size: float, header: float, kind: int, tag: int, flow: int,
-             drop: float = 0.0, stream=None):
+             drop: float = 0.0, stream=None, land: Any = None):
         """Hand one message of *size* bytes (*header* of them headers) to the connection.
 
         Returns ``(transmission, propagation, retransmission, head_of_line, row)`` directly
@@ -289,7 +289,13 @@ class Connection:
         value is that tuple, or ``None`` when a *drop* draw lost it for good. *row* is the
         recorder row of the message (for re-tagging once its outcome is known). *stream*
         names the HTTP/3 stream it belongs to: on QUIC, messages of different streams do not
-        wait for each other (None: the connection's own stream, in order with itself)."""
+        wait for each other (None: the connection's own stream, in order with itself).
+
+        *land*: for a message nobody waits for, an object with a ``value`` field, called with
+        an event when the message arrives. When it would get an event whose value is the
+        tuple, None is returned instead: the tuple is put in ``land.value`` and *land* is
+        called at the arrival (by :func:`~simcomm.components.task.later`: messages landing at
+        the same instant one after the other share one event)."""
         ck = self._k
         if drop and self.dropper()() < drop:
             ck.rec.message(ck.env._now, kind, tag, size, header, flow, direction, math.nan,
@@ -363,6 +369,10 @@ class Connection:
         delay = arrive - now
         if delay <= 0.0:
             return (0.0, 0.0, 0.0, 0.0, row)
+        if land is not None:
+            land.value = (delay - prop - hol, prop, 0.0, hol, row)
+            later(env, delay, land)
+            return None
         return timeout(env, delay, (delay - prop - hol, prop, 0.0, hol, row))
 
     def _stream(self, direction: int, stream) -> list:

@@ -96,6 +96,29 @@ def add_wire(parts: list, r: tuple) -> None:
     parts[HEAD_OF_LINE] += r[3]
 
 
+class Landing:
+    """A posted message's arrival (:meth:`Path.post`): its wire tuple is added to the trip's
+    parts and ``then(trip, delivered)`` is called. One object per message, called by the
+    event it arrives on (the value it reads is its own, or the event's when it has none:
+    the message took a process)."""
+
+    __slots__ = ("conn", "epoch", "then", "trip", "value")
+
+    def __init__(self, conn: Connection, trip: Trip, then: Any) -> None:
+        self.conn = conn
+        self.epoch = conn.epoch
+        self.trip = trip
+        self.then = then
+        self.value: Any = None
+
+    def __call__(self, ev: Any) -> None:
+        r = self.value
+        if r is None:
+            r = ev.value
+        add_wire(self.trip.parts, r)
+        self.then(self.trip, self.conn.epoch == self.epoch)
+
+
 class Trip:
     """What one exchange (or one carried message) cost, and how to settle its tags.
 
@@ -628,20 +651,18 @@ class Path:
                 then(trip, ok)
             self.env.process(via_hops())
             return
-        epoch = conn.epoch
+        landing = Landing(conn, trip, then)
         if conn.early or conn.compress:
             size, header = self._prepare(conn, DOWN, size, header, kind == RESPONSE)
         r = conn.send(DOWN, size, header, kind, tag, trip.flow, 0.0,
-                      trip.flow if kind == RESPONSE else None)
+                      trip.flow if kind == RESPONSE else None, landing)
+        if r is None:
+            return  # it lands by itself (posts landing together share one event)
         if isinstance(r, tuple):
-            self._posted(conn, trip, epoch, r, then)
+            landing.value = r
+            landing(None)
         else:
-            r.callbacks.append(lambda ev: self._posted(conn, trip, epoch, ev.value, then))
-
-    @staticmethod
-    def _posted(conn, trip, epoch, r, then) -> None:
-        add_wire(trip.parts, r)
-        then(trip, conn.epoch == epoch)
+            r.callbacks.append(landing)
 
     def fire(self, conn: Connection, direction: int, size: float, header: float, kind: int,
              tag: int, flow: int = -1) -> None:

@@ -35,7 +35,7 @@ import simpy.core
 import simpy.events
 from simpy.events import AllOf, AnyOf, Interruption
 
-__all__ = ["Task", "Tick", "spawn", "start", "timeout"]
+__all__ = ["Task", "Tick", "later", "spawn", "start", "timeout"]
 
 # (Final: compiled, each is a C static, not a lookup in the module's dict at every use)
 heappush: Final = heapq.heappush
@@ -182,3 +182,51 @@ def timeout(env: Any, delay: float, value: Any = None) -> Any:
 
 _GO: Final = Tick(None, 0.0, None)
 """The (ok, valueless) event a task started by :func:`start` resumes on first."""
+
+
+class _Last:
+    """Per environment: the event :func:`later` scheduled last, when it is due, and the event
+    id its last call took."""
+
+    __slots__ = ("mark", "t", "tick")
+
+    def __init__(self) -> None:
+        self.tick: Tick | None = None
+        self.t = 0.0
+        self.mark = -1
+
+
+def later(env: Any, delay: float, fn: Any) -> None:
+    """Call ``fn(event)`` after *delay* seconds, as a callback of an event scheduled as
+    :func:`timeout` schedules one; nobody waits for it.
+
+    **Calls for the same instant share one event** when nothing else was scheduled between
+    them: the callbacks of consecutive calls (consecutive event ids) run in one step, in call
+    order, instead of one step each — a fan-out of copies that land together (pub/sub,
+    ``benchmarks/bench_models.py``) pays one event instead of one per copy. Every callback
+    runs at the same time and in the same order as with an event each; each call still takes
+    its event id, so later events keep theirs. Only ties can turn, and only through an
+    *urgent* event (a process started, an interruption) that a callback schedules for now:
+    with an event each it ran before the next call's callback; with a shared event it runs
+    after the last one. What each callback gets as its event is the shared one: it must not
+    read the event's value (give it its own)."""
+    now = env._now
+    t = now + delay
+    eid: int = next_(env._eid)
+    last: _Last | None = getattr(env, "_simcomm_later", None)
+    if last is None:
+        last = _Last()
+        env._simcomm_later = last
+    tick = last.tick
+    if tick is not None and last.mark == eid - 1 and last.t == t:
+        callbacks = tick.callbacks
+        if callbacks is not None:  # (not run yet)
+            callbacks.append(fn)
+            last.mark = eid
+            return
+    tick = Tick(env, delay, None)
+    tick.callbacks = [fn]
+    heappush(env._queue, (t, NORMAL, eid, tick))
+    last.tick = tick
+    last.t = t
+    last.mark = eid
