@@ -109,8 +109,11 @@ class UpdateFeed:
         ``client_buffer``). False: the inbox was full and did not take it (the caller decides
         whether it is lost)."""
         inbox = client.inbox
-        if inbox is None:  # no capacity limit: processed at once
-            self._done(client, (update, parts), self.env._now)
+        if inbox is None:  # no capacity limit: processed at once (_done, written out)
+            now = self.env._now
+            parts[CLIENT_BUFFER] = 0.0  # (now - now)
+            self._rec.delivery(update.t_created, now, update.uid, client.index, parts)
+            self._processed(client, update)
             return True
         return inbox.offer((update, parts), self.env._now)
 

@@ -211,8 +211,7 @@ class PubSub(UpdatePattern):
             conn = client.connection
             if direct and client.online and conn.ready and \
                     passes(ci):  # queued and taken at once: sent without the queue
-                post(conn, Trip(u.uid), size, h, UPDATE, USEFUL,
-                     partial(arrived, client, u, conn.epoch, now))
+                post(conn, Trip(u.uid), size, h, UPDATE, USEFUL, partial(arrived, client, u, now))
             else:
                 broker.publish(ci, u)
                 self._dispatch(client)
@@ -282,13 +281,13 @@ class PubSub(UpdatePattern):
         is called when it lands."""
         h = self.world.update_header
         self.world.path.post(conn, Trip(u.uid), h + u.size * self.size_factor, h, UPDATE,
-                             USEFUL, partial(self._copy_arrived, client, u, conn.epoch,
-                                             self.env._now))
+                             USEFUL, partial(self._copy_arrived, client, u, self.env._now))
 
-    def _copy_arrived(self, client, u, epoch: int, t_taken: float, trip: Trip, _ok) -> None:
+    def _copy_arrived(self, client, u, t_taken: float, trip: Trip, delivered: bool) -> None:
         """A pushed copy lands on its subscriber's connection (:meth:`_arrived` and
-        :meth:`_accept`, for one copy and without a generator)."""
-        if client.connection.epoch != epoch or not client.online:
+        :meth:`_accept`, for one copy and without a generator); *delivered*: its connection
+        did not drop while it travelled."""
+        if not delivered or not client.online:
             self._gone(client.index, (u,))
             return
         cp = u.size * self.size_factor * self.parse_per_byte
@@ -421,7 +420,11 @@ class PubSub(UpdatePattern):
                 self._lose(ci, u, False)
 
     def processed(self, client, update) -> None:
-        self._settled(update.uid)
+        hop = self._hop[update.uid]  # (_settled written out: one call fewer per copy)
+        if hop[2] <= 1:
+            del self._hop[update.uid]
+        else:
+            hop[2] -= 1
         if self.acks:
             spawn(self.env, self._ack(client, update))
 
