@@ -194,8 +194,8 @@ def mser5_warmup(recorder) -> tuple[float, str]:
 
     from .stats import mser
 
-    t0 = np.frombuffer(recorder.d_t0, dtype=float) if len(recorder.d_t0) else np.empty(0)
-    lat = np.frombuffer(recorder.d_latency, dtype=float) if len(t0) else np.empty(0)
+    t0 = recorder.d_t0.numpy()
+    lat = recorder.d_latency.numpy()
     order = np.argsort(t0, kind="stable")
     t0, lat = t0[order], lat[order]
     cut = mser(lat)

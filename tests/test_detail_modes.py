@@ -181,3 +181,38 @@ def test_closed_loop_gives_identical_metrics_in_both_modes():
     full, summ = _both(sc)
     _assert_identical(full, summ)
     assert full.metrics["delivered"] > 0
+
+
+@pytest.mark.parametrize("dtype,values", [
+    ("f8", [i * 0.1 for i in range(3 * 4096 + 5)] + [math.nan, -0.0, 1e300]),
+    ("i8", [i * 1_000_003 - 2**40 for i in range(2 * 4096 + 1)]),
+    ("i1", [i % 7 - 1 for i in range(4096 * 2)]),
+])
+def test_a_recorder_column_keeps_every_value_exactly_in_order(dtype, values):
+    """A :class:`~simcomm.metrics.recorder.Column` (a list that packs every CHUNK values
+    into a NumPy array) gives back what it was given, in order and in its dtype, whether
+    the values went in one by one or in rows that straddle a chunk's end; a value can be
+    read and rewritten in a packed chunk or in the list."""
+    import numpy as np
+
+    from simcomm.metrics.recorder import CHUNK, Column
+
+    one, rows = Column(dtype), Column(dtype)
+    for v in values:
+        one.append(v)
+    for i in range(0, len(values), 7):  # rows of 7 cross every chunk's end
+        rows.extend(values[i:i + 7])
+    want = np.array(values, dtype=dtype)
+    for col in (one, rows):
+        assert len(col) == len(values) and len(col._chunks) == len(values) // CHUNK
+        got = col.numpy()
+        assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)
+        assert got.tobytes() == want.tobytes()  # (−0.0 and NaN to the bit)
+        for i in (0, CHUNK - 1, CHUNK, len(values) - 1, -1):
+            assert col[i] == want[i] or (math.isnan(col[i]) and math.isnan(want[i]))
+        col[1] = 3
+        col[len(values) - 1] = 4
+        got = col.numpy()
+        assert got[1] == 3 and got[-1] == 4 and len(got) == len(values)
+    empty = Column("f8").numpy()
+    assert empty.dtype == np.float64 and empty.size == 0

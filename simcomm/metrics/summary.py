@@ -7,13 +7,12 @@ Called once per run; every definition it implements is written in
 from __future__ import annotations
 
 import math
-from array import array
 
 import numpy as np
 import pandas as pd
 
 from .definitions import METRICS, PART_NAMES, Kind, Tag
-from .recorder import MSG_CODES, MSG_FLOATS, MSG_INTS, NPARTS, NT, Recorder
+from .recorder import MSG_CODES, MSG_FLOATS, MSG_INTS, NPARTS, NT, Column, Recorder
 
 __all__ = ["QUANTILES", "Tally", "frames", "latency_parts", "latency_quantiles", "summarise"]
 
@@ -64,7 +63,7 @@ class Tally:
         """Times and values of the events *name* attributed to the window."""
         got = self._events.get(name)
         if got is None:
-            t, v = self.rec.events.get(name, (array("d"), array("d")))
+            t, v = self.rec.events.get(name, (_EMPTY, _EMPTY))
             t, v = _col(t, float), _col(v, float)
             keep = t >= self.rec.warmup
             got = self._events[name] = (t[keep], v[keep])
@@ -146,8 +145,13 @@ def latency_parts(rec: Recorder) -> dict[str, float]:
     return {f"{name}_s": v for name, v in zip(PART_NAMES, means, strict=True)}
 
 
+_EMPTY = Column("f8")
+"""(the times and values of an event never recorded)"""
+
+
 def _col(a, dtype) -> np.ndarray:
-    return np.frombuffer(a, dtype=dtype) if len(a) else np.empty(0, dtype=dtype)
+    """A recorder's :class:`~simcomm.metrics.recorder.Column` as one array of *dtype*."""
+    return a.numpy().astype(dtype, copy=False)
 
 
 def _rows(a, dtype, width: int) -> np.ndarray:
