@@ -37,6 +37,7 @@ from .components.resilience import Resilience
 from .components.server import Server
 from .components.sidecar import Sidecar
 from .components.state import Sessions
+from .components.task import run_until
 from .dists import zero
 from .metrics.recorder import FullRecorder, Recorder, SketchRecorder
 from .rng import Buffered, Streams
@@ -249,10 +250,10 @@ class World:
         """Run until the scenario's duration; *progress(fraction)* is called as time passes."""
         end = self.scenario.duration
         if progress is None:
-            self.env.run(until=end)
+            run_until(self.env, end)  # (env.run(until=end), its loop compiled)
         else:
             for k in range(1, steps + 1):
-                self.env.run(until=end * k / steps)
+                run_until(self.env, end * k / steps)
                 progress(k / steps)
         self.recorder.close()
 

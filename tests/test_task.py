@@ -288,3 +288,75 @@ def test_later_may_turn_a_tie_with_an_urgent_event_a_callback_schedules():
     assert run(lambda env, d, fn: env.timeout(d).callbacks.append(fn)) == [
         "first", "process", "second"]
     assert run(later) == ["first", "second", "process"]
+
+
+def _mixed(run, seed: int = 5):
+    """Processes, tasks, timeouts, ticks, conditions and failed events (defused by the process
+    that waits on them), some due exactly at the stops; run in three stops by *run(env, t)*;
+    the log of what happened, and the clock and the log's length after each stop."""
+    from simcomm.components.task import later, timeout
+
+    env = simpy.Environment()
+    rng = random.Random(seed)
+    log = []
+
+    def worker(i):
+        for k in range(4):
+            d = rng.choice([0.0, 1.0, 2.5, rng.random() * 3])
+            ev = timeout(env, d, (i, k)) if k % 2 else env.timeout(d, (i, k))
+            if k == 2:
+                got = yield ev | env.timeout(rng.random())
+                log.append((env.now, i, "any", len(got.todict())))
+            else:
+                log.append((env.now, i, (yield ev)))
+            if i % 5 == 0 and k == 1:
+                bad = env.event()
+                bad.fail(KeyError(i))
+                try:
+                    yield bad
+                except KeyError:
+                    log.append((env.now, i, "caught"))
+        later(env, 1.0, lambda _ev: log.append((env.now, i, "landed")))
+
+    def source():
+        for i in range(200):
+            yield env.timeout(rng.choice([0.0, 0.5, rng.random()]))
+            (env.process if i % 2 else lambda g: spawn(env, g))(worker(i))
+
+    env.process(source())
+    for t in (10, 25.0):  # due exactly at a stop: after it, as with SimPy's end marker
+        env.timeout(t).callbacks.append(lambda _ev: log.append((env.now, "due at the stop")))
+        timeout(env, t).callbacks.append(lambda _ev: log.append((env.now, "tick at the stop")))
+    stops = []
+    for t in (10, 25.0, 60):
+        run(env, t)
+        stops.append((env.now, len(log)))  # (what happened before each stop)
+    return log, stops
+
+
+def test_run_until_processes_what_env_run_would_in_the_same_order():
+    """:func:`~simcomm.components.task.run_until` (SimPy's loop, compiled) gives the log of
+    ``env.run(until=...)``, stops at the same instants (what is due exactly then is left
+    for the next stop, as SimPy's urgent end marker does), refuses a time not after now, and
+    stops the run with a copy of an undefused failure's exception, as SimPy does."""
+    from simcomm.components.task import run_until
+
+    want = _mixed(lambda env, t: env.run(until=t))
+    got = _mixed(run_until)
+    assert len(got[0]) > 800 and got == want
+    assert [t for t, _ in want[1]] == [10, 25.0, 60]
+
+    env = simpy.Environment()
+    env.timeout(1)
+    run_until(env, 2)
+    with pytest.raises(ValueError, match="must be greater"):
+        run_until(env, 2)
+
+    def broken():
+        yield env.timeout(1)
+        raise LookupError("gone")
+
+    env.process(broken())
+    with pytest.raises(LookupError, match="gone") as err:
+        run_until(env, 10)
+    assert isinstance(err.value.__cause__, LookupError) and env.now == 3

@@ -35,10 +35,11 @@ import simpy.core
 import simpy.events
 from simpy.events import AllOf, AnyOf, Interruption
 
-__all__ = ["Task", "Tick", "later", "spawn", "start", "timeout"]
+__all__ = ["Task", "Tick", "later", "run_until", "spawn", "start", "timeout"]
 
 # (Final: compiled, each is a C static, not a lookup in the module's dict at every use)
 heappush: Final = heapq.heappush
+heappop: Final = heapq.heappop
 NORMAL: Final = simpy.core.NORMAL
 URGENT: Final = simpy.core.URGENT
 PENDING: Final = simpy.events.PENDING
@@ -230,3 +231,48 @@ def later(env: Any, delay: float, fn: Any) -> None:
     last.tick = tick
     last.t = t
     last.mark = eid
+
+
+def run_until(env: Any, until: float) -> None:
+    """``env.run(until=until)`` for a time *until*: SimPy's loop (``Environment.run`` calling
+    ``Environment.step``) written out here, compiled, instead of one Python call of
+    ``step`` per event (~0.3 µs each; with ``perf``, SimPy's loop was a fifth of a
+    short-polling run).
+
+    The same events are processed in the same order with the same outcome: the end of the
+    run is marked as SimPy marks it (an urgent event at ``now + (until − now)``, taking the
+    next event id); each event is taken off the queue, the clock set to its time, its
+    callbacks detached and called in order; a failed event nobody defused stops the run with
+    a copy of its exception, as ``step`` raises it. It does not go through
+    ``Environment.step``, so a wrapper put on ``step`` (to count events) sees none: use
+    ``env.run`` for that."""
+    now = env._now
+    at = float(until)
+    if at <= now:
+        raise ValueError(f"until ({at}) must be greater than the current simulation time")
+    queue = env._queue
+    end = Tick(env, at - now, None)
+    heappush(queue, (now + (at - now), URGENT, next_(env._eid), end))
+    while queue:
+        item = heappop(queue)
+        event = item[3]
+        env._now = item[0]
+        if event is end:
+            return
+        if isinstance(event, Tick):  # (a Tick's fields are read in place)
+            callbacks = event.callbacks
+            event.callbacks = None
+            if callbacks is not None:
+                for callback in callbacks:
+                    callback(event)
+            continue
+        callbacks = event.callbacks
+        event.callbacks = None
+        for callback in callbacks:
+            callback(event)
+        if not event._ok and not hasattr(event, "_defused"):
+            value = event._value
+            exc = type(value)(*value.args)
+            exc.__cause__ = value
+            raise exc
+    raise RuntimeError(f'No scheduled events left but "until" event was not triggered: {end}')
