@@ -49,6 +49,7 @@ COMPILED = (
     "simcomm.components.path",
     "simcomm.components.task",
     "simcomm.metrics.recorder",
+    "simcomm.patterns.polls",
 )
 """The modules an install compiles, in one mypyc group (they call each other natively)."""
 

@@ -28,6 +28,7 @@ from ..dists import Constant
 from ..fields import DurationDist, ScenarioError
 from ..metrics.definitions import PART_NAMES, Kind, Part, Tag
 from .base import Pattern, PatternParams
+from .polls import Polls
 
 __all__ = ["PollParams", "UpdatePattern"]
 
@@ -73,6 +74,7 @@ class UpdatePattern(Pattern):
         self.size_factor = enc.size_factor
         self.ser_per_byte = enc.serialise_per_kib / 1024.0
         self.parse_per_byte = enc.parse_per_kib / 1024.0
+        self.polls = Polls(self, world)
         self._online_waiters: dict[int, object] = {}
         presence = self._presence  # one bound method for every client (memory per client)
         for c in world.clients:
@@ -142,34 +144,25 @@ class UpdatePattern(Pattern):
         self.world.feed.carried(client, updates, t_carried, shared)
 
     # -- polls: shared by short polling, long polling and pub/sub's pull consumer ------------
+    # (the exchange is :class:`~simcomm.patterns.polls.Polls`, compiled: these hand it on)
     def poll_up(self, conn, flow: int):
         """``yield from``: send a poll (headers only) to the server on *conn* (from
         ``world.path.begin``). Returns its :class:`Trip` (whose request can later be settled
         ``empty`` or ``control``; its answer goes back on ``trip.conn``), or None if the
         connection could not be opened."""
-        h = self.world.request_header
-        trip = Trip(flow)
-        if not (yield from self.world.path.up(conn, trip, h, h)):
-            return None  # the connection could not be opened (it dropped while opening)
-        return trip
+        return self.polls.poll_up(conn, flow)
 
     def begin_poll(self, client):
         """``yield from``: a connection from the client's pool and a poll sent up on it.
         Returns the poll's :class:`Trip` (its connection: ``trip.conn``, to give back with
         ``world.path.end``), or None if the connection could not be opened (given back
         already)."""
-        path = self.world.path
-        conn = yield from path.acquire(client)
-        poll = yield from self.poll_up(conn, next(self.world.flow_ids))
-        if poll is None:
-            path.end(conn)  # the connection could not be opened (it dropped while opening)
-        return poll
+        return self.polls.begin_poll(client)
 
     def refuse_poll(self, client, poll, work):
         """``yield from``: the server turned the poll away, or it failed in the server's
         *work* (a trip); it answers with an error."""
-        self.world.path.turned_away(work, poll.request[1])
-        yield from self.world.path.refuse(poll.conn, poll, self.world.response_header)
+        return self.polls.refuse_poll(client, poll, work)
 
     def held_poll(self, client, poll, *, timeout: float, ready, wait, bounded: bool,
                   gone=None):
@@ -222,53 +215,6 @@ class UpdatePattern(Pattern):
         prepared the answer — the updates it took (given, or read on the worker) are handed to
         it: they stay pending, and the next poll carries them (without it they would be
         neither delivered nor lost)."""
-        env, world, path = self.env, self.world, self.world.path
-        trip = Trip(poll.flow)
-        ser = self.ser_per_byte
-        if read is None:
-            # (most polls find nothing: no generator for an empty sum)
-            payload = sum(self.wire(u.size) for u in items) if items else 0.0
-            w = work() if work is not None and items else 0.0
-            ok = yield from path.work(trip, cpu, payload * ser, serve=serve, bounded=bounded,
-                                      work=w)
-        else:
-            snap = [items, t_snap]
-
-            def then():
-                got = snap[0] = read()
-                snap[1] = env.now
-                w = work() if work is not None and got else 0.0
-                return w, sum(self.wire(u.size) for u in got) * ser
-            ok = yield from path.work(trip, cpu, 0.0, serve=serve, bounded=bounded, then=then)
-            items, t_snap = snap
-        if not ok:
-            if put_back is not None and items:
-                put_back(items)  # never sent: they stay pending
-            yield from self.refuse_poll(client, poll, trip)
-            return None
-        payload = sum(self.wire(u.size) for u in items) if items else 0.0
-        if before is not None:
-            trip.parts[SERVER_QUEUE] += before[0]
-            trip.parts[SERVICE] += before[1]
-        h = world.headers
-        hr = h.response + h.body + h.item * len(items)   # headers and the body's framing
-        delivered = yield from path.down(poll.conn, trip, hr + payload, hr, RESPONSE,
-                                         USEFUL if items else EMPTY)
-        if not items:
-            path.settle(poll, EMPTY)
-            for a, b in waste:
-                path.waste(a, b)
-            path.waste(trip.t_work, trip.t_work + trip.busy)
-            return trip
-        if not delivered or not client.online:
-            # the client went offline while the answer travelled: it never reads it, and the
-            # server already took these updates from its store
-            for u in items:
-                self.rec.lose(u.t_created, offline=True)
-            return trip
-        cp = payload * self.parse_per_byte
-        if cp:
-            yield env.timeout(cp)
-            trip.parts[PARSE] += cp
-        self.arrive(client, items, t_snap, trip.parts)
-        return trip
+        return self.polls.answer(client, poll, items, t_snap, serve=serve, bounded=bounded,
+                                 cpu=cpu, work=work, read=read, before=before, waste=waste,
+                                 put_back=put_back)
