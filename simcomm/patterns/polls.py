@@ -144,6 +144,40 @@ class Polls:
         return trip
 
 
+    def every(self, client: Any, due: float, interval: float, jitter: Callable[[], float],
+              mailbox: Any, arrival: bool, work: Any) -> Generator[Any, Any, None]:
+        """A process: *client* polls on a timer (short polling). The first poll is due at
+        *due*, each next one ``interval + jitter()`` after the previous one was due, or at
+        once if that has passed; an offline client skips its polls. Each poll is answered
+        with what *mailbox* holds for the client — read as the poll arrives (*arrival*) or
+        on the worker after its service time — with *work()* seconds of business logic for
+        an answer that carries updates (see :mod:`simcomm.patterns.short_polling`)."""
+        env, path = self.env, self.path
+        while True:
+            now: float = env._now
+            if due > now:
+                yield timeout(env, due - now)
+            if client.online:
+                poll = yield from self.begin_poll(client)
+                if poll is not None:
+                    if arrival:
+                        items = mailbox.take()  # the pending set, read as the poll arrives
+                        yield from self.answer(client, poll, items, env._now, serve=True,
+                                               bounded=True, work=work,
+                                               put_back=mailbox.put_back)
+                        items = None  # (not held until the next poll)
+                    else:  # read on the worker, after the poll's service time
+                        yield from self.answer(client, poll, serve=True, bounded=True,
+                                               work=work, read=mailbox.take,
+                                               put_back=mailbox.put_back)
+                    path.end(poll.conn)
+                    poll = None  # (not held until the next poll: a frame per client)
+            due += interval + jitter()
+            now = env._now
+            if due < now:
+                due = now
+
+
 class _Read:
     """An answer's snapshot read on the worker, once the poll's service time is done
     (``answer(read=...)``): it takes what is pending, notes when, and returns the business

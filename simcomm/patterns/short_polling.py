@@ -32,7 +32,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..components.task import spawn, timeout
+from ..components.task import spawn
 from ..components.updates import Mailbox
 from ..dists import zero
 from ..fields import NonNegDuration, PosDuration, ScenarioError
@@ -79,33 +79,12 @@ class ShortPolling(UpdatePattern):
         self.mailboxes[client.index].put(update)
 
     def _client(self, c):
-        """One client's polls, each written out in this frame (one generator fewer on every
-        step of a poll)."""
-        env, p, path = self.env, self.p, self.world.path
+        """One client's polls: a process (:meth:`~simcomm.patterns.polls.Polls.every`,
+        compiled), its timer drawn from the client's own stream."""
+        p = self.p
         rng = self.world.streams.stream(f"short_polling.{c.index}")
         j = p.jitter
         jitter = Buffered(rng, lambda g, n: g.uniform(-j, j, n)) if j else zero
         due = float(rng.uniform(0.0, p.interval))
-        mb = self.mailboxes[c.index]
-        arrival = p.snapshot == "arrival"
-        while True:
-            if due > env._now:
-                yield timeout(env, due - env._now)
-            if c.online:
-                poll = yield from self.begin_poll(c)
-                if poll is not None:
-                    if arrival:
-                        items = mb.take()  # the pending set, read as the poll arrives
-                        yield from self.answer(c, poll, items, env._now, serve=True,
-                                               bounded=True, work=self._work,
-                                               put_back=mb.put_back)
-                    else:  # read on the worker, after the poll's service time
-                        yield from self.answer(c, poll, serve=True, bounded=True,
-                                               work=self._work, read=mb.take,
-                                               put_back=mb.put_back)
-                    path.end(poll.conn)
-                    # (not held until the next poll: a frame per client would keep them)
-                    poll = items = None
-            due += p.interval + jitter()
-            if due < env._now:
-                due = env._now
+        return self.polls.every(c, due, p.interval, jitter, self.mailboxes[c.index],
+                                p.snapshot == "arrival", self._work)
