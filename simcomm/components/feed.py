@@ -47,7 +47,7 @@ class UpdateFeed:
         self._rec = recorder
         self._flow_ids = flow_ids
         self._created: Callable[[Update], None] = lambda u: None
-        self._copy: Callable = lambda c, u: None
+        self._copy: Callable | None = None
         self._processed: Callable = lambda c, u: None
         if capacity is not None:  # (else an update is processed as it arrives: no inbox)
             done = self._done  # one bound method for every client: the inbox passes its owner
@@ -55,9 +55,10 @@ class UpdateFeed:
                 c.inbox = Inbox(env, capacity=capacity, limit=buffer, done=done,
                                 recorder=recorder, owner=c)
 
-    def start(self, *, copy: Callable, created: Callable[[Update], None] | None = None,
+    def start(self, *, copy: Callable | None, created: Callable[[Update], None] | None = None,
               processed: Callable | None = None) -> None:
-        """Plug in the pattern's hooks and start one update source per topic."""
+        """Plug in the pattern's hooks and start one update source per topic (*copy* None:
+        the pattern makes the copies itself, from ``created``; they are only counted)."""
         self._copy = copy
         if created is not None:
             self._created = created
@@ -85,6 +86,10 @@ class UpdateFeed:
         u = Update(next(self._flow_ids), topic, t, size)
         self._created(u)
         issue, clients, copy = self._rec.issue, self.clients, self._copy
+        if copy is None:
+            for _ in self.subscribers[topic]:
+                issue(t)
+            return
         for ci in self.subscribers[topic]:
             issue(t)
             copy(clients[ci], u)

@@ -52,6 +52,10 @@ class PollParams(PatternParams):
 class UpdatePattern(Pattern):
     """Base class of patterns that carry server-side updates to clients."""
 
+    copies_on_update = True
+    """Each subscriber's copy of a new update is handed to :meth:`on_update` (False: the
+    pattern makes its copies itself, from :meth:`on_created`, as a broker does)."""
+
     reconnects_on_presence = True
     """The client's connection drops when it goes offline and is reopened when it comes back
     (patterns with their own reconnection logic, like SSE, set this to False)."""
@@ -84,7 +88,8 @@ class UpdatePattern(Pattern):
             for c in world.clients:  # connection.warm false: clients connect as the run starts
                 if not c.connection.is_open:
                     self.env.process(self._connect(c))
-        world.feed.start(copy=self.on_update, created=self.on_created,
+        world.feed.start(copy=self.on_update if self.copies_on_update else None,
+                         created=self.on_created,
                          processed=self.processed)
 
     def setup(self, world) -> None:  # pragma: no cover - interface

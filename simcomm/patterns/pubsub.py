@@ -116,6 +116,8 @@ class PubSub(UpdatePattern):
 
     Params = PubSubParams
 
+    copies_on_update = False  # (the broker makes them when the publish arrives: _publish)
+
     @classmethod
     def check(cls, p: PubSubParams, sc) -> None:
         super().check(p, sc)
@@ -148,6 +150,8 @@ class PubSub(UpdatePattern):
                              on_resend=self._resent)
         self.publisher = world.new_connection("pubsub.publish")
         self._per_copy = p.per_copy.sampler(world.streams.generator("pubsub.per_copy"))
+        self._per_copy_value = p.per_copy.value if isinstance(p.per_copy, Constant) else None
+        """A constant per_copy (no call per copy: its draws are this value)."""
         self.seen: list[set[int] | frozenset] = (
             [set() for _ in range(n)] if self.acks else [frozenset()] * n)
         """Per subscriber, at-least-once: messages taken into its buffer (to spot duplicates;
@@ -173,10 +177,14 @@ class PubSub(UpdatePattern):
     # -- publisher → broker --------------------------------------------------------------------
     def on_created(self, update) -> None:
         # the routing draws are made now, in creation order, one per subscriber (see above)
-        draw = self._per_copy
+        draw, value = self._per_copy, self._per_copy_value
         route = 0.0
-        for _ in self.world.subscribers[update.topic]:
-            route += draw()
+        if value is not None:
+            for _ in self.world.subscribers[update.topic]:
+                route += value
+        else:
+            for _ in self.world.subscribers[update.topic]:
+                route += draw()
         spawn(self.env, self._publish(update, route))
 
     def on_update(self, client, update) -> None:
