@@ -23,6 +23,10 @@ timeout, in a native object (this module is compiled: :mod:`simcomm._native`). B
 time of ``Connection.send`` (measured with ``perf``). A :class:`Task`'s start event is a
 :class:`Tick` too. It assumes a plain :class:`simpy.Environment` (simcomm's worlds are), whose
 ``schedule`` it writes out.
+
+:func:`later` calls a function after a delay, nobody waiting: calls for the same instant share
+one event (a fan-out of copies that land together). :func:`run_until` is
+``env.run(until=t)`` with SimPy's loop written out here, compiled (a world runs with it).
 """
 
 from __future__ import annotations
