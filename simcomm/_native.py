@@ -51,6 +51,7 @@ COMPILED = (
     "simcomm.components.task",
     "simcomm.metrics.recorder",
     "simcomm.patterns.polls",
+    "simcomm.patterns.pushes",
 )
 """The modules an install compiles, in one mypyc group (they call each other natively)."""
 

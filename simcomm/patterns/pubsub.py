@@ -66,7 +66,6 @@ every publish makes k deliveries. With one worker, exponential service and Poiss
 
 from __future__ import annotations
 
-from functools import partial
 from operator import add
 from typing import Literal
 
@@ -80,6 +79,7 @@ from ..fields import DurationDist, PosDuration, ScenarioError
 from ..metrics.definitions import Kind, Tag
 from .base import PatternParams, register
 from .notification import PARSE, PENDING, UpdatePattern
+from .pushes import Pushes
 
 __all__ = ["PubSub"]
 
@@ -170,6 +170,8 @@ class PubSub(UpdatePattern):
         """Per subscriber: the last time it was offline (now, while it is)."""
         self._hop: dict[int, list] = {}
         """Per message: the parts of its trip to the broker, when it was queued, copies left."""
+        self.pushes = Pushes(self, world) if self.push else None
+        """The per-copy part of the push consumer (compiled)."""
         if not self.push:
             for c in world.clients:
                 spawn(self.env, self._fetcher(c))
@@ -204,25 +206,13 @@ class PubSub(UpdatePattern):
                              work=route)
         subs = world.subscribers[u.topic]
         self._hop[u.uid] = [trip.parts, env.now, len(subs)]
-        broker, clients = self.broker, world.clients
+        broker = self.broker
         if not self.push:
             for ci in subs:
                 broker.publish(ci, u)
             return
-        direct = self.p.prefetch is None and not self._track  # (nothing to hold back)
-        if direct:  # (_push_copy written out: one call fewer per copy)
-            h = world.update_header
-            size = h + u.size * self.size_factor
-            post, passes, arrived, now = path.post, broker.passes, self._copy_arrived, env._now
-        for ci in subs:
-            client = clients[ci]
-            conn = client.connection
-            if direct and client.online and conn.ready and \
-                    passes(ci):  # queued and taken at once: sent without the queue
-                post(conn, Trip(u.uid), size, h, UPDATE, USEFUL, partial(arrived, client, u, now))
-            else:
-                broker.publish(ci, u)
-                self._dispatch(client)
+        # queued and taken at once where nothing can be held back: sent without the queue
+        self.pushes.fan_out(u, subs, self.p.prefetch is None and not self._track)
 
     def _settled(self, uid: int) -> None:
         """One copy of *uid* is delivered or lost for good: forget the hop when all are."""
@@ -284,32 +274,9 @@ class PubSub(UpdatePattern):
                 return  # it took all there was (and sending queues nothing more)
 
     def _push_copy(self, client, conn, u) -> None:
-        """A copy goes down: I/O only (routed and serialised when its publish was served).
-        No process runs for it: it is handed to the connection, and :meth:`_copy_arrived`
-        is called when it lands."""
-        h = self.world.update_header
-        self.world.path.post(conn, Trip(u.uid), h + u.size * self.size_factor, h, UPDATE,
-                             USEFUL, partial(self._copy_arrived, client, u, self.env._now))
-
-    def _copy_arrived(self, client, u, t_taken: float, trip: Trip, delivered: bool) -> None:
-        """A pushed copy lands on its subscriber's connection (:meth:`_arrived` and
-        :meth:`_accept`, for one copy and without a generator); *delivered*: its connection
-        did not drop while it travelled."""
-        if not delivered or not client.online:
-            self._gone(client.index, (u,))
-            return
-        cp = u.size * self.size_factor * self.parse_per_byte
-        if cp:  # parsed before it is processed
-            timeout(self.env, cp).callbacks.append(
-                lambda _ev: self._accept(client, (u,), t_taken, trip.parts, cp))
-        elif self._track or self.acks:
-            self._accept(client, (u,), t_taken, trip.parts, cp)
-        else:  # (_accept for one copy that cannot be a duplicate or tracked, written out)
-            hop, t_queued, _ = self._hop[u.uid]
-            parts = list(map(add, hop, trip.parts))
-            parts[PENDING] = t_taken - t_queued
-            if not self.world.feed.deliver(client, u, parts):
-                self._lose(client.index, u, False)
+        """A copy goes down (:meth:`~simcomm.patterns.pushes.Pushes.push`: I/O only, no
+        process; it lands in :meth:`~simcomm.patterns.pushes.Pushes.landed`)."""
+        self.pushes.push(client, conn, u)
 
     # -- broker → subscriber: pull (long-poll fetch) ----------------------------------------------
     def _fetcher(self, client):
