@@ -2,7 +2,7 @@
 
 The modules in :data:`COMPILED` are on every message's path (a connection carrying it, its
 link and congestion window, the recorder counting it, the process waiting for it, SimPy's loop
-running it, and the poll exchange of the polling patterns). An install
+running it, the poll exchange of the polling patterns, pub/sub's per-copy push). An install
 compiles them with mypyc when it can (``setup.py``): the same source, as C extensions beside
 it, about 1.6× as fast as pure Python for request and polling patterns
 (``benchmarks/README.md``). Results are the same to the bit compiled or not

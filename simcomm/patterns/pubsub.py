@@ -62,6 +62,10 @@ With an established connection and a free worker, every copy of a publish to k s
 arrives 2d + service + k × per_copy (+ serialisation and encoding) after it was created, and
 every publish makes k deliveries. With one worker, exponential service and Poisson publishes
 (per_copy 0) the broker is an M/M/1 queue: mean delay 2d + 1/(μ − λ).
+
+The push consumer's per-copy work (the fan-out, a copy sent, a copy landed) is
+:mod:`simcomm.patterns.pushes`, compiled; polls and fetches use
+:mod:`simcomm.patterns.polls`.
 """
 
 from __future__ import annotations
