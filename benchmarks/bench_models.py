@@ -48,8 +48,9 @@ Poisson arrivals would add at 7.5 % load per worker is negligible anyway.
 Both pay per publish one link crossing up and one worker visit, and per copy one link
 crossing down and one delivery (the baseline with a process and a timeout per copy; simcomm
 hands each copy to its subscriber's connection, and the copies that land at one instant
-share one event: ``simcomm.components.task.later``). Expected: 100 × 100 = 10 000 deliveries per simulated second and a latency of
-2d + s + 100 × per_copy = 13 ms for every copy (a publish never waits for a worker).
+share one event: ``simcomm.components.task.later``). Expected: 100 × 100 = 10 000
+deliveries per simulated second and a latency of 2d + s + 100 × per_copy = 13 ms for every
+copy (a publish never waits for a worker).
 
 **An item is a delivery**: an update reaching a client (a copy reaching a subscriber).
 
