@@ -410,6 +410,22 @@ def test_pubsub_publish_worker_routes_every_copy_and_copies_leave_together(per_c
     assert s["server_busy_s"] == pytest.approx(busy, abs=1e-9)
 
 
+def test_pubsub_copies_landing_together_share_one_event():
+    """The copies of a publish leave together over equal links, so they land at one instant:
+    they share one SimPy event (:func:`simcomm.components.task.later`). A fan-out to 50
+    subscribers processes exactly as many events as one to a single subscriber (with an
+    event per copy it would be 49 more per publish), and delivers 50 copies of each."""
+    from simcomm import guard
+
+    counts = {}
+    for k in (1, 50):
+        sc = simcomm.load(scenario("pubsub", clients={"count": k},
+                                   workload=updates(scope="global")))
+        counts[k] = guard.measure(sc, sc.variants[0], memory=False)
+    assert counts[50]["deliveries"] == 50 * counts[1]["deliveries"] == 50 * 20
+    assert counts[50]["events"] == counts[1]["events"] < 10 * 20
+
+
 @pytest.mark.parametrize("encoding", ["none", "json"])
 def test_pubsub_delay_is_two_hops_service_per_copy_and_serialisation(encoding):
     """With one subscriber (no fan-out queueing) a copy's delay is 2d + service + per_copy +
