@@ -154,8 +154,6 @@ class PubSub(UpdatePattern):
                              on_resend=self._resent)
         self.publisher = world.new_connection("pubsub.publish")
         self._per_copy = p.per_copy.sampler(world.streams.generator("pubsub.per_copy"))
-        self._per_copy_value = p.per_copy.value if isinstance(p.per_copy, Constant) else None
-        """A constant per_copy (no call per copy: its draws are this value)."""
         self.seen: list[set[int] | frozenset] = (
             [set() for _ in range(n)] if self.acks else [frozenset()] * n)
         """Per subscriber, at-least-once: messages taken into its buffer (to spot duplicates;
@@ -183,14 +181,10 @@ class PubSub(UpdatePattern):
     # -- publisher → broker --------------------------------------------------------------------
     def on_created(self, update) -> None:
         # the routing draws are made now, in creation order, one per subscriber (see above)
-        draw, value = self._per_copy, self._per_copy_value
+        draw = self._per_copy
         route = 0.0
-        if value is not None:
-            for _ in self.world.subscribers[update.topic]:
-                route += value
-        else:
-            for _ in self.world.subscribers[update.topic]:
-                route += draw()
+        for _ in self.world.subscribers[update.topic]:
+            route += draw()
         spawn(self.env, self._publish(update, route))
 
     def on_update(self, client, update) -> None:
